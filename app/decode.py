@@ -1,0 +1,92 @@
+"""Model scores -> labels: softmax, IOB2-constrained CRF Viterbi and marginals, entity spans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
+
+
+@dataclass(frozen=True)
+class CRFDecoder:
+    """A linear-chain CRF over IOB2 labels; impossible moves (O -> I-X, B-X -> I-Y) are barred."""
+
+    labels: list[str]
+    transitions: np.ndarray  # (n, n) [from, to]
+    start: np.ndarray  # (n,)
+    end: np.ndarray  # (n,)
+
+    @classmethod
+    def build(cls, labels: list[str], transitions, start, end) -> CRFDecoder:
+        trans = np.asarray(transitions, dtype=np.float64).copy()
+        first = np.asarray(start, dtype=np.float64).copy()
+        for j, to in enumerate(labels):
+            if to.startswith("I-"):
+                first[j] += _FORBIDDEN
+                for i, frm in enumerate(labels):
+                    if frm[2:] != to[2:] or frm == "O":
+                        trans[i, j] += _FORBIDDEN
+        return cls(labels, trans, first, np.asarray(end, dtype=np.float64))
+
+    def viterbi(self, emissions: np.ndarray) -> list[int]:
+        """Best label path for one sentence; emissions (W, n)."""
+        W = emissions.shape[0]
+        if W == 0:
+            return []
+        score = self.start + emissions[0]
+        back = np.zeros((W, len(self.labels)), dtype=np.int64)
+        for t in range(1, W):
+            cand = score[:, None] + self.transitions  # (n_from, n_to)
+            back[t] = cand.argmax(0)
+            score = cand.max(0) + emissions[t]
+        path = [int((score + self.end).argmax())]
+        for t in range(W - 1, 0, -1):
+            path.append(int(back[t, path[-1]]))
+        return path[::-1]
+
+    def marginals(self, emissions: np.ndarray) -> np.ndarray:
+        """P(label at word t | sentence), (W, n), by forward-backward."""
+        W, n = emissions.shape
+        alpha = np.zeros((W, n))
+        beta = np.zeros((W, n))
+        alpha[0] = self.start + emissions[0]
+        for t in range(1, W):
+            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, 0) + emissions[t]
+        beta[W - 1] = self.end
+        for t in range(W - 2, -1, -1):
+            beta[t] = _logsumexp(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], 1)
+        logz = _logsumexp(alpha[W - 1] + self.end, 0)
+        return np.exp(alpha + beta - logz)
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: int  # first word
+    end: int  # exclusive
+
+
+def iob2_spans(tags: list[str]) -> list[Span]:
+    """Entity spans of a valid IOB2 sequence (a stray I-X opens a span, conlleval-style)."""
+    spans: list[Span] = []
+    label, begin = None, 0
+    for i, tag in enumerate([*tags, "O"]):
+        continues = tag.startswith("I-") and tag[2:] == label
+        if label is not None and not continues:
+            spans.append(Span(label, begin, i))
+            label = None
+        if tag != "O" and not continues:
+            label, begin = tag[2:], i
+    return spans

@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the BiGRU (needs the `dev` extra: torch)."""

@@ -1,0 +1,97 @@
+"""Readers for UD English-EWT (.conllu), UNER (.iob2) and STS-B, and the POS+NER join."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class Sentence:
+    sent_id: str
+    text: str
+    words: list[str]
+    upos: list[str] = field(default_factory=list)
+    ner: list[str] = field(default_factory=list)
+
+
+def _blocks(path: Path) -> Iterator[list[str]]:
+    block: list[str] = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line:
+                block.append(line)
+            elif block:
+                yield block
+                block = []
+    if block:
+        yield block
+
+
+def _meta(block: list[str], key: str) -> str:
+    prefix = f"# {key} = "
+    return next((line[len(prefix) :] for line in block if line.startswith(prefix)), "")
+
+
+def read_conllu(path: Path) -> list[Sentence]:
+    """Syntactic words and UPOS; multiword ranges (3-4) and empty nodes (5.1) are skipped."""
+    sentences = []
+    for block in _blocks(path):
+        words, upos = [], []
+        for line in block:
+            if line.startswith("#"):
+                continue
+            cols = line.split("\t")
+            if cols[0].isdigit():
+                words.append(cols[1])
+                upos.append(cols[3])
+        sentences.append(Sentence(_meta(block, "sent_id"), _meta(block, "text"), words, upos))
+    return sentences
+
+
+def read_iob2(path: Path) -> dict[str, Sentence]:
+    """UNER sentences keyed by sent_id."""
+    out = {}
+    for block in _blocks(path):
+        rows = [line.split("\t") for line in block if not line.startswith("#")]
+        sid = _meta(block, "sent_id")
+        out[sid] = Sentence(sid, _meta(block, "text"), [r[1] for r in rows], ner=[r[2] for r in rows])
+    return out
+
+
+@dataclass
+class JoinReport:
+    joined: int
+    skipped: list[str]  # sent_ids whose UD r2.16 and UNER (r2.9) words differ, or that UNER lacks
+
+
+def load_tagging(data_dir: Path, split: str) -> tuple[list[Sentence], JoinReport]:
+    """UD words+UPOS joined with UNER IOB2 on sent_id.
+
+    Sentences whose word sequences differ (later UD tokenization fixes) are skipped, not
+    realigned: they are few (about 20) and realigning would invent labels for split words.
+    """
+    ud = read_conllu(data_dir / "ud-ewt" / f"en_ewt-ud-{split}.conllu")
+    uner = read_iob2(data_dir / "uner-ewt" / f"en_ewt-ud-{split}.iob2")
+    joined, skipped = [], []
+    for s in ud:
+        other = uner.get(s.sent_id)
+        if other is None or other.words != s.words:
+            skipped.append(s.sent_id)
+            continue
+        s.ner = other.ner
+        joined.append(s)
+    return joined, JoinReport(len(joined), skipped)
+
+
+def read_stsb(path: Path) -> list[tuple[str, str, float]]:
+    """(sentence1, sentence2, gold score); fields 4-6, extra trailing fields ignored."""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            if len(cols) >= 7:
+                rows.append((cols[5], cols[6], float(cols[4])))
+    return rows

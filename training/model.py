@@ -1,0 +1,123 @@
+"""The BiGRU: a frozen WordPiece table, a tagger encoder and a sentence encoder.
+
+One graph, two encoders over the same frozen 384-d input table (all-MiniLM-L6-v2's):
+- tagger: table + case feature -> stacked BiGRU -> per-piece UPOS logits and NER emissions
+  (a linear-chain CRF over words, decoded at serve time in numpy);
+- sentence: table -> BiGRU -> masked mean+max pooling -> linear -> embedding.
+Both directions' outputs are concatenated. Every GRU runs on a packed sequence, so the
+backward direction starts at each sentence's own last piece; the TorchScript exporter turns
+the pack/pad pair into the ONNX GRU's `sequence_lens`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from app.featurize import NUM_CASE_CLASSES
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 30522
+    emb_dim: int = 384  # the teacher's input embedding width
+    case_dim: int = 16
+    hidden: int = 256  # tagger GRU, per direction
+    layers: int = 2
+    dropout: float = 0.33
+    sent_hidden: int = 256  # sentence GRU, per direction
+    sent_dim: int = 384  # the teacher's embedding width, so it can be distilled
+    n_upos: int = 17
+    n_ner: int = 7
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PackedBiGRU(nn.Module):
+    """Bidirectional GRU on right-padded input; outputs at padded steps are zero."""
+
+    def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.gru = nn.GRU(
+            input_size, hidden, num_layers=layers, bidirectional=True, batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:  # (B, T, C), (B,) -> (B, T, 2H)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return out
+
+
+def length_mask(lengths: Tensor, T: int) -> Tensor:  # (B,) -> (B, T) bool
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class BiGRUModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, table: Tensor):
+        super().__init__()
+        self.cfg = cfg
+        # Frozen, stored in fp16: the ONNX file carries it at half size, and training sees
+        # the very same rounded values the exported graph does.
+        self.register_buffer("table", table.to(torch.float16))
+        self.case = nn.Embedding(NUM_CASE_CLASSES, cfg.case_dim, padding_idx=0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.tagger = PackedBiGRU(cfg.emb_dim + cfg.case_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        self.upos = nn.Linear(2 * cfg.hidden, cfg.n_upos)
+        self.ner = nn.Linear(2 * cfg.hidden, cfg.n_ner)
+        self.crf = CRF(cfg.n_ner)
+        self.sent = PackedBiGRU(cfg.emb_dim, cfg.sent_hidden)
+        self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim)
+
+    def embed_pieces(self, input_ids: Tensor) -> Tensor:  # (B, T) -> (B, T, E)
+        return nn.functional.embedding(input_ids, self.table).float()
+
+    def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        x = torch.cat([self.embed_pieces(input_ids), self.case(case_ids)], dim=-1)
+        h = self.drop(self.tagger(self.drop(x), lengths))  # (B, T, 2H)
+        return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
+
+    def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
+        h = self.sent(self.embed_pieces(input_ids), lengths)  # (B, T, 2H), zero at pads
+        mask = length_mask(lengths, input_ids.shape[1]).unsqueeze(-1)  # (B, T, 1)
+        mean = h.sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(h.dtype)
+        peak = h.masked_fill(~mask, -1e4).amax(1)
+        return self.sent_proj(torch.cat([mean, peak], dim=-1))
+
+    def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
+        upos, ner = self.tag(input_ids, case_ids, lengths)
+        return upos, ner, self.sentence(input_ids, lengths)
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF over words. Training only: decoding is app.decode (numpy)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.trans = nn.Parameter(torch.zeros(n, n))  # [from, to]
+        self.start = nn.Parameter(torch.zeros(n))
+        self.end = nn.Parameter(torch.zeros(n))
+
+    def nll(self, em: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+        """Mean negative log-likelihood. em (B, W, n), tags (B, W), mask (B, W) bool, mask[:, 0] true."""
+        B, W, _ = em.shape
+        maskf = mask.float()
+        # Score of the gold path.
+        gold = self.start[tags[:, 0]] + em[:, 0].gather(1, tags[:, :1]).squeeze(1)
+        for t in range(1, W):
+            step = self.trans[tags[:, t - 1], tags[:, t]] + em[:, t].gather(1, tags[:, t : t + 1]).squeeze(1)
+            gold = gold + step * maskf[:, t]
+        last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
+        gold = gold + self.end[last]
+        # Partition function.
+        alpha = self.start + em[:, 0]  # (B, n)
+        for t in range(1, W):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + self.trans + em[:, t].unsqueeze(1), dim=1)
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+        logz = torch.logsumexp(alpha + self.end, dim=1)
+        return (logz - gold).mean()

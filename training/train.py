@@ -1,0 +1,203 @@
+"""Train the tagger encoder (UPOS + NER CRF) on UD English-EWT joined with UNER.
+
+Seeded; length-bucketed batches; the best dev checkpoint (UPOS acc + NER F1) is kept;
+progress is printed; history.json and curves.png are written beside the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from app.decode import CRFDecoder
+from app.featurize import Features, WordPiece, featurize, pad_batch
+from training import teacher
+from training.data import Sentence, load_tagging
+from training.evaluate import tagging_scores
+from training.model import BiGRUModel, ModelConfig
+
+UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
+        "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"]  # fmt: skip
+NER = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 13
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    patience: int = 8  # epochs without dev improvement before stopping
+    max_minutes: float = 40.0  # wall-clock budget for the whole run
+    threads: int = 2
+    limit: int | None = None  # first N train sentences only (smoke runs)
+
+
+@dataclass
+class Example:
+    features: Features
+    upos: np.ndarray  # (W,)
+    ner: np.ndarray  # (W,)
+
+
+def encode(sentences: list[Sentence], wp: WordPiece) -> list[Example]:
+    u, n = {t: i for i, t in enumerate(UPOS)}, {t: i for i, t in enumerate(NER)}
+    return [
+        Example(featurize(s.words, wp), np.array([u[t] for t in s.upos]), np.array([n[t] for t in s.ner]))
+        for s in sentences
+    ]
+
+
+def collate(batch: list[Example]) -> dict[str, Tensor]:
+    arrays = pad_batch([e.features for e in batch])
+    W = max(len(e.upos) for e in batch)
+    starts = np.zeros((len(batch), W), dtype=np.int64)
+    mask = np.zeros((len(batch), W), dtype=bool)
+    upos = np.zeros((len(batch), W), dtype=np.int64)
+    ner = np.zeros((len(batch), W), dtype=np.int64)
+    for i, e in enumerate(batch):
+        w = len(e.upos)
+        starts[i, :w], mask[i, :w], upos[i, :w], ner[i, :w] = e.features.word_starts, True, e.upos, e.ner
+    out = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    out.update(starts=torch.from_numpy(starts), mask=torch.from_numpy(mask),
+               upos=torch.from_numpy(upos), ner=torch.from_numpy(ner))
+    return out
+
+
+def batches(examples: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Length-sorted chunks (little padding), in shuffled order; noise varies them per epoch."""
+    order = sorted(range(len(examples)), key=lambda i: examples[i].features.length + rng.random() * 3)
+    chunks = [[examples[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
+    rng.shuffle(chunks)
+    return chunks
+
+
+def word_rows(x: Tensor, starts: Tensor) -> Tensor:  # (B, T, C), (B, W) -> (B, W, C)
+    return x.gather(1, starts.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+def loss_fn(model: BiGRUModel, b: dict[str, Tensor]) -> Tensor:
+    upos, ner = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
+    upos, ner = word_rows(upos, b["starts"]), word_rows(ner, b["starts"])
+    ce = nn.functional.cross_entropy(upos[b["mask"]], b["upos"][b["mask"]])
+    return ce + model.crf.nll(ner, b["ner"], b["mask"])
+
+
+@torch.inference_mode()
+def predict(model: BiGRUModel, examples: list[Example], size: int = 64):
+    """Word-level UPOS and NER labels, decoded the way the service decodes them."""
+    model.eval()
+    crf = CRFDecoder.build(NER, model.crf.trans.numpy(), model.crf.start.numpy(), model.crf.end.numpy())
+    upos_out, ner_out = [], []
+    for j in range(0, len(examples), size):
+        chunk = examples[j : j + size]
+        b = collate(chunk)
+        upos, ner = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
+        upos, ner = word_rows(upos, b["starts"]).numpy(), word_rows(ner, b["starts"]).numpy()
+        for i, e in enumerate(chunk):
+            w = len(e.upos)
+            upos_out.append([UPOS[k] for k in upos[i, :w].argmax(-1)])
+            ner_out.append([NER[k] for k in crf.viterbi(ner[i, :w].astype(np.float64))])
+    model.train()
+    return upos_out, ner_out
+
+
+def score(model: BiGRUModel, examples: list[Example]) -> dict[str, float]:
+    upos, ner = predict(model, examples)
+    gold_u = [[UPOS[k] for k in e.upos] for e in examples]
+    gold_n = [[NER[k] for k in e.ner] for e in examples]
+    return tagging_scores(gold_u, upos, gold_n, ner)
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(ep, [h["train_loss"] for h in history])
+    axes[0].set_title("train loss")
+    axes[1].plot(ep, [h["upos_acc"] for h in history])
+    axes[1].axhline(95.5, ls="--", c="gray")
+    axes[1].set_title("dev UPOS accuracy (%)")
+    axes[2].plot(ep, [h["ner_f1"] for h in history])
+    axes[2].axhline(72, ls="--", c="gray")
+    axes[2].set_title("dev NER entity F1")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dict:
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    wp = WordPiece.from_file(teacher.vocab_file())
+    train_s, train_rep = load_tagging(data_dir, "train")
+    train_s = train_s[: cfg.limit]
+    dev_s, dev_rep = load_tagging(data_dir, "dev")
+    print(f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
+          f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})", flush=True)
+    train_x, dev_x = encode(train_s, wp), encode(dev_s, wp)
+    model = BiGRUModel(mcfg, teacher.input_table())
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    history: list[dict] = []
+    best, best_epoch, t0 = -1.0, 0, time.time()
+    for epoch in range(1, cfg.epochs + 1):
+        chunks = batches(train_x, cfg.batch_size, rng)
+        total = 0.0
+        for k, chunk in enumerate(chunks, 1):
+            loss = loss_fn(model, collate(chunk))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+            total += loss.item()
+            if k % 100 == 0:
+                print(f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f}", flush=True)
+        dev = score(model, dev_x)
+        select = dev["upos_acc"] + dev["ner_f1"]
+        sched.step(select)
+        history.append({"epoch": epoch, "train_loss": total / len(chunks), **dev,
+                        "minutes": (time.time() - t0) / 60})
+        improved = select > best
+        if improved:
+            best, best_epoch = select, epoch
+            save_checkpoint(model, out / "tagger.pt", {"dev": dev, "epoch": epoch, "train": asdict(cfg),
+                                                        "skipped": {"train": train_rep.skipped, "dev": dev_rep.skipped}})
+        print(f"epoch {epoch}: loss {total / len(chunks):.3f} dev UPOS {dev['upos_acc']:.2f} "
+              f"NER F1 {dev['ner_f1']:.2f} {'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
+              flush=True)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        plot_curves(history, out / "curves.png")
+        if epoch - best_epoch >= cfg.patience or (time.time() - t0) / 60 > cfg.max_minutes:
+            break
+    return history[best_epoch - 1]
+
+
+def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
+    state = {k: v for k, v in model.state_dict().items() if k != "table"}  # table: from the teacher
+    torch.save({"config": model.cfg.to_dict(), "state": state, "meta": meta,
+                "labels": {"upos": UPOS, "ner": NER}}, path)
+
+
+def load_checkpoint(path: Path) -> tuple[BiGRUModel, dict]:
+    ckpt = torch.load(path, weights_only=False)
+    model = BiGRUModel(ModelConfig(**ckpt["config"]), teacher.input_table())
+    model.load_state_dict(ckpt["state"], strict=False)
+    return model.eval(), ckpt
