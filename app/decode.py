@@ -90,3 +90,35 @@ def iob2_spans(tags: list[str]) -> list[Span]:
         if tag != "O" and not continues:
             label, begin = tag[2:], i
     return spans
+
+
+@dataclass(frozen=True)
+class WordTags:
+    """Labels and scores of one sentence, one entry per word."""
+
+    upos: list[str]
+    upos_scores: list[float]
+    ner: list[str]
+    ner_scores: list[float]  # CRF marginal probability of the chosen label
+
+
+@dataclass(frozen=True)
+class TagDecoder:
+    upos_labels: list[str]
+    crf: CRFDecoder
+
+    def decode(
+        self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: np.ndarray
+    ) -> WordTags:
+        """Per-piece logits (T, U), (T, N) of one sentence -> word labels (first piece of each word)."""
+        upos_p = softmax(upos_logits[word_starts].astype(np.float64))  # (W, U)
+        upos_ids = upos_p.argmax(-1)
+        emissions = ner_logits[word_starts].astype(np.float64)  # (W, N)
+        path = self.crf.viterbi(emissions)
+        marg = self.crf.marginals(emissions) if len(path) else np.zeros((0, len(self.crf.labels)))
+        return WordTags(
+            upos=[self.upos_labels[i] for i in upos_ids],
+            upos_scores=[float(upos_p[w, i]) for w, i in enumerate(upos_ids)],
+            ner=[self.crf.labels[i] for i in path],
+            ner_scores=[float(marg[w, i]) for w, i in enumerate(path)],
+        )

@@ -18,7 +18,34 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--max-minutes", type=float)
     t.add_argument("--seed", type=int)
     t.add_argument("--hidden", type=int)
+    t.add_argument("--threads", type=int, help="torch threads (1 degrades best on a busy machine)")
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
+
+    d = sub.add_parser("distill", help="distil the teacher into the sentence encoder")
+    d.add_argument("--data", type=Path, required=True)
+    d.add_argument("--init", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
+    d.add_argument("--out", type=Path, required=True)
+    d.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
+    d.add_argument("--epochs", type=int)
+    d.add_argument("--corpus-size", type=int)
+    d.add_argument("--max-minutes", type=float)
+    d.add_argument("--threads", type=int)
+
+    e = sub.add_parser("export", help="export a checkpoint to models/<name> and write its card")
+    e.add_argument("--ckpt", type=Path, required=True)
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--version", default="0.1.0")
+    e.add_argument("--data", type=Path, help="evaluate on dev for the card")
+
+    v = sub.add_parser("eval", help="evaluate an exported model (ONNX) on a split")
+    v.add_argument("--model", type=Path, required=True)
+    v.add_argument("--data", type=Path, required=True)
+    v.add_argument("--split", default="dev")
+    v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
+
+    k = sub.add_parser("tokeval", help="word F1 of the raw-text tokenizer against EWT gold words")
+    k.add_argument("--data", type=Path, required=True)
+    k.add_argument("--split", default="dev")
 
     args = p.parse_args(argv)
     if args.cmd == "train":
@@ -26,12 +53,42 @@ def main(argv: list[str] | None = None) -> None:
         from training.train import TrainConfig, train
 
         cfg, mcfg = TrainConfig(), ModelConfig()
-        for name in ("epochs", "max_minutes", "seed", "limit"):
+        for name in ("epochs", "max_minutes", "seed", "limit", "threads"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if args.hidden:
             mcfg.hidden = args.hidden
         print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
+    elif args.cmd == "distill":
+        from training.distill import DistillConfig, distill
+
+        dcfg = DistillConfig()
+        for name in ("epochs", "corpus_size", "max_minutes", "threads"):
+            if getattr(args, name) is not None:
+                setattr(dcfg, name, getattr(args, name))
+        print(json.dumps(distill(args.data, args.init, args.out, dcfg, args.cache)["stsb_dev"]))
+    elif args.cmd == "export":
+        from training.card import write_card
+        from training.evaluate import evaluate
+        from training.export import export
+        from training.train import load_checkpoint
+
+        model, ckpt = load_checkpoint(args.ckpt)
+        facts = export(model, ckpt, args.out)
+        facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
+        dev = evaluate(args.out, args.data) if args.data else None
+        card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.ckpt.parent)
+        print(json.dumps({k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1))
+    elif args.cmd == "eval":
+        from training.evaluate import evaluate
+
+        result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
+        result.pop("skipped_sent_ids")
+        print(json.dumps(result, indent=1))
+    elif args.cmd == "tokeval":
+        from training.tokeval import main as tokeval
+
+        tokeval(["--data", str(args.data), "--split", args.split])
 
 
 if __name__ == "__main__":

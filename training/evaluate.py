@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from app.decode import iob2_spans
+import json
+from pathlib import Path
+
+import numpy as np
+
+from app.decode import CRFDecoder, TagDecoder, WordTags, iob2_spans
+from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.text import tokenize
 
 
 def tagging_scores(
@@ -26,3 +33,67 @@ def tagging_scores(
         "ner_recall": 100 * recall,
         "ner_f1": 100 * f1,
     }
+
+
+class OnnxModel:
+    """The exported model as the service runs it: ONNX Runtime + the app's featurizer/decoder."""
+
+    def __init__(self, model_dir: Path, threads: int = 2):
+        import onnxruntime as ort
+
+        spec = json.loads((model_dir / "model.json").read_text())
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"])
+        self.wp = WordPiece.from_file(model_dir / "vocab.txt")
+        crf = spec["crf"]
+        self.decoder = TagDecoder(
+            spec["upos_labels"], CRFDecoder.build(spec["ner_labels"], crf["transitions"], crf["start"], crf["end"])
+        )
+
+    def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
+        order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+        for j in range(0, len(order), batch):
+            idx = order[j : j + batch]
+            yield idx, self.session.run(outputs, pad_batch([feats[i] for i in idx]))
+
+    def tag(self, sentences: list[list[str]]) -> list[WordTags]:
+        feats = [featurize(words, self.wp) for words in sentences]
+        out: list[WordTags | None] = [None] * len(feats)
+        for idx, (upos, ner) in self._runs(feats, ["upos_logits", "ner_logits"]):
+            for r, i in enumerate(idx):
+                n = feats[i].length
+                out[i] = self.decoder.decode(upos[r, :n], ner[r, :n], feats[i].word_starts)
+        return out  # type: ignore[return-value]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        feats = [featurize([t.text for t in tokenize(s)] or ["[UNK]"], self.wp) for s in texts]
+        out = np.zeros((len(feats), 384), dtype=np.float32)
+        for idx, (emb,) in self._runs(feats, ["embedding"]):
+            out[idx] = emb
+        return out
+
+
+def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool = False) -> dict:
+    """Tagging metrics on gold words (UD+UNER join) and STS-B Spearman, from the ONNX model."""
+    from training.data import load_tagging
+    from training.sts import stsb_spearman
+
+    model = OnnxModel(model_dir)
+    sentences, report = load_tagging(data_dir, split)
+    print(f"tagging {len(sentences)} {split} sentences ...", flush=True)
+    pred = model.tag([s.words for s in sentences])
+    result = tagging_scores([s.upos for s in sentences], [p.upos for p in pred],
+                            [s.ner for s in sentences], [p.ner for p in pred])
+    result["sentences"] = len(sentences)
+    result["skipped_sent_ids"] = report.skipped
+    stsb = data_dir / "stsb" / f"sts-{split}.csv"
+    if stsb.exists():
+        print("STS-B ...", flush=True)
+        result["stsb_spearman"] = stsb_spearman(model.embed, data_dir, split)
+        if teacher:
+            from training.distill import teacher_vectors
+
+            result["teacher_stsb_spearman"] = stsb_spearman(
+                lambda s: teacher_vectors(s, progress=False), data_dir, split)
+    return result

@@ -50,7 +50,7 @@ class Teacher(nn.Module):
         super().__init__()
         self.word = nn.Embedding(30522, d)
         self.pos = nn.Embedding(512, d)
-        self.type = nn.Embedding(2, d)
+        self.token_type = nn.Embedding(2, d)
         self.ln = nn.LayerNorm(d, eps=1e-12)
         self.layers = nn.ModuleList(_Layer(d, heads, ff) for _ in range(layers))
 
@@ -61,7 +61,7 @@ class Teacher(nn.Module):
         state = {
             "word.weight": w["embeddings.word_embeddings.weight"],
             "pos.weight": w["embeddings.position_embeddings.weight"],
-            "type.weight": w["embeddings.token_type_embeddings.weight"],
+            "token_type.weight": w["embeddings.token_type_embeddings.weight"],
             "ln.weight": w["embeddings.LayerNorm.weight"],
             "ln.bias": w["embeddings.LayerNorm.bias"],
         }
@@ -81,7 +81,7 @@ class Teacher(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T) -> (B, 384)
         T = input_ids.shape[1]
         pos = torch.arange(T, device=input_ids.device)
-        x = self.ln(self.word(input_ids) + self.pos(pos)[None] + self.type.weight[0])
+        x = self.ln(self.word(input_ids) + self.pos(pos)[None] + self.token_type.weight[0])
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -1e4
         for layer in self.layers:
             x = layer(x, bias)

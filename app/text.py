@@ -1,0 +1,171 @@
+"""Raw text -> word tokens with character offsets, following UD English-EWT conventions.
+
+EWT (checked against its train split; `training/tokeval.py` measures the rules on dev) splits
+clitics (`don't` -> `do n't`, `won't` -> `wo n't`, `dont` -> `do nt`, `cannot` -> `can not`,
+`gonna` -> `gon na`, `its a` -> `it s a`), most hyphens (`long - term`, but `e-mail`,
+`non-stop`), ranges and fractions (`5 - 10`, `1 / 2`), units and symbols (`5 pm`, `$ 5`, `3 %`)
+and punctuation. It keeps whole: URLs, e-mail addresses, file names, dotted names (`U.S.`,
+`a.m.`, `www.x.com`), numbers (`3.5`, `1,000`, `10:30`, `9/11`, `713-654-0365`, `2nd`, `70's`),
+known abbreviations and initials (`Dr.`, `etc.`, `J.`), punctuation runs (`...`, `!!!`, `?!`,
+`--`) and emoticons (`:)`, `:-(`). An abbreviation ending the text gives up its period
+(`etc .`), as EWT does at the end of a sentence.
+
+Chunks between whitespace are matched by one alternation of patterns without nested
+quantifiers, links are found per delimiter-bounded segment, so a pass is linear in the input.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Hyphenated prefixes EWT keeps attached to the word (`non-stop`, `e-mail`); other hyphens split.
+_PREFIXES = (
+    "anti|arch|co|counter|cross|e|ex|intra|mid|micro|multi|neo|non|over|post|pre|pro|psycho|re"
+    "|semi|socio|sub|un"
+)
+# Abbreviations that keep their period (matched case-sensitively, single capitals are initials).
+_ABBREVIATIONS = (
+    "Dr|Mr|Mrs|Ms|St|Jr|Sr|Inc|Co|Corp|Ltd|vs|etc|eg|ie|No|Gen|Gov|Lt|Col|Rev|Sen|Rep|Ft|Mt|Ave"
+    "|Blvd|Attn|Prof|Capt|Sgt|Dept|dept|approx|ext|lb|oz|mins|yrs|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep"
+    "|Sept|Oct|Nov|Dec|Mon|Tue|Tues|Wed|Thu|Thur|Thurs|Fri|Sat|Sun"
+)
+# Words EWT splits although they have no apostrophe: surface -> first-part length.
+_FUSED = {
+    "cannot": 3, "gonna": 3, "wanna": 3, "gotta": 3, "outta": 3, "alot": 1,
+    "im": 1, "ive": 1, "lets": 3, "thats": 4, "hes": 2, "youre": 3, "theyre": 4, "theres": 5,
+    "whats": 4,
+}  # fmt: skip
+# `its` is `it s` (a typo for it's) before these words, else the possessive.
+_ITS_IS_BEFORE = {
+    "a", "an", "the", "not", "been", "so", "too", "very", "really", "just", "still", "also", "only",
+    "all", "like", "simply", "kind", "in", "for", "from", "now", "definitely", "going", "getting",
+    "gonna", "your", "my",
+}  # fmt: skip
+
+# Whitespace, control and invisible format characters separate chunks.
+_CHUNK = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u2060\ufeff]+")
+# URLs, e-mail addresses and file names stay whole within delimiters, less trailing punctuation.
+_LINK = re.compile(
+    r"://|\w@|@\w|^www\.|\.(?:docx?|xlsx?|pdf|txt|html?|pptx?|jpe?g|gif|png|zip|url|csv)\b",
+    re.IGNORECASE,
+)
+_SEGMENT = re.compile(r"(?<![^\"<>()\[\]{}“”‘’,;])[^\"<>()\[\]{}“”‘’,;]+")
+_LINK_LEAD, _LINK_TRAIL = "'`", ".,;:!?'`"
+# Units split off a number (`5 pm`, `65 k`); other letters stay on it (`3G`, `2nd`).
+_UNITS = "am|pm|AM|PM|k|K|m|mm|cm|km|ft|kg|lbs?|mg|Hz|x|hh|hrs?|mins?|minutes|watts?|sq|p|F|C|f"
+_TOKEN = re.compile(
+    rf"""
+    [:;=][-o^']?[()\[\]DPpO/\\|*](?!\w)            # emoticons :) ;-( :D
+    | \(:(?!\w) | \^_\^
+    | (?:{_ABBREVIATIONS})\.(?![\w.]) | [A-Z]\.(?![\w.])  # Dr. etc. J.
+    | \d+(?:-\d+){{2,}}                             # phone numbers 713-654-0365
+    | \d{{1,3}}-\d{{4,}}|\d{{5,}}-\d{{4,}}          # 345-9945, zip+4 (not 1969-1970)
+    | \d(?=/\d(?![\d/]))                            # fractions split: 1 / 2
+    | \d+(?:[.,:/]\d+)+                             # 3.5 1,000 10:30 9/11
+    | \d+(?=(?:{_UNITS})(?![^\W\d_])) | \d+[^\W\d_]\w*  # 5 pm, but 2nd 1980s 3G
+    | \d+(?:['’]s)? | \+\d+                          # 1970's +44
+    | ['’‘]\d\d(?!\w)                               # '72
+    | [^\W\d_](?:\.[^\W\d_])+\.?(?![\w.])            # U.S. a.m. a.k.a
+    | \w+(?:\.\w+)+                                 # www.x.com alt.animals
+    | [^\W\d_]/\w+ | [A-Z]+&[A-Z]+ | \#[^\W\d_]\w*   # w/o AT&T #hashtag
+    | (?i:{_PREFIXES})-\w+                          # e-mail non-stop
+    | \w+(?:['’`]\w+)*                              # words, O'Connell, don't (split below)
+    | ['’`](?:s|m|d|ll|re|ve|S|M|D|LL|RE|VE)(?!\w)  # detached clitic: mama`s
+    | \.{{2,}} | [.!?…]{{2,}}                        # ... ?! .?
+    | ‘’|’’|‘‘ | [-=*~+|_]{{2,}}                    # '' ‘’ ---=
+    | [\U0001F1E6-\U0001F1FF]{{2}}                  # flag emoji
+    | ([^\w\s])\1*                                  # !!! -- ** <<, or any other one character
+    """,
+    re.VERBOSE,
+)
+_CLITIC = re.compile(r"(?i)(.+?)(n['’]t|nt|['’`](?:s|m|d|ll|re|ve))")
+_NT_HOSTS = re.compile(
+    r"(?i)ai|are|ca|could|did|does|do|had|has|have|is|must|need|should|was|were|wo|would"
+)
+# Emoji joiner, variation selector and skin tones glue to their neighbour, like combining marks.
+_JOINERS = "\u200d\ufe0f\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word: `text == source[start:end]`, `end` exclusive."""
+
+    text: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split `text` into EWT-style words with offsets; never raises, linear time."""
+    words = [t for m in _CHUNK.finditer(text) for t in _chunk_tokens(m.group(), m.start())]
+    tokens: list[Token] = []
+    for i, t in enumerate(words):
+        after = words[i + 1].text.lower() if i + 1 < len(words) else ""
+        tokens += _cut(t, 2) if t.text.lower() == "its" and after in _ITS_IS_BEFORE else [t]
+    _split_final_abbreviation(tokens)
+    return tokens
+
+
+def _chunk_tokens(chunk: str, offset: int) -> list[Token]:
+    """Tokens of one chunk: links whole, the parts around them by the `_TOKEN` rules."""
+    tokens: list[Token] = []
+    done = 0  # chunk[:done] is tokenized
+    segments = _SEGMENT.finditer(chunk) if _LINK.search(chunk) else ()
+    for seg in segments:
+        if not _LINK.search(seg.group()):
+            continue
+        start = seg.end() - len(seg.group().lstrip(_LINK_LEAD))
+        end = seg.start() + len(seg.group().rstrip(_LINK_TRAIL))
+        if start < end:
+            tokens += _plain_tokens(chunk[done:start], offset + done)
+            tokens.append(Token(chunk[start:end], offset + start, offset + end))
+            done = end
+    return tokens + _plain_tokens(chunk[done:], offset + done)
+
+
+def _plain_tokens(part: str, offset: int) -> list[Token]:
+    """Tokens of a link-free part of a chunk; combining marks and emoji joiners stay attached."""
+    spans: list[list[int]] = []
+    for m in _TOKEN.finditer(part):
+        s, e = m.span()
+        if spans and _attaches(part[s - 1], part[s]):  # matches tile the part: s - 1 is prev's
+            spans[-1][1] = e
+        else:
+            spans.append([s, e])
+    return [t for s, e in spans for t in _split_word(part[s:e], offset + s)]
+
+
+def _attaches(before: str, c: str) -> bool:
+    """Whether `c` continues the token ending in `before` (`e` + U+0301, emoji ZWJ sequences)."""
+    if c in _JOINERS or before == "\u200d" or unicodedata.category(c)[0] == "M":
+        return True
+    return c.isalnum() and unicodedata.category(before)[0] == "M"
+
+
+def _split_word(word: str, start: int) -> list[Token]:
+    """Split clitics off one matched word: `don't` -> `do n't`, `dont` -> `do nt`."""
+    cut = _FUSED.get(word.lower())
+    m = _CLITIC.fullmatch(word) if cut is None else None
+    host, clitic = m.groups() if m else ("", "")
+    # `nt` without an apostrophe only after a verb that takes n't: `dont`, not `want`.
+    if host[-1:].isalpha() and (clitic.lower() != "nt" or _NT_HOSTS.fullmatch(host)):
+        cut = len(host)
+    token = Token(word, start, start + len(word))
+    return [token] if cut is None else _cut(token, cut)
+
+
+def _cut(t: Token, n: int) -> list[Token]:
+    """`t` as two tokens, the first `n` characters long."""
+    return [Token(t.text[:n], t.start, t.start + n), Token(t.text[n:], t.start + n, t.end)]
+
+
+def _split_final_abbreviation(tokens: list[Token]) -> None:
+    """At the end of the text a sentence period follows: `etc.` -> `etc .` (in place)."""
+    i = len(tokens) - 1
+    while i >= 0 and tokens[i].text in {'"', "'", ")", "”", "’"}:
+        i -= 1
+    t = tokens[i] if i >= 0 else None
+    if t is not None and len(t.text) > 1 and t.text[0].isalnum() and t.text.endswith("."):
+        tokens[i : i + 1] = _cut(t, len(t.text) - 1)

@@ -1,0 +1,163 @@
+"""Distil all-MiniLM-L6-v2 into the sentence encoder (loss 1 - cosine to the teacher).
+
+The tagger encoder is frozen (loaded from its checkpoint); only the sentence BiGRU and its
+projection learn. Teacher vectors are computed once and cached. Selection on STS-B dev only;
+STS-B dev sentences are kept out of the distillation corpus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.text import tokenize
+from training import teacher
+from training.data import load_tagging, read_stsb
+from training.sts import stsb_spearman
+from training.train import load_checkpoint, save_checkpoint
+
+
+@dataclass
+class DistillConfig:
+    seed: int = 13
+    corpus_size: int = 300_000  # sentences drawn from sentences/ (plus STS-B train and EWT train)
+    gutenberg_weight: float = 0.3  # down-weights old literary prose against modern genres
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 1e-3
+    evals_per_epoch: int = 4
+    max_minutes: float = 30.0
+    threads: int = 2
+
+
+def build_corpus(data_dir: Path, cfg: DistillConfig) -> list[str]:
+    rng = random.Random(cfg.seed)
+    lines = (data_dir / "sentences" / "sentences.txt").read_text(encoding="utf-8").splitlines()
+    sources = (data_dir / "sentences" / "sentences.source.txt").read_text(encoding="utf-8").splitlines()
+    weights = [cfg.gutenberg_weight if s == "gutenberg" else 1.0 for s in sources]
+    # Weighted sampling without replacement (Efraimidis-Spirakis keys).
+    keys = [rng.random() ** (1.0 / w) for w in weights]
+    picked = sorted(range(len(lines)), key=keys.__getitem__, reverse=True)[: cfg.corpus_size]
+    corpus = [lines[i] for i in picked]
+    sts_train = read_stsb(data_dir / "stsb" / "sts-train.csv")
+    corpus += sorted({s for row in sts_train for s in row[:2]})
+    corpus += [s.text for s in load_tagging(data_dir, "train")[0]]
+    dev = {s for row in read_stsb(data_dir / "stsb" / "sts-dev.csv") for s in row[:2]}
+    return [s for s in dict.fromkeys(corpus) if s not in dev and s.strip()]
+
+
+@torch.inference_mode()
+def teacher_vectors(sentences: list[str], batch: int = 64, progress: bool = True) -> np.ndarray:
+    """L2-normalised teacher embeddings, (N, 384) float32, computed in length-sorted batches."""
+    model, tok = teacher.Teacher.load(), teacher.tokenizer()
+    enc = [e.ids for e in tok.encode_batch(sentences)]
+    order = np.argsort([len(e) for e in enc])
+    out = np.zeros((len(sentences), 384), dtype=np.float32)
+    t0 = time.time()
+    for k, j in enumerate(range(0, len(order), batch)):
+        idx = order[j : j + batch]
+        T = max(len(enc[i]) for i in idx)
+        ids = torch.zeros((len(idx), T), dtype=torch.long)
+        mask = torch.zeros((len(idx), T), dtype=torch.long)
+        for r, i in enumerate(idx):
+            ids[r, : len(enc[i])] = torch.tensor(enc[i])
+            mask[r, : len(enc[i])] = 1
+        out[idx] = model(ids, mask).numpy()
+        if progress and k % 200 == 0:
+            rate = (j + len(idx)) / max(time.time() - t0, 1e-9)
+            print(f"  teacher {j + len(idx)}/{len(order)} ({rate:.0f} sentences/s)", flush=True)
+    return out
+
+
+def cached_teacher_vectors(sentences: list[str], cache_dir: Path) -> np.ndarray:
+    key = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:16]
+    path = cache_dir / f"teacher-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = teacher_vectors(sentences)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+def student_features(sentences: list[str], wp: WordPiece) -> list[Features]:
+    return [featurize([t.text for t in tokenize(s)] or ["[UNK]"], wp) for s in sentences]
+
+
+def student_encoder(model, wp: WordPiece, batch: int = 256):
+    """sentences -> (N, D) vectors with the torch student (for STS-B during training)."""
+
+    @torch.inference_mode()
+    def encode(sentences: list[str]) -> np.ndarray:
+        feats = student_features(sentences, wp)
+        out = []
+        for j in range(0, len(feats), batch):
+            b = pad_batch(feats[j : j + batch])
+            out.append(model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"])).numpy())
+        return np.concatenate(out)
+
+    return encode
+
+
+def distill(data_dir: Path, init: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> dict:
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    model, ckpt = load_checkpoint(init)
+    wp = WordPiece.from_file(teacher.vocab_file())
+    corpus = build_corpus(data_dir, cfg)
+    print(f"corpus: {len(corpus)} sentences", flush=True)
+    targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
+    feats = student_features(corpus, wp)
+    params = list(model.sent.parameters()) + list(model.sent_proj.parameters())
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    encode = student_encoder(model, wp)
+    order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+    chunks = [order[j : j + cfg.batch_size] for j in range(0, len(order), cfg.batch_size)]
+    eval_every = max(1, len(chunks) // cfg.evals_per_epoch)
+    total_steps = cfg.epochs * len(chunks)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.05)
+    history, best, t0, step = [], -1.0, time.time(), 0
+    for epoch in range(1, cfg.epochs + 1):
+        rng.shuffle(chunks)
+        running = 0.0
+        for k, idx in enumerate(chunks, 1):
+            b = pad_batch([feats[i] for i in idx])
+            v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
+            loss = (1 - torch.nn.functional.cosine_similarity(v, targets[idx])).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            running += loss.item()
+            if k % eval_every == 0 or k == len(chunks):
+                model.eval()
+                sts = stsb_spearman(encode, data_dir)
+                point = {"epoch": epoch - 1 + k / len(chunks), "loss": running / k, "stsb_dev": sts,
+                         "minutes": (time.time() - t0) / 60}
+                history.append(point)
+                improved = sts > best
+                if improved:
+                    best = sts
+                    meta = dict(ckpt["meta"], distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus))
+                    save_checkpoint(model, out / "model.pt", meta)
+                print(f"epoch {point['epoch']:.2f}: loss {point['loss']:.4f} STS-B dev {sts:.2f} "
+                      f"{'*' if improved else ''} ({point['minutes']:.1f} min)", flush=True)
+                (out / "distill_history.json").write_text(json.dumps(history, indent=1))
+                if point["minutes"] > cfg.max_minutes:
+                    return {"stsb_dev": best, "history": history}
+    return {"stsb_dev": best, "history": history}

@@ -1,0 +1,113 @@
+"""Export a checkpoint to ONNX (+ vocab, labels, CRF) and check it against PyTorch.
+
+Route: the TorchScript exporter (`dynamo=False`) around pack_padded_sequence / pad_packed,
+which wires each sentence's length into the ONNX GRU's `sequence_lens`, so the backward
+direction starts at every sentence's own last piece. The dynamo exporter drops
+`sequence_lens` (wrong backward states on padded batches) and fails on packing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from training import teacher
+from training.model import BiGRUModel
+
+INPUTS = ["input_ids", "case_ids", "lengths"]
+OUTPUTS = ["upos_logits", "ner_logits", "embedding"]
+
+
+class _Graph(nn.Module):
+    def __init__(self, model: BiGRUModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
+        return self.model(input_ids, case_ids, lengths)
+
+
+def example_batch(lengths: list[int], seed: int = 0, vocab: int = 30522) -> dict[str, np.ndarray]:
+    """A right-padded batch of random pieces with the given lengths (pads are id 0, case 0)."""
+    rng = np.random.default_rng(seed)
+    T = max(lengths)
+    ids = np.zeros((len(lengths), T), dtype=np.int64)
+    case = np.zeros((len(lengths), T), dtype=np.int64)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(999 if vocab > 999 else 1, vocab, n)
+        case[i, :n] = rng.integers(1, 6, n)
+    return {"input_ids": ids, "case_ids": case, "lengths": np.asarray(lengths, dtype=np.int64)}
+
+
+def example_slice(batch: dict[str, np.ndarray], i: int, n: int) -> dict[str, np.ndarray]:
+    """Sentence i of a padded batch, alone and unpadded."""
+    return {"input_ids": batch["input_ids"][i : i + 1, :n], "case_ids": batch["case_ids"][i : i + 1, :n],
+            "lengths": batch["lengths"][i : i + 1]}
+
+
+def export_onnx(model: BiGRUModel, path: Path) -> None:
+    model.eval()
+    batch = {k: torch.from_numpy(v) for k, v in example_batch([7, 5, 3], vocab=model.table.shape[0]).items()}
+    dyn = {"input_ids": {0: "batch", 1: "time"}, "case_ids": {0: "batch", 1: "time"},
+           "lengths": {0: "batch"}, "upos_logits": {0: "batch", 1: "time"},
+           "ner_logits": {0: "batch", 1: "time"}, "embedding": {0: "batch"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and RNN notices
+        torch.onnx.export(
+            _Graph(model).eval(), tuple(batch[k] for k in INPUTS), str(path), input_names=INPUTS,
+            output_names=OUTPUTS, dynamic_axes=dyn, opset_version=17, dynamo=False,
+        )
+
+
+def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 30522) -> float:
+    """Max |ORT(padded batch) - PyTorch(each sentence alone)| over every output, valid positions."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    batch = example_batch(lengths, seed=1, vocab=vocab)
+    got = dict(zip(OUTPUTS, sess.run(OUTPUTS, batch), strict=True))
+    worst = 0.0
+    with torch.inference_mode():
+        for i, n in enumerate(lengths):
+            one = example_slice(batch, i, n)
+            alone = [o.numpy()[0] for o in model(*(torch.from_numpy(one[k]) for k in INPUTS))]
+            for name, ref in zip(OUTPUTS, alone, strict=True):
+                out = got[name][i, :n] if name != "embedding" else got[name][i]
+                worst = max(worst, float(np.abs(out - ref).max()))
+    return worst
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
+    """Write model.onnx, vocab.txt and model.json to `out`; returns export facts for the card."""
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_path = out / "model.onnx"
+    export_onnx(model, onnx_path)
+    shutil.copyfile(teacher.vocab_file(), out / "vocab.txt")
+    crf = model.crf
+    spec = {
+        "inputs": INPUTS,
+        "outputs": OUTPUTS,
+        "upos_labels": ckpt["labels"]["upos"],
+        "ner_labels": ckpt["labels"]["ner"],
+        "embedding_dim": model.cfg.sent_dim,
+        "crf": {"transitions": crf.trans.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
+    }
+    (out / "model.json").write_text(json.dumps(spec, indent=1))
+    err = parity(model, onnx_path, [1, 60, 17, 3, 42, 8, 25, 2])
+    return {"parity_max_abs_diff": err, "sha256": sha256(onnx_path),
+            "file_bytes": onnx_path.stat().st_size}
