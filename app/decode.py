@@ -110,7 +110,7 @@ class TagDecoder:
     def decode(
         self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: np.ndarray
     ) -> WordTags:
-        """Per-piece logits (T, U), (T, N) of one sentence -> word labels (first piece of each word)."""
+        """Per-piece logits (T, U), (T, N) of one sentence -> labels of each word's first piece."""
         upos_p = softmax(upos_logits[word_starts].astype(np.float64))  # (W, U)
         upos_ids = upos_p.argmax(-1)
         emissions = ner_logits[word_starts].astype(np.float64)  # (W, N)

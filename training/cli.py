@@ -78,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
         facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
         dev = evaluate(args.out, args.data) if args.data else None
         card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.ckpt.parent)
-        print(json.dumps({k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1))
+        print(
+            json.dumps(
+                {k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1
+            )
+        )
     elif args.cmd == "eval":
         from training.evaluate import evaluate
 

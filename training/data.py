@@ -57,7 +57,9 @@ def read_iob2(path: Path) -> dict[str, Sentence]:
     for block in _blocks(path):
         rows = [line.split("\t") for line in block if not line.startswith("#")]
         sid = _meta(block, "sent_id")
-        out[sid] = Sentence(sid, _meta(block, "text"), [r[1] for r in rows], ner=[r[2] for r in rows])
+        out[sid] = Sentence(
+            sid, _meta(block, "text"), [r[1] for r in rows], ner=[r[2] for r in rows]
+        )
     return out
 
 

@@ -41,7 +41,9 @@ class DistillConfig:
 def build_corpus(data_dir: Path, cfg: DistillConfig) -> list[str]:
     rng = random.Random(cfg.seed)
     lines = (data_dir / "sentences" / "sentences.txt").read_text(encoding="utf-8").splitlines()
-    sources = (data_dir / "sentences" / "sentences.source.txt").read_text(encoding="utf-8").splitlines()
+    sources = (
+        (data_dir / "sentences" / "sentences.source.txt").read_text(encoding="utf-8").splitlines()
+    )
     weights = [cfg.gutenberg_weight if s == "gutenberg" else 1.0 for s in sources]
     # Weighted sampling without replacement (Efraimidis-Spirakis keys).
     keys = [rng.random() ** (1.0 / w) for w in weights]
@@ -101,7 +103,11 @@ def student_encoder(model, wp: WordPiece, batch: int = 256):
         out = []
         for j in range(0, len(feats), batch):
             b = pad_batch(feats[j : j + batch])
-            out.append(model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"])).numpy())
+            out.append(
+                model.sentence(
+                    torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"])
+                ).numpy()
+            )
         return np.concatenate(out)
 
     return encode
@@ -129,7 +135,9 @@ def distill(data_dir: Path, init: Path, out: Path, cfg: DistillConfig, cache_dir
     chunks = [order[j : j + cfg.batch_size] for j in range(0, len(order), cfg.batch_size)]
     eval_every = max(1, len(chunks) // cfg.evals_per_epoch)
     total_steps = cfg.epochs * len(chunks)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.05
+    )
     history, best, t0, step = [], -1.0, time.time(), 0
     for epoch in range(1, cfg.epochs + 1):
         rng.shuffle(chunks)
@@ -147,16 +155,25 @@ def distill(data_dir: Path, init: Path, out: Path, cfg: DistillConfig, cache_dir
             if k % eval_every == 0 or k == len(chunks):
                 model.eval()
                 sts = stsb_spearman(encode, data_dir)
-                point = {"epoch": epoch - 1 + k / len(chunks), "loss": running / k, "stsb_dev": sts,
-                         "minutes": (time.time() - t0) / 60}
+                point = {
+                    "epoch": epoch - 1 + k / len(chunks),
+                    "loss": running / k,
+                    "stsb_dev": sts,
+                    "minutes": (time.time() - t0) / 60,
+                }
                 history.append(point)
                 improved = sts > best
                 if improved:
                     best = sts
-                    meta = dict(ckpt["meta"], distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus))
+                    meta = dict(
+                        ckpt["meta"], distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus)
+                    )
                     save_checkpoint(model, out / "model.pt", meta)
-                print(f"epoch {point['epoch']:.2f}: loss {point['loss']:.4f} STS-B dev {sts:.2f} "
-                      f"{'*' if improved else ''} ({point['minutes']:.1f} min)", flush=True)
+                print(
+                    f"epoch {point['epoch']:.2f}: loss {point['loss']:.4f} STS-B dev {sts:.2f} "
+                    f"{'*' if improved else ''} ({point['minutes']:.1f} min)",
+                    flush=True,
+                )
                 (out / "distill_history.json").write_text(json.dumps(history, indent=1))
                 if point["minutes"] > cfg.max_minutes:
                     return {"stsb_dev": best, "history": history}

@@ -13,10 +13,16 @@ from app.text import tokenize
 
 
 def tagging_scores(
-    gold_upos: list[list[str]], pred_upos: list[list[str]],
-    gold_ner: list[list[str]], pred_ner: list[list[str]],
+    gold_upos: list[list[str]],
+    pred_upos: list[list[str]],
+    gold_ner: list[list[str]],
+    pred_ner: list[list[str]],
 ) -> dict[str, float]:
-    correct = sum(g == p for gs, ps in zip(gold_upos, pred_upos, strict=True) for g, p in zip(gs, ps, strict=True))
+    correct = sum(
+        g == p
+        for gs, ps in zip(gold_upos, pred_upos, strict=True)
+        for g, p in zip(gs, ps, strict=True)
+    )
     total = sum(len(gs) for gs in gold_upos)
     tp = n_gold = n_pred = 0
     for gs, ps in zip(gold_ner, pred_ner, strict=True):
@@ -44,11 +50,14 @@ class OnnxModel:
         spec = json.loads((model_dir / "model.json").read_text())
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"]
+        )
         self.wp = WordPiece.from_file(model_dir / "vocab.txt")
         crf = spec["crf"]
         self.decoder = TagDecoder(
-            spec["upos_labels"], CRFDecoder.build(spec["ner_labels"], crf["transitions"], crf["start"], crf["end"])
+            spec["upos_labels"],
+            CRFDecoder.build(spec["ner_labels"], crf["transitions"], crf["start"], crf["end"]),
         )
 
     def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
@@ -83,8 +92,12 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool 
     sentences, report = load_tagging(data_dir, split)
     print(f"tagging {len(sentences)} {split} sentences ...", flush=True)
     pred = model.tag([s.words for s in sentences])
-    result = tagging_scores([s.upos for s in sentences], [p.upos for p in pred],
-                            [s.ner for s in sentences], [p.ner for p in pred])
+    result = tagging_scores(
+        [s.upos for s in sentences],
+        [p.upos for p in pred],
+        [s.ner for s in sentences],
+        [p.ner for p in pred],
+    )
     result["sentences"] = len(sentences)
     result["skipped_sent_ids"] = report.skipped
     stsb = data_dir / "stsb" / f"sts-{split}.csv"
@@ -95,5 +108,6 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool 
             from training.distill import teacher_vectors
 
             result["teacher_stsb_spearman"] = stsb_spearman(
-                lambda s: teacher_vectors(s, progress=False), data_dir, split)
+                lambda s: teacher_vectors(s, progress=False), data_dir, split
+            )
     return result

@@ -48,21 +48,38 @@ def example_batch(lengths: list[int], seed: int = 0, vocab: int = 30522) -> dict
 
 def example_slice(batch: dict[str, np.ndarray], i: int, n: int) -> dict[str, np.ndarray]:
     """Sentence i of a padded batch, alone and unpadded."""
-    return {"input_ids": batch["input_ids"][i : i + 1, :n], "case_ids": batch["case_ids"][i : i + 1, :n],
-            "lengths": batch["lengths"][i : i + 1]}
+    return {
+        "input_ids": batch["input_ids"][i : i + 1, :n],
+        "case_ids": batch["case_ids"][i : i + 1, :n],
+        "lengths": batch["lengths"][i : i + 1],
+    }
 
 
 def export_onnx(model: BiGRUModel, path: Path) -> None:
     model.eval()
-    batch = {k: torch.from_numpy(v) for k, v in example_batch([7, 5, 3], vocab=model.table.shape[0]).items()}
-    dyn = {"input_ids": {0: "batch", 1: "time"}, "case_ids": {0: "batch", 1: "time"},
-           "lengths": {0: "batch"}, "upos_logits": {0: "batch", 1: "time"},
-           "ner_logits": {0: "batch", 1: "time"}, "embedding": {0: "batch"}}
+    batch = {
+        k: torch.from_numpy(v)
+        for k, v in example_batch([7, 5, 3], vocab=model.table.shape[0]).items()
+    }
+    dyn = {
+        "input_ids": {0: "batch", 1: "time"},
+        "case_ids": {0: "batch", 1: "time"},
+        "lengths": {0: "batch"},
+        "upos_logits": {0: "batch", 1: "time"},
+        "ner_logits": {0: "batch", 1: "time"},
+        "embedding": {0: "batch"},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and RNN notices
         torch.onnx.export(
-            _Graph(model).eval(), tuple(batch[k] for k in INPUTS), str(path), input_names=INPUTS,
-            output_names=OUTPUTS, dynamic_axes=dyn, opset_version=17, dynamo=False,
+            _Graph(model).eval(),
+            tuple(batch[k] for k in INPUTS),
+            str(path),
+            input_names=INPUTS,
+            output_names=OUTPUTS,
+            dynamic_axes=dyn,
+            opset_version=17,
+            dynamo=False,
         )
 
 
@@ -105,9 +122,16 @@ def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
         "upos_labels": ckpt["labels"]["upos"],
         "ner_labels": ckpt["labels"]["ner"],
         "embedding_dim": model.cfg.sent_dim,
-        "crf": {"transitions": crf.trans.tolist(), "start": crf.start.tolist(), "end": crf.end.tolist()},
+        "crf": {
+            "transitions": crf.trans.tolist(),
+            "start": crf.start.tolist(),
+            "end": crf.end.tolist(),
+        },
     }
     (out / "model.json").write_text(json.dumps(spec, indent=1))
     err = parity(model, onnx_path, [1, 60, 17, 3, 42, 8, 25, 2])
-    return {"parity_max_abs_diff": err, "sha256": sha256(onnx_path),
-            "file_bytes": onnx_path.stat().st_size}
+    return {
+        "parity_max_abs_diff": err,
+        "sha256": sha256(onnx_path),
+        "file_bytes": onnx_path.stat().st_size,
+    }

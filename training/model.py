@@ -43,7 +43,11 @@ class PackedBiGRU(nn.Module):
     def __init__(self, input_size: int, hidden: int, layers: int = 1, dropout: float = 0.0):
         super().__init__()
         self.gru = nn.GRU(
-            input_size, hidden, num_layers=layers, bidirectional=True, batch_first=True,
+            input_size,
+            hidden,
+            num_layers=layers,
+            bidirectional=True,
+            batch_first=True,
             dropout=dropout if layers > 1 else 0.0,
         )
 
@@ -104,13 +108,15 @@ class CRF(nn.Module):
         self.end = nn.Parameter(torch.zeros(n))
 
     def nll(self, em: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
-        """Mean negative log-likelihood. em (B, W, n), tags (B, W), mask (B, W) bool, mask[:, 0] true."""
+        """Mean NLL. em (B, W, n), tags (B, W), mask (B, W) bool with mask[:, 0] true."""
         B, W, _ = em.shape
         maskf = mask.float()
         # Score of the gold path.
         gold = self.start[tags[:, 0]] + em[:, 0].gather(1, tags[:, :1]).squeeze(1)
         for t in range(1, W):
-            step = self.trans[tags[:, t - 1], tags[:, t]] + em[:, t].gather(1, tags[:, t : t + 1]).squeeze(1)
+            step = self.trans[tags[:, t - 1], tags[:, t]] + em[:, t].gather(
+                1, tags[:, t : t + 1]
+            ).squeeze(1)
             gold = gold + step * maskf[:, t]
         last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
         gold = gold + self.end[last]

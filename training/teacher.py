@@ -36,7 +36,10 @@ class _Layer(nn.Module):
 
     def forward(self, x: Tensor, bias: Tensor) -> Tensor:  # (B, T, C), (B, 1, 1, T)
         B, T, C = x.shape
-        q, k, v = (f(x).view(B, T, self.heads, -1).transpose(1, 2) for f in (self.query, self.key, self.value))
+        q, k, v = (
+            f(x).view(B, T, self.heads, -1).transpose(1, 2)
+            for f in (self.query, self.key, self.value)
+        )
         att = (q @ k.transpose(-1, -2)) / math.sqrt(C // self.heads) + bias
         y = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
         x = self.ln1(x + self.out(y))
@@ -66,10 +69,14 @@ class Teacher(nn.Module):
             "ln.bias": w["embeddings.LayerNorm.bias"],
         }
         names = {
-            "query": "attention.self.query", "key": "attention.self.key",
-            "value": "attention.self.value", "out": "attention.output.dense",
-            "ln1": "attention.output.LayerNorm", "up": "intermediate.dense",
-            "down": "output.dense", "ln2": "output.LayerNorm",
+            "query": "attention.self.query",
+            "key": "attention.self.key",
+            "value": "attention.self.value",
+            "out": "attention.output.dense",
+            "ln1": "attention.output.LayerNorm",
+            "up": "intermediate.dense",
+            "down": "output.dense",
+            "ln2": "output.LayerNorm",
         }
         for i in range(len(m.layers)):
             for ours, theirs in names.items():

@@ -51,7 +51,11 @@ class Example:
 def encode(sentences: list[Sentence], wp: WordPiece) -> list[Example]:
     u, n = {t: i for i, t in enumerate(UPOS)}, {t: i for i, t in enumerate(NER)}
     return [
-        Example(featurize(s.words, wp), np.array([u[t] for t in s.upos]), np.array([n[t] for t in s.ner]))
+        Example(
+            featurize(s.words, wp),
+            np.array([u[t] for t in s.upos]),
+            np.array([n[t] for t in s.ner]),
+        )
         for s in sentences
     ]
 
@@ -65,16 +69,27 @@ def collate(batch: list[Example]) -> dict[str, Tensor]:
     ner = np.zeros((len(batch), W), dtype=np.int64)
     for i, e in enumerate(batch):
         w = len(e.upos)
-        starts[i, :w], mask[i, :w], upos[i, :w], ner[i, :w] = e.features.word_starts, True, e.upos, e.ner
+        starts[i, :w], mask[i, :w], upos[i, :w], ner[i, :w] = (
+            e.features.word_starts,
+            True,
+            e.upos,
+            e.ner,
+        )
     out = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    out.update(starts=torch.from_numpy(starts), mask=torch.from_numpy(mask),
-               upos=torch.from_numpy(upos), ner=torch.from_numpy(ner))
+    out.update(
+        starts=torch.from_numpy(starts),
+        mask=torch.from_numpy(mask),
+        upos=torch.from_numpy(upos),
+        ner=torch.from_numpy(ner),
+    )
     return out
 
 
 def batches(examples: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
     """Length-sorted chunks (little padding), in shuffled order; noise varies them per epoch."""
-    order = sorted(range(len(examples)), key=lambda i: examples[i].features.length + rng.random() * 3)
+    order = sorted(
+        range(len(examples)), key=lambda i: examples[i].features.length + rng.random() * 3
+    )
     chunks = [[examples[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
     rng.shuffle(chunks)
     return chunks
@@ -95,7 +110,9 @@ def loss_fn(model: BiGRUModel, b: dict[str, Tensor]) -> Tensor:
 def predict(model: BiGRUModel, examples: list[Example], size: int = 64):
     """Word-level UPOS and NER labels, decoded the way the service decodes them."""
     model.eval()
-    crf = CRFDecoder.build(NER, model.crf.trans.numpy(), model.crf.start.numpy(), model.crf.end.numpy())
+    crf = CRFDecoder.build(
+        NER, model.crf.trans.numpy(), model.crf.start.numpy(), model.crf.end.numpy()
+    )
     upos_out, ner_out = [], []
     for j in range(0, len(examples), size):
         chunk = examples[j : j + size]
@@ -149,8 +166,11 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     train_s, train_rep = load_tagging(data_dir, "train")
     train_s = train_s[: cfg.limit]
     dev_s, dev_rep = load_tagging(data_dir, "dev")
-    print(f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
-          f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})", flush=True)
+    print(
+        f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
+        f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})",
+        flush=True,
+    )
     train_x, dev_x = encode(train_s, wp), encode(dev_s, wp)
     model = BiGRUModel(mcfg, teacher.input_table())
     params = [p for p in model.parameters() if p.requires_grad]
@@ -173,16 +193,33 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
         dev = score(model, dev_x)
         select = dev["upos_acc"] + dev["ner_f1"]
         sched.step(select)
-        history.append({"epoch": epoch, "train_loss": total / len(chunks), **dev,
-                        "minutes": (time.time() - t0) / 60})
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": total / len(chunks),
+                **dev,
+                "minutes": (time.time() - t0) / 60,
+            }
+        )
         improved = select > best
         if improved:
             best, best_epoch = select, epoch
-            save_checkpoint(model, out / "tagger.pt", {"dev": dev, "epoch": epoch, "train": asdict(cfg),
-                                                        "skipped": {"train": train_rep.skipped, "dev": dev_rep.skipped}})
-        print(f"epoch {epoch}: loss {total / len(chunks):.3f} dev UPOS {dev['upos_acc']:.2f} "
-              f"NER F1 {dev['ner_f1']:.2f} {'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
-              flush=True)
+            save_checkpoint(
+                model,
+                out / "tagger.pt",
+                {
+                    "dev": dev,
+                    "epoch": epoch,
+                    "train": asdict(cfg),
+                    "skipped": {"train": train_rep.skipped, "dev": dev_rep.skipped},
+                },
+            )
+        print(
+            f"epoch {epoch}: loss {total / len(chunks):.3f} dev UPOS {dev['upos_acc']:.2f} "
+            f"NER F1 {dev['ner_f1']:.2f} {'*' if improved else ''} "
+            f"({(time.time() - t0) / 60:.1f} min)",
+            flush=True,
+        )
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_curves(history, out / "curves.png")
         if epoch - best_epoch >= cfg.patience or (time.time() - t0) / 60 > cfg.max_minutes:
@@ -192,8 +229,15 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
 
 def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
     state = {k: v for k, v in model.state_dict().items() if k != "table"}  # table: from the teacher
-    torch.save({"config": model.cfg.to_dict(), "state": state, "meta": meta,
-                "labels": {"upos": UPOS, "ner": NER}}, path)
+    torch.save(
+        {
+            "config": model.cfg.to_dict(),
+            "state": state,
+            "meta": meta,
+            "labels": {"upos": UPOS, "ner": NER},
+        },
+        path,
+    )
 
 
 def load_checkpoint(path: Path) -> tuple[BiGRUModel, dict]:

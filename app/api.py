@@ -1,0 +1,251 @@
+"""HTTP routes, each thin: body -> plain Python -> engine -> response body. Plus the middleware
+that gives every request an id, a log line and its metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import importlib.metadata
+import logging
+import re
+import secrets
+import struct
+import time
+import uuid
+from collections.abc import Awaitable
+from dataclasses import asdict
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import logs
+from app.config import Settings
+from app.engine import Engine
+from app.errors import (
+    BodyLimitMiddleware,
+    ClientGoneError,
+    InvalidInputError,
+    NotReadyError,
+    UnauthorizedError,
+    error_response,
+)
+from app.metrics import Metrics
+from app.schemas import (
+    EmbeddingOut,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    EmbedRequest,
+    EmbedResponse,
+    ErrorResponse,
+    HealthResponse,
+    InfoResponse,
+    LimitsOut,
+    ModelOut,
+    TagRequest,
+    TagResponse,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 500, 503)
+}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_ROUTES = {"/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
+
+
+def _engine(request: Request) -> Engine:
+    engine: Engine | None = request.app.state.engine
+    if engine is None:
+        raise NotReadyError("the model is not loaded yet")
+    return engine
+
+
+def _authorize(request: Request) -> None:
+    key = request.app.state.settings.api_key
+    if key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), key.encode()):
+        raise UnauthorizedError("missing or wrong API key (Authorization: Bearer <key>)")
+
+
+T = TypeVar("T")
+
+
+async def _while_connected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it if the client disconnects first: its queued sentences are
+    then skipped by the batcher instead of being run for nobody."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task not in done:
+        task.cancel()
+        raise ClientGoneError("the client disconnected")
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    # the body has been read: the next message is the disconnect (or the end of the response)
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+EngineDep = Annotated[Engine, Depends(_engine)]
+router = APIRouter(responses=_ERRORS)
+inference = APIRouter(dependencies=[Depends(_authorize)], responses=_ERRORS)
+
+
+def _as_list(inputs: str | list[str]) -> list[str]:
+    return [inputs] if isinstance(inputs, str) else inputs
+
+
+@inference.post("/tag", response_model=TagResponse)
+async def tag(body: TagRequest, engine: EngineDep, request: Request) -> list[dict[str, Any]]:
+    """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
+    input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
+    text gives no tokens and no entities."""
+    if body.tokens is not None:
+        work = engine.tag_tokens(body.tokens)
+    else:
+        assert body.inputs is not None  # TagRequest guarantees exactly one
+        work = engine.tag_texts(_as_list(body.inputs))
+    results = await _while_connected(request, work)
+    return [asdict(r) for r in results]
+
+
+@inference.post("/embed", response_model=EmbedResponse)
+async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> list[list[float]]:
+    """One sentence embedding per input (unit length unless `normalize` is false). An empty or
+    whitespace-only input is a 422 `empty_input`."""
+    work = engine.embed(_as_list(body.inputs), body.normalize)
+    return (await _while_connected(request, work)).vectors
+
+
+@inference.post("/v1/embeddings", response_model=EmbeddingsResponse)
+async def openai_embeddings(
+    body: EmbeddingsRequest, engine: EngineDep, request: Request
+) -> EmbeddingsResponse:
+    """OpenAI-compatible embeddings (unit length); usage counts WordPiece pieces."""
+    dim = engine.spec.embedding_dim
+    if body.dimensions is not None and body.dimensions != dim:
+        raise InvalidInputError(f"dimensions must be {dim} for this model")
+    result = await _while_connected(request, engine.embed(_as_list(body.input), normalize=True))
+    data = [
+        EmbeddingOut(index=i, embedding=_base64(v) if body.encoding_format == "base64" else v)
+        for i, v in enumerate(result.vectors)
+    ]
+    usage = Usage(prompt_tokens=result.pieces, total_tokens=result.pieces)
+    return EmbeddingsResponse(data=data, model=engine.spec.name, usage=usage)
+
+
+def _base64(vector: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(request: Request) -> HealthResponse:
+    """200 once the model is loaded and warmed up; 503 before."""
+    _engine(request)
+    return HealthResponse()
+
+
+@router.get("/info", response_model=InfoResponse)
+async def info(engine: EngineDep, request: Request) -> InfoResponse:
+    s: Settings = request.app.state.settings
+    spec = engine.spec
+    return InfoResponse(
+        model=ModelOut(name=spec.name, version=spec.version, sha256=spec.sha256),
+        upos_labels=spec.upos_labels,
+        ner_labels=spec.ner_labels,
+        entity_labels=engine.entity_labels,
+        embedding_dim=spec.embedding_dim,
+        providers=engine.providers,
+        limits=LimitsOut.model_validate(s.model_dump(include=set(LimitsOut.model_fields))),
+        package_version=_package_version(),
+    )
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version("bigru-serve")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    content, media_type = request.app.state.metrics.render()
+    return Response(content, media_type=media_type)
+
+
+router.include_router(inference)
+
+
+class RequestContextMiddleware:
+    """X-Request-ID in (if sane) and out, one log line and the request metrics per request; an
+    unexpected exception becomes a logged 500 in the usual error body."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        token = logs.request_id.set(rid)
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if started:
+                raise
+            await error_response("internal", f"internal error, request id {rid}")(
+                scope, receive, send_with_id
+            )
+        finally:
+            seconds = time.perf_counter() - start
+            route = scope["path"] if scope["path"] in _ROUTES else "other"
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.request_seconds.labels(route).observe(seconds)
+            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, seconds * 1000)
+            logs.request_id.reset(token)
+
+
+def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Outermost last: ids and metrics see every response, the 413s and CORS ones too."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)

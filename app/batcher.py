@@ -1,0 +1,193 @@
+"""Dynamic batching: sentences from concurrent requests share ORT runs.
+
+One queue per task (tag and embed ask the graph for different outputs) and one loop task. The
+loop waits for a sentence, then for company until the batch is full (`max_batch_size`
+sentences or `max_batch_tokens` padded pieces) or the oldest sentence has waited `max_wait_ms`.
+It then takes a run of similar lengths around the oldest sentence (ORT's GRU pays for every
+pad), pads once, runs the backend on one worker thread so the event loop never blocks, and
+hands each sentence its own slice of the outputs. The model is length-exact: a sentence gets
+the same logits in any batch (its pooled embedding the same up to float32 summation order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from app.errors import BackendError, NotReadyError, OverloadedError
+from app.featurize import Features, pad_batch
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
+
+Outputs = dict[str, np.ndarray]
+
+
+class Runner(Protocol):
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Outputs: ...
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_size: int = 32
+    max_batch_tokens: int = 4096
+    max_wait_ms: float = 2.0
+    max_queue: int = 2048
+
+
+@dataclass(eq=False)  # identity: items are found in lists by `is`
+class _Item:
+    features: Features
+    future: asyncio.Future[Outputs]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class Batcher:
+    def __init__(self, backend: Runner, limits: BatchLimits, metrics: Metrics) -> None:
+        self.backend = backend
+        self.limits = limits
+        self.metrics = metrics
+        self._queues: dict[str, list[_Item]] = {task: [] for task in TASK_OUTPUTS}
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        # One thread: ORT gets the cores via intra-op threads; runs never overlap.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="bigru-ort")
+
+    @property
+    def queued(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="bigru-batcher")
+
+    async def stop(self) -> None:
+        """Refuse new sentences, finish the queued ones, then stop the loop and the thread."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+
+    def submit(self, task: str, sentences: Sequence[Features]) -> list[asyncio.Future[Outputs]]:
+        """Queue all `sentences` of one request, or none of them (OverloadedError)."""
+        if self._closing or self._task is None:
+            raise NotReadyError("the service is not accepting work")
+        if self.queued + len(sentences) > self.limits.max_queue:
+            raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
+        loop = asyncio.get_running_loop()
+        items = [_Item(f, loop.create_future()) for f in sentences]
+        self._queues[task].extend(items)
+        self.metrics.queue_size.set(self.queued)
+        self._wake.set()
+        return [item.future for item in items]
+
+    async def _loop(self) -> None:
+        while True:
+            self._drop_cancelled()
+            task = self._oldest_task()
+            if task is None:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._gather(task)
+            batch = self._take(task)
+            self.metrics.queue_size.set(self.queued)
+            if batch:
+                await self._run(task, batch)
+
+    def _drop_cancelled(self) -> None:
+        for task, queue in self._queues.items():
+            self._queues[task] = [item for item in queue if not item.future.done()]
+
+    def _oldest_task(self) -> str | None:
+        heads = [(q[0].arrived, task) for task, q in self._queues.items() if q]
+        return min(heads)[1] if heads else None
+
+    async def _gather(self, task: str) -> None:
+        """Wait until `task` can fill a batch or its oldest sentence has waited long enough."""
+        deadline = self._queues[task][0].arrived + self.limits.max_wait_ms / 1000
+        while not self._closing and not self._full(task):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _full(self, task: str) -> bool:
+        queue = self._queues[task]
+        tokens = sum(item.features.length for item in queue)
+        return len(queue) >= self.limits.max_batch_size or tokens >= self.limits.max_batch_tokens
+
+    def _take(self, task: str) -> list[_Item]:
+        """Remove and return a batch: the oldest live sentence plus neighbours by length.
+
+        Pending sentences are sorted by length and the batch is a contiguous run of that order
+        that contains the oldest one (so none starves), grown one neighbour at a time, cheaper
+        padded size first, while it fits the size and token limits. A sentence over the token
+        limit on its own still runs, alone.
+        """
+        queue = [item for item in self._queues[task] if not item.future.done()]
+        if not queue:
+            self._queues[task] = []
+            return []
+        order = sorted(queue, key=lambda item: item.features.length)
+        lengths = [item.features.length for item in order]
+        lo = hi = order.index(queue[0])  # the oldest; the run is order[lo : hi + 1]
+        while hi - lo + 1 < self.limits.max_batch_size:
+            size = hi - lo + 2
+            costs = []
+            if lo > 0:  # a shorter neighbour: T stays
+                costs.append((size * lengths[hi], lo - 1, hi))
+            if hi + 1 < len(order):  # a longer neighbour: T grows
+                costs.append((size * lengths[hi + 1], lo, hi + 1))
+            costs = [c for c in costs if c[0] <= self.limits.max_batch_tokens]
+            if not costs:
+                break
+            _, lo, hi = min(costs)
+        batch = order[lo : hi + 1]
+        taken = set(batch)
+        self._queues[task] = [item for item in queue if item not in taken]
+        return batch
+
+    async def _run(self, task: str, batch: list[_Item]) -> None:
+        feeds = pad_batch([item.features for item in batch])
+        B, T = feeds["input_ids"].shape
+        start = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(
+                self._executor, self.backend.run, feeds, TASK_OUTPUTS[task]
+            )
+        except Exception as e:  # fails this batch only; the loop goes on
+            log.error("%s batch of %d failed: %s", task, B, e)
+            message = str(e) if isinstance(e, BackendError) else f"inference failed: {e}"
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(BackendError(message))
+            return
+        finally:
+            self.metrics.ort_runs.labels(task).inc()
+            self.metrics.batch_size.observe(B)
+            self.metrics.batch_tokens.observe(B * T)
+            self.metrics.inference_seconds.observe(time.perf_counter() - start)
+        for i, item in enumerate(batch):
+            if item.future.done():  # the client went away while the batch ran
+                continue
+            n = item.features.length
+            # per-piece outputs (B, T, C) are cut to the sentence's own pieces; pooled ones (B, C)
+            item.future.set_result({k: v[i, :n] if v.ndim == 3 else v[i] for k, v in out.items()})

@@ -1,0 +1,64 @@
+"""Service settings: one `Settings`, every field typed, defaulted and set from the environment.
+
+Env names are the field names with the `BIGRU_` prefix (`BIGRU_MAX_BATCH_SIZE=1`), except the
+listen address, which uses the plain `HOST` and `PORT` most platforms set. List fields take a
+comma-separated value (`BIGRU_PROVIDERS=cuda,cpu`). Model facts (labels, dims, vocab) are not
+settings: they come from the model directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# The shipped model, found relative to the package so the service starts from any cwd.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bigru-en"
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BIGRU_", extra="ignore")
+
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(8000, validation_alias="PORT", ge=0, le=65535)
+    shutdown_timeout: float = 10.0  # seconds uvicorn waits for in-flight requests on SIGTERM
+
+    model_dir: Path = DEFAULT_MODEL_DIR
+    providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
+    intra_op_threads: int = Field(1, ge=0)  # 0 lets ORT pick; 1 until measured
+
+    max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
+    max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T
+    max_wait_ms: float = Field(2.0, ge=0)  # how long the first sentence waits for company
+    max_queue: int = Field(2048, ge=1)  # queued sentences; beyond -> 429
+
+    max_inputs_per_request: int = Field(256, ge=1)
+    max_chars_per_input: int = Field(20_000, ge=1)
+    max_tokens_per_input: int = Field(512, ge=1)  # words after tokenization
+    max_pieces_per_input: int = Field(4096, ge=1)  # WordPiece pieces: the GRU's time steps
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1)
+
+    log_json: bool = False
+    log_level: str = "INFO"
+    api_key: str | None = None  # when set, inference routes need `Authorization: Bearer <key>`
+    cors_origins: CommaList = []  # empty: no CORS headers at all
+
+    @field_validator("providers", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("providers")
+    @classmethod
+    def _known_providers(cls, value: list[str]) -> list[str]:
+        value = [p.lower() for p in value]
+        unknown = sorted(set(value) - {"cpu", "cuda"})
+        if unknown:
+            raise ValueError(f"unknown providers {unknown}; use cpu and/or cuda")
+        return value

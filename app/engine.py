@@ -1,0 +1,207 @@
+"""The facade the routes call: check limits, tokenize, featurize, submit, await, decode.
+
+Inputs and results are plain Python; numpy stays below this line. Empty input:
+- tagging an empty or whitespace-only text (or an empty token list) gives no tokens and no
+  entities, without running the model;
+- embedding one is an `EmptyInputError` (422 "empty_input"): there is nothing to pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.backend import ModelSpec
+from app.batcher import Batcher, Outputs
+from app.config import Settings
+from app.decode import CRFDecoder, Span, TagDecoder, iob2_spans
+from app.errors import EmptyInputError, InputTooLargeError
+from app.featurize import Features, WordPiece, featurize
+from app.text import Token, tokenize
+
+_Run = tuple[Features, Outputs]  # one sentence's features and its model outputs
+
+
+@dataclass(frozen=True)
+class TaggedToken:
+    text: str
+    start: int | None  # character offsets into the input text; None for pre-tokenized input
+    end: int | None  # exclusive
+    upos: str
+    upos_score: float  # softmax probability of `upos`
+    ner: str
+    ner_score: float  # CRF marginal probability of `ner` at this word
+
+
+@dataclass(frozen=True)
+class Entity:
+    text: str
+    label: str
+    start: int | None
+    end: int | None
+    token_start: int
+    token_end: int  # exclusive
+    score: float  # mean ner_score of its tokens
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    tokens: list[TaggedToken]
+    entities: list[Entity]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]  # float32 values
+    pieces: int  # WordPiece count over all inputs
+
+
+class Engine:
+    def __init__(
+        self, spec: ModelSpec, batcher: Batcher, settings: Settings, providers: list[str]
+    ) -> None:
+        self.spec = spec
+        self.providers = providers  # active in the ORT session, for /info
+        self.batcher = batcher
+        self.settings = settings
+        self.wordpiece = WordPiece(spec.vocab)
+        # the evaluation decodes with the same TagDecoder, so it measures what is served
+        crf = CRFDecoder.build(spec.ner_labels, **spec.crf)
+        self.decoder = TagDecoder(spec.upos_labels, crf)
+        self.entity_labels = sorted({t[2:] for t in spec.ner_labels if t[:2] in ("B-", "I-")})
+
+    async def warm_up(self) -> None:
+        """One tiny inference per task, so the first request pays no first-run costs."""
+        await self.tag_tokens([["Warm", "up", "."]])
+        await self.embed(["Warm up."], normalize=True)
+
+    async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
+        sentences = self._tokenize(texts)
+        words = [[t.text for t in tokens] for tokens in sentences]
+        runs = await self._infer("tag", words)
+        return [
+            self._decode(tokens, text, run)
+            for text, tokens, run in zip(texts, sentences, runs, strict=True)
+        ]
+
+    async def tag_tokens(self, sentences: list[list[str]]) -> list[TaggedSentence]:
+        self._check_count(sentences)
+        for words in sentences:
+            self._check_chars(sum(len(w) for w in words) + max(len(words) - 1, 0))
+            self._check_words(len(words))
+        runs = await self._infer("tag", sentences)
+        return [
+            self._decode([Token(w, -1, -1) for w in words], None, run)
+            for words, run in zip(sentences, runs, strict=True)
+        ]
+
+    async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
+        sentences = self._tokenize(texts)
+        for i, tokens in enumerate(sentences):
+            if not tokens:
+                raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
+        features = self._featurize([[t.text for t in tokens] for tokens in sentences])
+        outputs = await self._submit("embed", features)
+        vectors = []
+        for out in outputs:
+            v = out["embedding"].astype(np.float32)  # (D,)
+            if normalize:
+                v = v / max(float(np.linalg.norm(v)), 1e-12)
+            vectors.append(v.tolist())
+        return Embeddings(vectors, sum(f.length for f in features))
+
+    def _tokenize(self, texts: list[str]) -> list[list[Token]]:
+        self._check_count(texts)
+        for text in texts:  # all sizes first: no work for a request that will be refused
+            self._check_chars(len(text))
+        sentences = [tokenize(text) for text in texts]
+        for tokens in sentences:
+            self._check_words(len(tokens))
+        return sentences
+
+    def _check_count(self, inputs: Sequence[object]) -> None:
+        if len(inputs) > self.settings.max_inputs_per_request:
+            limit = self.settings.max_inputs_per_request
+            raise InputTooLargeError(f"{len(inputs)} inputs; at most {limit} per request")
+
+    def _check_chars(self, n: int) -> None:
+        if n > self.settings.max_chars_per_input:
+            limit = self.settings.max_chars_per_input
+            raise InputTooLargeError(f"an input has {n} characters; at most {limit}")
+
+    def _check_words(self, n: int) -> None:
+        if n > self.settings.max_tokens_per_input:
+            limit = self.settings.max_tokens_per_input
+            raise InputTooLargeError(f"an input has {n} tokens; at most {limit}")
+
+    def _featurize(self, sentences: list[list[str]]) -> list[Features]:
+        """Features per sentence; a few words can make many pieces (`a.a.a.…`), so count them."""
+        features = [featurize(words, self.wordpiece) for words in sentences]
+        limit = self.settings.max_pieces_per_input
+        for f in features:
+            if f.length > limit:
+                raise InputTooLargeError(
+                    f"an input has {f.length} WordPiece pieces; at most {limit}"
+                )
+        return features
+
+    async def _infer(self, task: str, sentences: list[list[str]]) -> list[_Run | None]:
+        """Features and model outputs per sentence; None for an empty one (never run)."""
+        features = self._featurize([words for words in sentences if words])
+        runs = iter(zip(features, await self._submit(task, features), strict=True))
+        return [next(runs) if words else None for words in sentences]
+
+    async def _submit(self, task: str, features: list[Features]) -> list[Outputs]:
+        if not features:
+            return []
+        futures = self.batcher.submit(task, features)
+        # return_exceptions: every future's error is retrieved (no "never retrieved" noise)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        outputs: list[Outputs] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            outputs.append(result)
+        return outputs
+
+    def _decode(self, tokens: list[Token], source: str | None, run: _Run | None) -> TaggedSentence:
+        """Labels from each word's first piece; `source` is the raw text (None: pre-tokenized)."""
+        if run is None:
+            return TaggedSentence([], [])
+        features, out = run
+        tags = self.decoder.decode(out["upos_logits"], out["ner_logits"], features.word_starts)
+        tagged = [
+            TaggedToken(
+                text=t.text,
+                start=t.start if source is not None else None,
+                end=t.end if source is not None else None,
+                upos=tags.upos[i],
+                upos_score=tags.upos_scores[i],
+                ner=tags.ner[i],
+                ner_score=tags.ner_scores[i],
+            )
+            for i, t in enumerate(tokens)
+        ]
+        spans = iob2_spans([t.ner for t in tagged])
+        return TaggedSentence(tagged, [_entity(span, tagged, source) for span in spans])
+
+
+def _entity(span: Span, tagged: list[TaggedToken], source: str | None) -> Entity:
+    words = tagged[span.start : span.end]
+    start, end = words[0].start, words[-1].end
+    if source is not None and start is not None and end is not None:
+        text = source[start:end]
+    else:
+        text = " ".join(t.text for t in words)
+    return Entity(
+        text=text,
+        label=span.label,
+        start=start,
+        end=end,
+        token_start=span.start,
+        token_end=span.end,
+        score=float(np.mean([t.ner_score for t in words])),
+    )

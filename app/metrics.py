@@ -1,0 +1,45 @@
+"""Prometheus instruments, all named bigru_*, on a registry of their own per app.
+
+A per-app `CollectorRegistry` (not the process-global one) lets a test build several apps.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+_TOKENS = (16, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "bigru_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.request_seconds = Histogram(
+            "bigru_request_seconds", "HTTP request latency", ["route"], buckets=_SECONDS, registry=r
+        )
+        self.queue_size = Gauge("bigru_queue_size", "Sentences waiting for a batch", registry=r)
+        self.batch_size = Histogram(
+            "bigru_batch_size", "Sentences per ORT run", buckets=_SIZES, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "bigru_batch_tokens", "Padded pieces (B*T) per ORT run", buckets=_TOKENS, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "bigru_inference_seconds", "Time in one ORT run", buckets=_SECONDS, registry=r
+        )
+        self.ort_runs = Counter("bigru_ort_runs", "ORT runs by task", ["task"], registry=r)
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,92 @@
+"""Shared fixtures: the model directory, settings, apps and clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE_MODEL_DIR = Path("/tmp/smoke/model")  # a barely trained model in the shipped format
+
+# The service reads its settings from the environment; tests set theirs explicitly.
+for _name in list(os.environ):
+    if _name in ("HOST", "PORT") or (
+        _name.startswith("BIGRU_") and _name != "BIGRU_TEST_MODEL_DIR"
+    ):
+        del os.environ[_name]
+
+
+def find_model_dir() -> Path:
+    """BIGRU_TEST_MODEL_DIR, else the shipped models/bigru-en, else the smoke model."""
+    if os.environ.get("BIGRU_TEST_MODEL_DIR"):
+        return Path(os.environ["BIGRU_TEST_MODEL_DIR"])
+    shipped = ROOT / "models" / "bigru-en"
+    return shipped if (shipped / "model.onnx").is_file() else SMOKE_MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    path = find_model_dir()
+    if not (path / "model.onnx").is_file():
+        pytest.skip(f"no model at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shipped_model_dir() -> Path:
+    """models/bigru-en only (card.json and all): for checks of what is shipped."""
+    path = ROOT / "models" / "bigru-en"
+    if not (path / "model.onnx").is_file():
+        pytest.skip(f"no shipped model at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def make_settings(model_dir: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return Settings(model_dir=model_dir, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def client(model_dir: Path) -> Iterator[TestClient]:
+    """The real app and model with default settings, lifespan run once per module."""
+    with TestClient(create_app(Settings(model_dir=model_dir))) as c:
+        yield c
+
+
+@asynccontextmanager
+async def _serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+@pytest.fixture
+def serve() -> Callable[[FastAPI], Any]:
+    """`async with serve(app) as client`: an async client on a started app."""
+    return _serve

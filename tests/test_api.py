@@ -1,0 +1,319 @@
+"""Every route's contract, through the real app and model."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.decode import iob2_spans
+from app.featurize import WordPiece, featurize
+from app.main import create_app
+from app.text import tokenize
+
+TEXTS = [
+    "Barack Obama visited Berlin and met Angela Merkel at the Chancellery.",
+    "Apple Inc. hired John Smith in New York last year.",
+    "I don't think the U.S. office will open on Monday.",
+]
+TOKEN_KEYS = {"text", "start", "end", "upos", "upos_score", "ner", "ner_score"}
+ENTITY_KEYS = {"text", "label", "start", "end", "token_start", "token_end", "score"}
+
+
+@pytest.fixture(scope="module")
+def spec(model_dir: Path) -> dict:
+    return json.loads((model_dir / "model.json").read_text())
+
+
+def assert_error(response, status: int, error_type: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json().keys() == {"error", "error_type"}
+    assert response.json()["error_type"] == error_type
+    assert response.json()["error"]
+
+
+# /tag
+
+
+def test_tag_raw_text_contract(client: TestClient, spec: dict) -> None:
+    r = client.post("/tag", json={"inputs": TEXTS})
+    assert r.status_code == 200
+    results = r.json()
+    assert len(results) == len(TEXTS)
+    n_entities = 0
+    for text, result in zip(TEXTS, results, strict=True):
+        assert result.keys() == {"tokens", "entities"}
+        tokens = result["tokens"]
+        assert [t["text"] for t in tokens] == [t.text for t in tokenize(text)]
+        for t in tokens:
+            assert t.keys() == TOKEN_KEYS
+            assert text[t["start"] : t["end"]] == t["text"]
+            assert t["upos"] in spec["upos_labels"] and t["ner"] in spec["ner_labels"]
+            assert 0 < t["upos_score"] <= 1 and 0 < t["ner_score"] <= 1
+        spans = iob2_spans([t["ner"] for t in tokens])
+        assert [(e["label"], e["token_start"], e["token_end"]) for e in result["entities"]] == [
+            (s.label, s.start, s.end) for s in spans
+        ]
+        for e in result["entities"]:
+            assert e.keys() == ENTITY_KEYS
+            inside = tokens[e["token_start"] : e["token_end"]]  # token_end is exclusive
+            assert e["start"] == inside[0]["start"] and e["end"] == inside[-1]["end"]
+            assert e["text"] == text[e["start"] : e["end"]]
+            assert e["score"] == pytest.approx(np.mean([t["ner_score"] for t in inside]))
+            n_entities += 1
+    assert n_entities > 0
+
+
+def test_tag_single_string_is_a_list_of_one(client: TestClient) -> None:
+    one = client.post("/tag", json={"inputs": TEXTS[0]}).json()
+    many = client.post("/tag", json={"inputs": TEXTS}).json()
+    assert one == many[:1]
+
+
+def test_tag_pre_tokenized_tokens_are_kept_exactly(client: TestClient) -> None:
+    words = ["New York", "isn't", "", "U.S.", "big", "!"]
+    r = client.post("/tag", json={"tokens": [words, ["Hello"]]})
+    assert r.status_code == 200
+    first = r.json()[0]
+    assert [t["text"] for t in first["tokens"]] == words
+    assert all(t["start"] is None and t["end"] is None for t in first["tokens"])
+    for e in first["entities"]:
+        assert e["start"] is None and e["end"] is None
+        assert e["text"] == " ".join(words[e["token_start"] : e["token_end"]])
+
+
+def test_tag_pre_tokenized_equals_raw_with_same_tokens(client: TestClient) -> None:
+    raw = client.post("/tag", json={"inputs": TEXTS[1]}).json()[0]
+    words = [t["text"] for t in raw["tokens"]]
+    pre = client.post("/tag", json={"tokens": [words]}).json()[0]
+    strip = ("start", "end")
+    assert [{k: v for k, v in t.items() if k not in strip} for t in pre["tokens"]] == [
+        {k: v for k, v in t.items() if k not in strip} for t in raw["tokens"]
+    ]
+
+
+@pytest.mark.parametrize("body", [{"inputs": ""}, {"inputs": [" \n\t", ""]}, {"tokens": [[]]}])
+def test_tag_empty_input_gives_empty_result(client: TestClient, body: dict) -> None:
+    r = client.post("/tag", json=body)
+    assert r.status_code == 200
+    assert all(result == {"tokens": [], "entities": []} for result in r.json())
+
+
+# /embed and /v1/embeddings
+
+
+def test_embed_normalized_and_raw(client: TestClient, spec: dict) -> None:
+    unit = client.post("/embed", json={"inputs": TEXTS}).json()
+    raw = client.post("/embed", json={"inputs": TEXTS, "normalize": False}).json()
+    assert len(unit) == len(raw) == len(TEXTS)
+    for u, v in zip(unit, raw, strict=True):
+        assert len(u) == len(v) == spec["embedding_dim"]
+        assert np.linalg.norm(u) == pytest.approx(1.0, abs=1e-5)
+        assert np.asarray(u) == pytest.approx(np.asarray(v) / np.linalg.norm(v), abs=1e-6)
+
+
+def test_embed_single_string(client: TestClient) -> None:
+    assert (
+        client.post("/embed", json={"inputs": TEXTS[0]}).json()
+        == client.post("/embed", json={"inputs": TEXTS[:1]}).json()
+    )
+
+
+@pytest.mark.parametrize("inputs", ["", "   ", ["fine", "\n"]])
+def test_embed_empty_input_is_422(client: TestClient, inputs) -> None:
+    assert_error(client.post("/embed", json={"inputs": inputs}), 422, "empty_input")
+
+
+def test_openai_embeddings_float_and_base64(client: TestClient, model_dir: Path) -> None:
+    body = {"input": TEXTS[:2], "model": "anything"}
+    floats = client.post("/v1/embeddings", json=body).json()
+    b64 = client.post("/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
+    assert floats.keys() == {"object", "data", "model", "usage"}
+    assert floats["object"] == "list"
+    assert floats["model"] == client.get("/info").json()["model"]["name"]
+    assert [d["index"] for d in floats["data"]] == [0, 1]
+    assert floats["data"][0]["object"] == "embedding"
+    assert [d["embedding"] for d in floats["data"]] == client.post(
+        "/embed", json={"inputs": TEXTS[:2]}
+    ).json()
+    for f, b in zip(floats["data"], b64["data"], strict=True):
+        decoded = np.frombuffer(base64.b64decode(b["embedding"]), dtype="<f4")
+        assert decoded.tolist() == f["embedding"]
+    wordpiece = WordPiece.from_file(model_dir / "vocab.txt")
+    pieces = sum(featurize([t.text for t in tokenize(x)], wordpiece).length for x in TEXTS[:2])
+    assert floats["usage"] == {"prompt_tokens": pieces, "total_tokens": pieces}
+
+
+def test_openai_embeddings_wrong_dimensions(client: TestClient) -> None:
+    r = client.post("/v1/embeddings", json={"input": "hi", "dimensions": 3})
+    assert_error(r, 422, "invalid_input")
+
+
+# errors
+
+
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        ("/tag", {}),
+        ("/tag", {"inputs": "a", "tokens": [["a"]]}),
+        ("/tag", {"inputs": []}),
+        ("/tag", {"inputs": 3}),
+        ("/tag", {"inputs": "a", "extra": 1}),
+        ("/tag", {"tokens": "a b"}),
+        ("/embed", {"inputs": []}),
+        ("/embed", {"inputs": "a", "normalize": "maybe"}),
+        ("/v1/embeddings", {"input": [1, 2]}),
+        ("/v1/embeddings", {"input": "a", "encoding_format": "hex"}),
+    ],
+)
+def test_bad_bodies_are_422(client: TestClient, route: str, body: dict) -> None:
+    assert_error(client.post(route, json=body), 422, "validation")
+
+
+def test_malformed_json_is_422(client: TestClient) -> None:
+    r = client.post("/tag", content=b'{"inputs": ', headers={"content-type": "application/json"})
+    assert_error(r, 422, "validation")
+
+
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        ("/tag", b'{"inputs": "a\\ud800b"}'),
+        ("/tag", b'{"inputs": ["ok", "\\udfff"]}'),
+        ("/tag", b'{"tokens": [["\\ud800"]]}'),
+        ("/embed", b'{"inputs": "\\ud800"}'),
+        ("/v1/embeddings", b'{"input": "\\ud800"}'),
+        ("/tag", '{"inputs": "café"}'.encode("latin-1")),  # not UTF-8
+    ],
+)
+def test_text_that_is_not_unicode_is_422(client: TestClient, route: str, body: bytes) -> None:
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert_error(r, 422, "validation")
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.get("/tag"), 405, "method_not_allowed")
+
+
+@pytest.fixture(scope="module")
+def small_client(model_dir: Path):
+    settings = Settings(
+        model_dir=model_dir,
+        max_inputs_per_request=3,
+        max_chars_per_input=100,
+        max_tokens_per_input=10,
+        max_pieces_per_input=50,
+        max_body_bytes=1000,
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.mark.parametrize(
+    "route, body",
+    [
+        ("/tag", {"inputs": ["a"] * 4}),
+        ("/tag", {"tokens": [["a"]] * 4}),
+        ("/tag", {"inputs": "x" * 101}),
+        ("/tag", {"inputs": "a " * 11}),
+        ("/tag", {"tokens": [["a"] * 11]}),
+        ("/tag", {"tokens": [["x" * 60, "y" * 60]]}),
+        ("/tag", {"inputs": "a." * 30}),  # one word, 60 pieces
+        ("/tag", {"tokens": [["-" * 60]]}),
+        ("/embed", {"inputs": "a " * 11}),
+        ("/embed", {"inputs": "a." * 30}),
+        ("/v1/embeddings", {"input": ["a"] * 4}),
+    ],
+)
+def test_over_limits_are_413(small_client: TestClient, route: str, body: dict) -> None:
+    assert_error(small_client.post(route, json=body), 413, "too_large")
+
+
+def test_body_over_max_bytes_is_413(small_client: TestClient) -> None:
+    big = json.dumps({"inputs": "a" * 2000}).encode()
+    assert_error(small_client.post("/tag", content=big), 413, "too_large")
+    chunked = small_client.post("/tag", content=iter([big[:600], big[600:]]))  # no length
+    assert_error(chunked, 413, "too_large")
+
+
+def test_overload_is_429_with_retry_after(model_dir: Path) -> None:
+    with TestClient(create_app(Settings(model_dir=model_dir, max_queue=2))) as c:
+        r = c.post("/tag", json={"inputs": ["a", "b", "c"]})
+    assert_error(r, 429, "overloaded")
+    assert int(r.headers["retry-after"]) >= 1
+
+
+def test_api_key(model_dir: Path) -> None:
+    with TestClient(create_app(Settings(model_dir=model_dir, api_key="s3cret"))) as c:
+        assert_error(c.post("/tag", json={"inputs": "hi"}), 401, "unauthorized")
+        wrong = {"Authorization": "Bearer nope"}
+        assert_error(c.post("/embed", json={"inputs": "hi"}, headers=wrong), 401, "unauthorized")
+        right = {"Authorization": "Bearer s3cret"}
+        assert c.post("/tag", json={"inputs": "hi"}, headers=right).status_code == 200
+        assert c.get("/health").status_code == 200
+
+
+def test_request_id_in_and_out(client: TestClient) -> None:
+    r = client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = client.get("/health", headers={"X-Request-ID": "bad id\x01"})
+    assert r.headers["x-request-id"] not in ("", "bad id\x01")
+
+
+# /health, /info, /metrics, /docs
+
+
+def test_health_is_503_before_startup(model_dir: Path) -> None:
+    c = TestClient(create_app(Settings(model_dir=model_dir)))  # no `with`: lifespan not run
+    assert_error(c.get("/health"), 503, "not_ready")
+    assert_error(c.post("/tag", json={"inputs": "hi"}), 503, "not_ready")
+
+
+def test_health_ok(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+
+
+def test_info(client: TestClient, model_dir: Path, spec: dict) -> None:
+    info = client.get("/info").json()
+    sha = hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest()
+    assert info["model"]["sha256"] == sha
+    assert info["model"]["name"] and info["model"]["version"]
+    assert info["upos_labels"] == spec["upos_labels"]
+    assert info["ner_labels"] == spec["ner_labels"]
+    assert set(info["entity_labels"]) == {t[2:] for t in spec["ner_labels"] if t != "O"}
+    assert info["embedding_dim"] == spec["embedding_dim"]
+    assert info["providers"][-1] == "CPUExecutionProvider"
+    assert info["limits"]["max_batch_size"] == 32 and info["limits"]["max_queue"] == 2048
+    assert info["package_version"]
+
+
+def test_metrics(client: TestClient) -> None:
+    client.post("/tag", json={"inputs": "Hello there."})
+    r = client.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    for name in (
+        'bigru_requests_total{route="/tag",status="200"}',
+        'bigru_request_seconds_bucket{le="0.005",route="/tag"}',
+        'bigru_ort_runs_total{task="tag"}',
+        'bigru_ort_runs_total{task="embed"}',
+        "bigru_queue_size ",
+        "bigru_batch_size_bucket",
+        "bigru_batch_tokens_bucket",
+        "bigru_inference_seconds_count",
+    ):
+        assert name in r.text
+
+
+def test_docs(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"} <= paths.keys()

@@ -1,0 +1,170 @@
+"""The dynamic batcher on a fake backend: merging, limits, buckets, cancel, overload, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import numpy as np
+import pytest
+
+from app.batcher import Batcher, BatchLimits
+from app.errors import BackendError, OverloadedError
+from app.featurize import Features
+from app.metrics import Metrics
+
+pytestmark = pytest.mark.anyio
+
+FAIL_ID = 666  # a sentence holding this piece makes its batch fail
+
+
+class FakeBackend:
+    """Outputs derived from the inputs, so a wrong slice shows: logits repeat each piece id,
+    the embedding is the sum of the sentence's ids."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []  # lengths of each run's sentences
+        self.gate: threading.Event | None = None  # when set, runs wait for it
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        if self.gate is not None:
+            self.gate.wait(5)
+        ids, lengths = feeds["input_ids"], feeds["lengths"]  # (B, T), (B,)
+        self.batches.append(lengths.tolist())
+        if (ids == FAIL_ID).any():
+            raise RuntimeError("boom")
+        logits = np.repeat(ids[:, :, None].astype(np.float32), 3, axis=2)  # (B, T, 3)
+        out = {"upos_logits": logits, "ner_logits": logits, "embedding": ids.sum(1)[:, None]}
+        return {k: out[k] for k in outputs}
+
+
+def sentence(n: int, first: int = 1000) -> Features:
+    ids = np.arange(first, first + n, dtype=np.int64)
+    return Features(ids, np.ones(n, dtype=np.int64), np.arange(n, dtype=np.int64))
+
+
+@asynccontextmanager
+async def running(backend: FakeBackend, **limits: float) -> AsyncIterator[Batcher]:
+    batcher = Batcher(backend, BatchLimits(**limits), Metrics())  # type: ignore[arg-type]
+    batcher.start()
+    try:
+        yield batcher
+    finally:
+        await batcher.stop()
+
+
+def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") -> list:
+    """One submit per sentence, as concurrent requests would."""
+    return [batcher.submit(task, [s])[0] for s in sentences]
+
+
+async def test_concurrent_submissions_share_a_run() -> None:
+    backend = FakeBackend()
+    async with running(backend) as batcher:
+        sentences = [sentence(n, first=100 * n) for n in (3, 7, 5, 1, 4)]
+        results = await asyncio.gather(*submit_each(batcher, sentences))
+    assert len(backend.batches) == 1
+    for s, out in zip(sentences, results, strict=True):
+        assert out.keys() == {"upos_logits", "ner_logits"}
+        assert out["upos_logits"].shape == (s.length, 3)  # cut to its own length
+        assert (out["upos_logits"][:, 0] == s.input_ids).all()
+    assert batcher.metrics.registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == 1
+
+
+async def test_tasks_run_separately_with_their_outputs() -> None:
+    backend = FakeBackend()
+    async with running(backend) as batcher:
+        tag = batcher.submit("tag", [sentence(3)])[0]
+        emb = batcher.submit("embed", [sentence(3)])[0]
+        tagged, embedded = await asyncio.gather(tag, emb)
+    assert len(backend.batches) == 2
+    assert tagged.keys() == {"upos_logits", "ner_logits"}
+    assert embedded.keys() == {"embedding"} and embedded["embedding"].tolist() == [3003]
+
+
+async def test_max_batch_size() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=4) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(5)] * 10))
+    assert sorted(len(b) for b in backend.batches) == [2, 4, 4]
+
+
+async def test_max_batch_size_one_runs_each_alone() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (2, 3, 4, 5)]))
+    assert backend.batches == [[2], [3], [4], [5]]
+
+
+async def test_max_batch_tokens_counts_padding() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_tokens=30) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (10, 4, 9, 10, 8, 50)]))
+    for lengths in backend.batches:
+        assert len(lengths) * max(lengths) <= 30 or len(lengths) == 1
+    assert [50] in backend.batches  # over the budget on its own: runs alone
+    assert sum(len(b) for b in backend.batches) == 6
+
+
+async def test_length_buckets() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=3) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (1, 50, 2, 49, 3, 48)]))
+    assert sorted(sorted(b) for b in backend.batches) == [[1, 2, 3], [48, 49, 50]]
+
+
+async def test_waits_for_company_up_to_max_wait() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_wait_ms=500) as batcher:
+        first = batcher.submit("tag", [sentence(2)])[0]
+        await asyncio.sleep(0.02)
+        second = batcher.submit("tag", [sentence(3)])[0]
+        await asyncio.gather(first, second)
+    assert backend.batches == [[2, 3]]
+
+
+async def test_cancelled_items_are_skipped() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])[0]
+        await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
+        gone, kept = submit_each(batcher, [sentence(2), sentence(3)])
+        gone.cancel()
+        backend.gate.set()
+        await asyncio.gather(busy, kept)
+    assert backend.batches == [[1], [3]]
+
+
+async def test_overload_refuses_the_whole_request() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_queue=3) as batcher:
+        futures = batcher.submit("tag", [sentence(2), sentence(2)])
+        with pytest.raises(OverloadedError):
+            batcher.submit("embed", [sentence(2), sentence(2)])
+        assert batcher.queued == 2  # nothing of the refused request was queued
+        futures += batcher.submit("embed", [sentence(2)])
+        await asyncio.gather(*futures)
+
+
+@pytest.mark.parametrize("make_error", [RuntimeError, lambda m: BackendError(m)])
+async def test_an_exception_fails_only_its_batch(make_error: Callable[[str], Exception]) -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=2) as batcher:
+        ok, bad = submit_each(batcher, [sentence(4), sentence(4, first=FAIL_ID)])
+        others = submit_each(batcher, [sentence(4), sentence(4)])
+        results = await asyncio.gather(ok, bad, *others, return_exceptions=True)
+    assert all(isinstance(r, BackendError) for r in results[:2])
+    assert all(isinstance(r, dict) for r in results[2:])
+    assert len(backend.batches) == 2
+
+
+async def test_stop_drains_the_queue() -> None:
+    backend = FakeBackend()
+    batcher = Batcher(backend, BatchLimits(max_wait_ms=1000), Metrics())  # type: ignore[arg-type]
+    batcher.start()
+    futures = submit_each(batcher, [sentence(2), sentence(3)])
+    await batcher.stop()
+    assert all(f.done() and not f.cancelled() for f in futures)

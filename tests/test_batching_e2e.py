@@ -1,0 +1,110 @@
+"""Concurrent requests through the real app share ORT runs and get the answers they would alone."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+
+import httpx
+import numpy as np
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.config import Settings
+from app.main import create_app
+
+pytestmark = pytest.mark.anyio
+
+TEXTS = [
+    "Hello.",
+    "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Microsoft opened a new office in Seattle last year, hiring 200 engineers.",
+    "Wait!",
+    "I can't believe it's already December; the U.S. markets close early today.",
+    "John lives in London.",
+    "She said that the report from the World Health Organization was late again.",
+    "Yes",
+    "Tokyo, Osaka and Kyoto are cities in Japan.",
+    "They're gonna sell the house in Springfield for $350,000 next month.",
+    "Dr. Smith works at Mount Sinai Hospital in New York City.",
+]
+
+
+async def ort_runs(client: httpx.AsyncClient, task: str) -> float:
+    text = (await client.get("/metrics")).text
+    match = re.search(rf'^bigru_ort_runs_total{{task="{task}"}} (\S+)$', text, re.M)
+    assert match, text
+    return float(match.group(1))
+
+
+async def test_concurrent_requests_are_batched_and_exact(
+    serve: Callable, make_settings: Callable[..., Settings]
+) -> None:
+    batched_app = create_app(make_settings(max_wait_ms=50))
+    async with serve(batched_app) as client:
+        for route, task, key in (("/tag", "tag", "inputs"), ("/embed", "embed", "inputs")):
+            before = await ort_runs(client, task)
+            responses = await asyncio.gather(*(client.post(route, json={key: t}) for t in TEXTS))
+            assert all(r.status_code == 200 for r in responses)
+            assert await ort_runs(client, task) - before < len(TEXTS)
+            if task == "tag":
+                tagged = [r.json() for r in responses]
+            else:
+                embedded = [r.json() for r in responses]
+
+    alone_app = create_app(make_settings(max_batch_size=1))
+    async with serve(alone_app) as client:
+        before = await ort_runs(client, "tag")
+        alone_tagged = [(await client.post("/tag", json={"inputs": t})).json() for t in TEXTS]
+        assert await ort_runs(client, "tag") - before == len(TEXTS)
+        alone_embedded = [(await client.post("/embed", json={"inputs": t})).json() for t in TEXTS]
+    assert tagged == alone_tagged  # bit for bit
+    # The graph's masked mean sums h over the padded T axis; a longer axis changes ORT's float32
+    # summation order, so pooled vectors agree to rounding (~1e-8), not bit for bit.
+    for got, want in zip(embedded, alone_embedded, strict=True):
+        assert np.asarray(got) == pytest.approx(np.asarray(want), abs=1e-6)
+
+
+async def test_a_disconnected_client_is_not_run(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings(max_wait_ms=300))
+    registry = app.state.metrics.registry
+    body = json.dumps({"inputs": "Hello there."}).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/tag",
+        "raw_path": b"/tag",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json")],
+        "client": ("test", 1),
+        "server": ("test", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    gone = asyncio.Event()
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop(0)
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async with LifespanManager(app) as manager:
+        before = registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"})
+        call = asyncio.create_task(manager.app(scope, receive, send))
+        await asyncio.sleep(0.05)  # the sentence is queued, waiting for company
+        gone.set()
+        await call
+        await asyncio.sleep(0.4)  # past max_wait: the batcher has looked at its queue
+        assert registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == before
+    assert sent[0]["status"] == 499
