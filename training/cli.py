@@ -23,7 +23,6 @@ def main(argv: list[str] | None = None) -> None:
 
     d = sub.add_parser("distill", help="distil the teacher into the sentence encoder")
     d.add_argument("--data", type=Path, required=True)
-    d.add_argument("--init", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
     d.add_argument("--epochs", type=int)
@@ -32,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--threads", type=int)
 
     e = sub.add_parser("export", help="export a checkpoint to models/<name> and write its card")
-    e.add_argument("--ckpt", type=Path, required=True)
+    e.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
+    e.add_argument("--sentence", type=Path, help="distilled sentence encoder (sentence.pt)")
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--version", default="0.1.0")
     e.add_argument("--data", type=Path, help="evaluate on dev for the card")
@@ -66,18 +66,20 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("epochs", "corpus_size", "max_minutes", "threads"):
             if getattr(args, name) is not None:
                 setattr(dcfg, name, getattr(args, name))
-        print(json.dumps(distill(args.data, args.init, args.out, dcfg, args.cache)["stsb_dev"]))
+        print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
     elif args.cmd == "export":
         from training.card import write_card
         from training.evaluate import evaluate
         from training.export import export
         from training.train import load_checkpoint
 
-        model, ckpt = load_checkpoint(args.ckpt)
+        model, ckpt = load_checkpoint(args.tagger, args.sentence)
         facts = export(model, ckpt, args.out)
         facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
         dev = evaluate(args.out, args.data) if args.data else None
-        card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.ckpt.parent)
+        card = write_card(
+            args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent
+        )
         print(
             json.dumps(
                 {k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1

@@ -1,8 +1,9 @@
 """Distil all-MiniLM-L6-v2 into the sentence encoder (loss 1 - cosine to the teacher).
 
-The tagger encoder is frozen (loaded from its checkpoint); only the sentence BiGRU and its
-projection learn. Teacher vectors are computed once and cached. Selection on STS-B dev only;
-STS-B dev sentences are kept out of the distillation corpus.
+The sentence encoder shares nothing trainable with the tagger (only the frozen input table),
+so it is trained on its own and merged with a tagger checkpoint at export
+(`bigru export --tagger ... --sentence ...`). Teacher vectors are computed once and cached.
+Selection on STS-B dev only; STS-B dev sentences are kept out of the distillation corpus.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from app.featurize import Features, WordPiece, featurize, pad_batch
 from app.text import tokenize
 from training import teacher
 from training.data import load_tagging, read_stsb
+from training.model import BiGRUModel, ModelConfig
 from training.sts import stsb_spearman
-from training.train import load_checkpoint, save_checkpoint
+from training.train import save_checkpoint
 
 
 @dataclass
@@ -113,12 +115,12 @@ def student_encoder(model, wp: WordPiece, batch: int = 256):
     return encode
 
 
-def distill(data_dir: Path, init: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> dict:
+def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> dict:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
-    model, ckpt = load_checkpoint(init)
+    model = BiGRUModel(ModelConfig(), teacher.input_table()).eval()
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, cfg)
     print(f"corpus: {len(corpus)} sentences", flush=True)
@@ -165,10 +167,8 @@ def distill(data_dir: Path, init: Path, out: Path, cfg: DistillConfig, cache_dir
                 improved = sts > best
                 if improved:
                     best = sts
-                    meta = dict(
-                        ckpt["meta"], distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus)
-                    )
-                    save_checkpoint(model, out / "model.pt", meta)
+                    meta = dict(distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus))
+                    save_checkpoint(model, out / "sentence.pt", meta)
                 print(
                     f"epoch {point['epoch']:.2f}: loss {point['loss']:.4f} STS-B dev {sts:.2f} "
                     f"{'*' if improved else ''} ({point['minutes']:.1f} min)",

@@ -54,6 +54,7 @@ class OnnxModel:
             str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"]
         )
         self.wp = WordPiece.from_file(model_dir / "vocab.txt")
+        self.embedding_dim = int(spec["embedding_dim"])
         crf = spec["crf"]
         self.decoder = TagDecoder(
             spec["upos_labels"],
@@ -77,7 +78,7 @@ class OnnxModel:
 
     def embed(self, texts: list[str]) -> np.ndarray:
         feats = [featurize([t.text for t in tokenize(s)] or ["[UNK]"], self.wp) for s in texts]
-        out = np.zeros((len(feats), 384), dtype=np.float32)
+        out = np.zeros((len(feats), self.embedding_dim), dtype=np.float32)
         for idx, (emb,) in self._runs(feats, ["embedding"]):
             out[idx] = emb
         return out

@@ -240,8 +240,17 @@ def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
     )
 
 
-def load_checkpoint(path: Path) -> tuple[BiGRUModel, dict]:
+def load_checkpoint(path: Path, sentence: Path | None = None) -> tuple[BiGRUModel, dict]:
+    """A model from a tagger checkpoint, with the sentence encoder of another one if given."""
     ckpt = torch.load(path, weights_only=False)
     model = BiGRUModel(ModelConfig(**ckpt["config"]), teacher.input_table())
-    model.load_state_dict(ckpt["state"], strict=False)
+    state = ckpt["state"]
+    if sentence is not None:
+        other = torch.load(sentence, weights_only=False)
+        state = {k: v for k, v in state.items() if not k.startswith("sent")}
+        state |= {k: v for k, v in other["state"].items() if k.startswith("sent")}
+        ckpt["meta"] = {**ckpt["meta"], **other["meta"]}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if set(missing) != {"table"} or unexpected:  # the table comes from the teacher, not the file
+        raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")
     return model.eval(), ckpt

