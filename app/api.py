@@ -14,10 +14,12 @@ import time
 import uuid
 from collections.abc import Awaitable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
@@ -54,7 +56,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 500, 503)
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_ROUTES = {"/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
+_ROUTES = {"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# The page loads only its own files and talks only to this server; the browser enforces it.
+_PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
 
 
 def _engine(request: Request) -> Engine:
@@ -190,6 +195,14 @@ async def metrics(request: Request) -> Response:
 
 
 router.include_router(inference)
+page = APIRouter(include_in_schema=False)
+
+
+@page.get("/")
+async def index() -> FileResponse:
+    """A page to try the model: text in, entities and UPOS out; similarity of two sentences.
+    Its script and style are under /static (mounted in main.py)."""
+    return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": _PAGE_CSP})
 
 
 class RequestContextMiddleware:

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from uvicorn.config import STARTUP_FAILURE
 
-from app.api import install_middleware, router
+from app.api import STATIC_DIR, install_middleware, page, router
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
@@ -58,9 +62,25 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
     app.state.metrics = metrics
     app.state.engine = None
     app.include_router(router)
+    app.include_router(page)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
     return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that stopping on SIGTERM exits 0.
+
+    uvicorn raises the signal it caught again once it has shut down, so a replica that drained
+    every request still died by SIGTERM (status -15, 143 in a shell). SIGTERM is how compose and
+    Kubernetes stop a healthy replica; that stop is a success. Ctrl-C (SIGINT) is left as it was.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)
 
 
 def run() -> None:
@@ -74,7 +94,7 @@ def run() -> None:
         backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
     except ModelLoadError as e:
         sys.exit(f"bigru-serve: cannot load the model: {e}")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, backend),
         host=settings.host,
         port=settings.port,
@@ -83,3 +103,8 @@ def run() -> None:
         access_log=False,  # the request middleware logs each request with its id
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+    server = _Server(config)
+    with suppress(KeyboardInterrupt):  # the re-raised Ctrl-C, after the same graceful shutdown
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)  # e.g. the port is taken; uvicorn has logged why

@@ -19,12 +19,12 @@ from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_MODEL_DIR = Path("/tmp/smoke/model")  # a barely trained model in the shipped format
+# BIGRU_ variables that steer the tests, not the service
+TEST_VARIABLES = ("BIGRU_TEST_MODEL_DIR", "BIGRU_UPDATE_SCREENSHOT")
 
 # The service reads its settings from the environment; tests set theirs explicitly.
 for _name in list(os.environ):
-    if _name in ("HOST", "PORT") or (
-        _name.startswith("BIGRU_") and _name != "BIGRU_TEST_MODEL_DIR"
-    ):
+    if _name in ("HOST", "PORT") or (_name.startswith("BIGRU_") and _name not in TEST_VARIABLES):
         del os.environ[_name]
 
 

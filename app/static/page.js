@@ -1,0 +1,263 @@
+// The page at GET /: one POST /tag per submit, rendered off-document into a DocumentFragment and
+// inserted once; one POST /embed for the two sentences. Plain DOM, nothing loaded from elsewhere.
+// Server text is only ever set with textContent, never parsed as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+const score = (x) => x.toFixed(2);
+
+// ---- requests ----------------------------------------------------------------------------------
+
+class RequestError extends Error {}
+
+function requestHeaders() {
+  const headers = { "Content-Type": "application/json" };
+  const key = $("api-key").value.trim();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
+// Relative paths, so the page also works behind a proxy that mounts the service under a prefix.
+async function post(path, body, signal) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST", headers: requestHeaders(), body: JSON.stringify(body), signal,
+    });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new RequestError(`Could not reach the server (${e.message}).`);
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    // not JSON: a proxy's error page, say; the status line is all we can show
+  }
+  if (response.ok && data !== null) return data;
+  if (response.status === 401) $("auth").open = true;
+  const what = data && typeof data.error === "string"
+    ? `${data.error} (${data.error_type}, HTTP ${response.status})`
+    : `HTTP ${response.status} ${response.statusText}`.trim();
+  throw new RequestError(response.status === 401 ? `${what}. Enter the key under “API key”.` : what);
+}
+
+function showError(box, error) {
+  box.hidden = false;
+  box.textContent = error instanceof RequestError ? error.message : `Unexpected error: ${error}`;
+}
+
+// ---- tagging -----------------------------------------------------------------------------------
+
+let tagging = null; // the AbortController of the /tag request in flight
+let shown = null; // { tokens, entities } on the page, for the tooltip
+
+async function onTag(event) {
+  event.preventDefault();
+  const text = $("tag-text").value;
+  const output = $("tag-output");
+  tagging?.abort(); // a newer submit wins
+  const controller = (tagging = new AbortController());
+  $("tag-error").hidden = true;
+  output.setAttribute("aria-busy", "true");
+  $("tag-status").textContent = "Tagging…";
+  const started = performance.now();
+  try {
+    const [result] = await post("tag", { inputs: text }, controller.signal);
+    render(text, result);
+    const ms = Math.round(performance.now() - started);
+    $("tag-status").textContent = summary(result, ms);
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    output.hidden = $("tag-help").hidden = true;
+    $("tag-status").textContent = "";
+    showError($("tag-error"), e);
+  } finally {
+    if (tagging === controller) {
+      tagging = null;
+      output.removeAttribute("aria-busy");
+    }
+  }
+}
+
+// What a screen reader hears once the result is in: counts, then the entities themselves.
+function summary(result, ms) {
+  const n = result.tokens.length;
+  if (n === 0) return "No words found.";
+  const ents = result.entities;
+  const words = `${n} word${n === 1 ? "" : "s"}`;
+  if (ents.length === 0) return `${words}, no entities (${ms} ms).`;
+  const listed = ents.slice(0, 10).map((e) => `${e.text} (${e.label})`).join(", ");
+  const more = ents.length > 10 ? `, and ${ents.length - 10} more` : "";
+  return `${words}, ${ents.length} entit${ents.length === 1 ? "y" : "ies"}: ${listed}${more} (${ms} ms).`;
+}
+
+function render(text, result) {
+  const { tokens, entities } = result;
+  const entityAt = new Map(entities.map((e, k) => [e.token_start, k]));
+  const fragment = document.createDocumentFragment();
+  let i = 0;
+  while (i < tokens.length) {
+    if (i > 0) appendGap(fragment, text, tokens[i - 1], tokens[i]);
+    const k = entityAt.get(i);
+    if (k === undefined) {
+      fragment.append(tokenElement(tokens[i], i));
+      i += 1;
+      continue;
+    }
+    const e = entities[k];
+    const mark = el("mark", "ent");
+    mark.dataset.label = e.label;
+    mark.dataset.e = k;
+    for (let j = e.token_start; j < e.token_end; j++) mark.append(tokenElement(tokens[j], j));
+    mark.append(el("span", "chip", e.label));
+    fragment.append(mark);
+    i = e.token_end;
+  }
+  const first = fragment.querySelector(".tok");
+  if (first) first.tabIndex = 0; // one tab stop for the whole text; arrows move inside it
+  shown = result;
+  hideTip();
+  const output = $("tag-output");
+  output.replaceChildren(fragment);
+  output.hidden = false;
+  $("tag-help").hidden = tokens.length === 0;
+}
+
+function tokenElement(token, i) {
+  const node = el("span", "tok");
+  node.tabIndex = -1;
+  node.dataset.i = i;
+  node.append(el("span", "w", token.text), el("span", "upos", token.upos));
+  return node;
+}
+
+// Keep the input's line breaks; any other run of spaces shows as one; touching words stay touching.
+function appendGap(parent, text, prev, next) {
+  if (prev.end == null || next.start == null) {
+    parent.append(" ");
+    return;
+  }
+  const between = text.slice(prev.end, next.start);
+  const breaks = Math.min((between.match(/\n/g) || []).length, 2);
+  if (breaks > 0) {
+    for (let b = 0; b < breaks; b++) parent.append(el("br"));
+  } else if (between.length > 0) {
+    parent.append(" ");
+  }
+}
+
+// ---- the score tooltip: one element, shown for the hovered or focused word ----------------------
+
+function tipText(i) {
+  const t = shown.tokens[i];
+  const lines = [`${t.text}`, `UPOS ${t.upos}  ${score(t.upos_score)}`, `NER  ${t.ner}  ${score(t.ner_score)}`];
+  const e = shown.entities.find((x) => x.token_start <= i && i < x.token_end);
+  if (e) lines.push(`entity ${e.label}  ${score(e.score)}`);
+  return lines.join("\n");
+}
+
+function showTip(tok) {
+  hideTip();
+  const tip = $("tip");
+  tip.textContent = tipText(Number(tok.dataset.i));
+  tip.hidden = false;
+  const wrap = tip.parentElement.getBoundingClientRect();
+  const box = tok.getBoundingClientRect();
+  const half = tip.offsetWidth / 2;
+  const centre = box.left - wrap.left + box.width / 2;
+  tip.style.left = `${Math.max(half, Math.min(wrap.width - half, centre))}px`;
+  tip.style.top = `${box.bottom - wrap.top + 4}px`;
+  tok.setAttribute("aria-describedby", "tip");
+}
+
+function hideTip() {
+  $("tip").hidden = true;
+  document.querySelector('.tok[aria-describedby="tip"]')?.removeAttribute("aria-describedby");
+}
+
+function onKey(event) {
+  const tok = event.target.closest(".tok");
+  if (!tok) return;
+  if (event.key === "Escape") {
+    hideTip();
+    return;
+  }
+  const all = $("tag-output").querySelectorAll(".tok");
+  const i = Number(tok.dataset.i);
+  const to = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: all.length - 1 }[event.key];
+  if (to === undefined || to < 0 || to >= all.length) return;
+  event.preventDefault();
+  tok.tabIndex = -1;
+  all[to].tabIndex = 0;
+  all[to].focus();
+}
+
+function wireTagging() {
+  const output = $("tag-output");
+  $("tag-form").addEventListener("submit", onTag);
+  $("tag-text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      $("tag-form").requestSubmit();
+    }
+  });
+  output.addEventListener("keydown", onKey);
+  output.addEventListener("focusin", (event) => {
+    const tok = event.target.closest(".tok");
+    if (tok) showTip(tok);
+  });
+  output.addEventListener("focusout", hideTip);
+  // the hovered word's scores, else the focused word's, else none
+  const follow = (tok) => {
+    const focused = output.contains(document.activeElement) ? document.activeElement : null;
+    if (tok || focused) showTip(tok || focused);
+    else hideTip();
+  };
+  output.addEventListener("mouseover", (event) => follow(event.target.closest(".tok")));
+  output.addEventListener("mouseleave", () => follow(null));
+}
+
+// ---- similarity --------------------------------------------------------------------------------
+
+let comparing = null;
+
+async function onCompare(event) {
+  event.preventDefault();
+  comparing?.abort();
+  const controller = (comparing = new AbortController());
+  $("sim-error").hidden = true;
+  $("sim-output").setAttribute("aria-busy", "true");
+  try {
+    const inputs = [$("sim-a").value, $("sim-b").value];
+    const [u, v] = await post("embed", { inputs, normalize: true }, controller.signal);
+    let cosine = 0; // unit vectors: the dot product is the cosine
+    for (let k = 0; k < u.length; k++) cosine += u[k] * v[k];
+    const value = $("sim-value");
+    value.value = cosine.toFixed(3);
+    value.dataset.value = String(cosine);
+    $("sim-meter").value = cosine;
+    $("sim-result").hidden = false;
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    $("sim-result").hidden = true;
+    showError($("sim-error"), e);
+  } finally {
+    if (comparing === controller) {
+      comparing = null;
+      $("sim-output").removeAttribute("aria-busy");
+    }
+  }
+}
+
+wireTagging();
+$("sim-form").addEventListener("submit", onCompare);
