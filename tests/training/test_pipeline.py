@@ -75,3 +75,28 @@ def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
     assert result["upos_acc"] == pytest.approx(best["upos_acc"])
     assert result["ner_f1"] == pytest.approx(best["ner_f1"])
     assert -100 <= result["stsb_spearman"] <= 100
+
+
+def test_distill_on_a_fixture_corpus(tmp_path: Path) -> None:
+    from training.distill import DistillConfig, distill
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    (data / "sentences").mkdir()
+    lines = [
+        f"Sentence number {i} is about {w}." for i, w in enumerate(["cats", "dogs", "rain"] * 8)
+    ]
+    (data / "sentences" / "sentences.txt").write_text("\n".join(lines) + "\n")
+    sources = ["gutenberg" if i % 3 == 0 else "starter_sgd_or_speeches" for i in range(len(lines))]
+    (data / "sentences" / "sentences.source.txt").write_text("\n".join(sources) + "\n")
+    (data / "stsb" / "sts-train.csv").write_text(
+        "a\tb\tc\t1\t4.0\tA dog runs.\tA dog is running.\n"
+    )
+    cfg = DistillConfig(corpus_size=12, epochs=2, batch_size=8, evals_per_epoch=1, threads=1)
+    result = distill(data, tmp_path / "run", cfg, tmp_path / "cache")
+    assert (tmp_path / "run" / "sentence.pt").is_file()
+    assert len(list((tmp_path / "cache").glob("teacher-*.npy"))) == 1  # teacher vectors cached
+    assert len(result["history"]) == 2
+    # the losses are real cosine distances to the teacher
+    assert all(0.0 < point["loss"] < 2.0 for point in result["history"])
