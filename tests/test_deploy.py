@@ -1,0 +1,587 @@
+"""Deployment files: Dockerfiles, .dockerignore, docker-compose.yml, deploy/nginx.conf, deploy/k8s.
+
+No Docker engine or cluster runs the tests, so each file is checked by the linter or schema made
+for it (hadolint, the compose spec, Kubernetes' own schemas, `nginx -t`) and against the code it
+must agree with: `make serve`'s command, the settings, the shutdown timeout, the ports.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from app.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILES = sorted(ROOT.glob("Dockerfile*"))
+COMPOSE = ROOT / "docker-compose.yml"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
+K8S_VERSIONS = ("1.30.0", "newest")  # oldest we claim; newest kubernetes-validate bundles
+BIN = Path(sys.executable).parent  # hadolint, check-jsonschema, kubernetes-validate (dev extra)
+TORCH_LIKE = ("torch", "triton", "onnx")  # never in the runtime (onnx: the exporter's package)
+
+
+# --- reading the files ---------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    name: str
+    base: str
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (INSTRUCTION, arguments)
+
+    def each(self, instruction: str) -> list[str]:
+        return [args for ins, args in self.steps if ins == instruction]
+
+    def env(self) -> dict[str, str]:
+        pairs = (p.split("=", 1) for args in self.each("ENV") for p in shlex.split(args))
+        return {k: v for k, v in pairs}
+
+
+def dockerfile_stages(path: Path) -> list[Stage]:
+    """The stages of a Dockerfile, continuation lines joined, comments dropped, ARGs applied."""
+    lines, pending = [], ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    stages: list[Stage] = []
+    args: dict[str, str] = {}  # the ARGs declared before the first FROM
+    for line in lines:
+        instruction, _, rest = line.partition(" ")
+        instruction = instruction.upper()
+        if instruction == "FROM":
+            words = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], rest).split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
+            stages.append(Stage(name, words[0]))
+        elif stages:
+            stages[-1].steps.append((instruction, rest.strip()))
+        elif instruction == "ARG":
+            key, _, default = rest.partition("=")
+            args[key] = default
+    return stages
+
+
+def make_serve_command() -> list[str]:
+    """The last line of the Makefile's serve recipe, with $(BIN)/ dropped."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"serve\s*:", line))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    argv = shlex.split(recipe[-1])
+    return [argv[0].removeprefix("$(BIN)/"), *argv[1:]]
+
+
+def default_of(value: str) -> str:
+    """`${VAR:-default}` -> default."""
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    assert match, f"{value!r} is not ${{VAR:-default}}"
+    return match.group(1)
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m)", duration)
+    assert match, duration
+    return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def docker_ignored(path: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves `path` out of the build context.
+
+    As moby's patternmatcher: the last pattern that matches the path or one of its parent
+    directories decides; `!` re-includes; `*` stays within one path segment, `**` crosses them.
+    """
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    ignored = False
+    for raw in patterns:
+        negate = raw.startswith("!")
+        pattern = os.path.normpath(raw.removeprefix("!")).lstrip("/")
+        regex = ""
+        for token in re.split(r"(\*\*/|\*\*|\*|\?)", pattern):
+            regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(
+                token, re.escape(token)
+            )
+        if any(re.fullmatch(regex, prefix) for prefix in prefixes):
+            ignored = not negate
+    return ignored
+
+
+def runtime_closure(requirements: list[str]) -> set[str]:
+    """Every distribution the requirements pull in, read from the metadata installed here."""
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        name = canonicalize_name(req.name)
+        if name in seen:
+            continue
+        seen.add(name)
+        for line in importlib.metadata.requires(name) or []:
+            dep = Requirement(line)
+            extras = req.extras or {""}
+            if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(dep)
+    return seen
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    assert path.exists(), f"{name} is missing: it is in the dev extra (make dev)"
+    return str(path)
+
+
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def k8s_objects() -> dict[str, dict]:
+    return {doc["kind"]: doc for f in K8S for doc in yaml.safe_load_all(f.read_text()) if doc}
+
+
+# --- Dockerfiles ---------------------------------------------------------------------------
+
+
+def test_there_are_a_cpu_and_a_cuda_dockerfile() -> None:
+    assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.cuda"]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_is_clean(dockerfile: Path) -> None:
+    done = subprocess.run(
+        [tool("hadolint"), "--no-color", str(dockerfile)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_image_runs_the_command_make_serve_runs(dockerfile: Path) -> None:
+    """One start command: the image's CMD is what `make serve` ends in."""
+    (cmd,) = dockerfile_stages(dockerfile)[-1].each("CMD")
+    assert json.loads(cmd) == make_serve_command() == ["python", "-m", "app"]
+    assert not dockerfile_stages(dockerfile)[-1].each("ENTRYPOINT")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_runtime_stage_is_the_venv_the_model_and_a_non_root_user(dockerfile: Path) -> None:
+    *_, runtime = dockerfile_stages(dockerfile)
+    assert runtime.name == "runtime"
+    runs = " ".join(runtime.each("RUN"))
+    assert "pip install" not in runs and "pip3 install" not in runs
+    assert not re.search(r"\b(gcc|g\+\+|build-essential|python3-dev|cmake)\b", runs)
+    assert "--from=builder /opt/venv /opt/venv" in runtime.each("COPY")
+
+    env = runtime.env()
+    assert env["HOST"] == "0.0.0.0"
+    assert runtime.each("EXPOSE") == [env["PORT"]]
+    (model_copy,) = [c for c in runtime.each("COPY") if c.startswith("models/")]
+    source, target = model_copy.split()
+    assert source.rstrip("/") == "models/bigru-en"
+    assert target.rstrip("/") == env["BIGRU_MODEL_DIR"]
+
+    (user,) = runtime.each("USER")
+    assert int(user.split(":")[0]) > 0, "numeric, so Kubernetes can check runAsNonRoot"
+    (healthcheck,) = runtime.each("HEALTHCHECK")
+    assert "/health" in healthcheck and "urllib.request" in healthcheck
+
+
+def test_cuda_image_uses_onnxruntime_gpu_and_asks_for_cuda_first() -> None:
+    stages = dockerfile_stages(ROOT / "Dockerfile.cuda")
+    assert all(
+        re.fullmatch(r"nvidia/cuda:[\d.]+-cudnn-runtime-ubuntu[\d.]+", s.base) for s in stages
+    )
+    providers = stages[-1].env()["BIGRU_PROVIDERS"]
+    assert providers == "cuda,cpu"
+    assert Settings(providers=providers).providers == ["cuda", "cpu"]
+
+
+def _builder_requirements(dockerfile: Path, workdir: Path) -> list[str]:
+    """Run the builder's own command that writes requirements.txt, on this repo's pyproject."""
+    builder = dockerfile_stages(dockerfile)[0]
+    assert builder.name == "builder"
+    (run,) = [r for r in builder.each("RUN") if "> requirements.txt" in r]
+    (command,) = [c.strip() for c in run.split(" && ") if "> requirements.txt" in c]
+    command = re.sub(r"^python3? ", shlex.quote(sys.executable) + " ", command)
+    env = {**os.environ}
+    for arg in builder.each("ARG"):
+        key, _, default = arg.partition("=")
+        env[key] = default
+    shutil.copy(ROOT / "pyproject.toml", workdir)
+    subprocess.run(["sh", "-c", command], cwd=workdir, env=env, check=True)
+    return (workdir / "requirements.txt").read_text().split()
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_builder_installs_the_runtime_dependencies_only(dockerfile: Path, tmp_path: Path) -> None:
+    import tomllib
+
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    requirements = _builder_requirements(dockerfile, tmp_path)
+    if dockerfile.name == "Dockerfile.cuda":
+        gpu = [r for r in requirements if r.startswith("onnxruntime-gpu==")]
+        assert len(gpu) == 1
+        assert sorted(set(requirements) - set(gpu)) == sorted(
+            r for r in base if Requirement(r).name != "onnxruntime"
+        )
+    else:
+        assert requirements == base
+    # The project goes in without its dependencies, so no extra can slip in with it.
+    installs = [r for r in dockerfile_stages(dockerfile)[0].each("RUN") if "pip install" in r]
+    assert any("--no-deps ." in r for r in installs)
+    assert not any("[" in r.split("pip install", 1)[1].split("&&")[0] for r in installs)
+
+
+def test_runtime_dependencies_pull_in_no_torch() -> None:
+    """The closure of pyproject's [project] dependencies, as installed in this venv."""
+    import tomllib
+
+    base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    closure = runtime_closure(base)
+    assert "onnxruntime" in closure and "fastapi" in closure
+    assert not [d for d in closure if d in TORCH_LIKE or d.startswith("nvidia-")], closure
+
+
+# --- .dockerignore -------------------------------------------------------------------------
+
+
+def _dockerignore() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".venv/bin/python",
+        ".git/HEAD",
+        "tests/conftest.py",
+        "runs/tagger/train.log",
+        "cache/teacher.npz",
+        "data/en_ewt-ud-train.conllu",
+        "training/train.py",
+        "models/some-other/model.onnx",
+        "app/__pycache__/main.cpython-311.pyc",
+        ".hypothesis/examples/x",
+        ".pytest_cache/v/x",
+        ".env",
+    ],
+)
+def test_dockerignore_keeps_out(path: str) -> None:
+    assert docker_ignored(path, _dockerignore())
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_copied_file_is_in_the_build_context(dockerfile: Path) -> None:
+    patterns = _dockerignore()
+    copies = [c for s in dockerfile_stages(dockerfile) for c in s.each("COPY") if "--from" not in c]
+    for copy in copies:
+        *sources, _ = copy.split()
+        for source in sources:
+            path = ROOT / source
+            files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+            probes = [p.relative_to(ROOT).as_posix() for p in files if "__pycache__" not in p.parts]
+            if not path.exists():  # models/bigru-en before the model is trained and exported
+                probes = [source.rstrip("/") + "/model.onnx"]
+            assert probes
+            assert not [p for p in probes if docker_ignored(p, patterns)], source
+
+
+# --- docker-compose.yml --------------------------------------------------------------------
+
+
+def test_compose_is_valid_against_the_compose_spec() -> None:
+    done = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_api_scales_behind_the_load_balancer() -> None:
+    services = compose()["services"]
+    api, lb = services["api"], services["lb"]
+    # --scale api=N needs no fixed host port and no fixed container name.
+    assert "ports" not in api and "container_name" not in api
+    assert api["build"]["dockerfile"] == "Dockerfile"
+    assert any(v["target"] == "/etc/nginx/nginx.conf" for v in lb["volumes"])
+    assert [p.split(":")[-1] for p in lb["ports"]] == [_nginx_listen_port()]
+    assert "api" in lb["depends_on"]
+    for service in services.values():
+        assert "command" not in service and "entrypoint" not in service  # the image's CMD
+        assert service["restart"] == "unless-stopped"
+        assert {"cpus", "memory"} <= set(service["deploy"]["resources"]["limits"])
+
+
+@pytest.mark.parametrize("name", ["api", "api-gpu"])
+def test_compose_api_service(name: str) -> None:
+    service = compose()["services"][name]
+    env = service["environment"]
+    assert "/health" in " ".join(service["healthcheck"]["test"])
+    # A model is swapped by pointing BIGRU_MODEL_DIR into the read-only mount; the default is
+    # the model baked into the image.
+    (mount,) = service["volumes"]
+    assert mount["read_only"] is True and mount["target"] == "/models"
+    image_env = dockerfile_stages(ROOT / service["build"]["dockerfile"])[-1].env()
+    assert default_of(env["BIGRU_MODEL_DIR"]) == image_env["BIGRU_MODEL_DIR"]
+    assert service["expose"] == [image_env["PORT"]]
+    # compose sends SIGKILL after stop_grace_period: the drain has to fit in it.
+    assert seconds(service["stop_grace_period"]) >= float(env["BIGRU_SHUTDOWN_TIMEOUT"]) + 5
+
+
+def test_compose_gpu_profile_reserves_an_nvidia_device() -> None:
+    gpu = compose()["services"]["api-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["build"]["dockerfile"] == "Dockerfile.cuda"
+    assert gpu["environment"]["BIGRU_PROVIDERS"] == "cuda,cpu"
+    (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert "api" in gpu["networks"]["default"]["aliases"]  # lb's upstream name finds it too
+
+
+# --- deploy/nginx.conf ---------------------------------------------------------------------
+
+
+def _nginx_listen_port() -> str:
+    (port,) = re.findall(r"^\s*listen (\d+);", NGINX_CONF.read_text(), re.M)
+    return port
+
+
+def test_nginx_config_agrees_with_the_service() -> None:
+    text = NGINX_CONF.read_text()
+    image_port = dockerfile_stages(ROOT / "Dockerfile")[-1].env()["PORT"]
+    assert re.search(rf"^\s*server api:{image_port} resolve;", text, re.M)
+    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", text, re.M)  # Docker's embedded DNS
+    assert re.search(r"^\s*least_conn;", text, re.M)
+    (body,) = re.findall(r"client_max_body_size (\d+)m;", text)
+    assert int(body) * 2**20 > Settings().max_body_bytes  # the service's JSON 413 comes first
+    (idle,) = re.findall(r"keepalive_timeout (\d+)s;", text)
+    assert int(idle) < uvicorn.Config("app.main:run").timeout_keep_alive
+
+
+@pytest.fixture(scope="module")
+def nginx() -> str:
+    found = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
+    if found:
+        return found
+    if os.environ.get("CI") == "true":
+        pytest.fail("nginx is not installed: make test installs it (the .venv/.system target)")
+    pytest.skip("nginx is not installed (make test installs it where it runs as root with apt)")
+
+
+def _nginx_version(nginx: str) -> tuple[int, ...]:
+    done = subprocess.run([nginx, "-v"], capture_output=True, text=True)
+    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", done.stderr)
+    return tuple(int(n) for n in match.groups()) if match else (0,)
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, f"{old!r} should occur once in deploy/nginx.conf"
+    return text.replace(old, new)
+
+
+def harness_config(nginx: str, workdir: Path, upstream: str | None = None, port: int = 0) -> Path:
+    """deploy/nginx.conf made runnable here, changed only where the host must differ.
+
+    pid, temp files and the access log go to `workdir`, so any user can run it. The upstream
+    `api:8000 resolve` stays as written where nginx knows `resolve` (>= 1.27.3; it resolves at
+    run time, so `nginx -t` passes offline). Older nginx (Debian's 1.22) rejects the parameter,
+    and without it nginx resolves `api` at load time, which fails off Docker's network: there,
+    and for the proxying test, the server line becomes a local address. Every other directive
+    is tested as written.
+    """
+    text = NGINX_CONF.read_text()
+    text = _replace_once(text, "pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;")
+    text = _replace_once(text, "access_log /dev/stdout lb;", f"access_log {workdir}/access.log lb;")
+    temp = "".join(
+        f"    {kind}_temp_path {workdir}/{kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    text = _replace_once(text, "http {\n", "http {\n" + temp)
+    if upstream or _nginx_version(nginx) < (1, 27, 3):
+        server = f"server {upstream or '127.0.0.1:8000'};"
+        text = _replace_once(text, "server api:8000 resolve;", server)
+    if port:
+        text = _replace_once(text, "listen 8080;", f"listen 127.0.0.1:{port};")
+    path = workdir / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def test_nginx_t_accepts_the_config(nginx: str, tmp_path: Path) -> None:
+    conf = harness_config(nginx, tmp_path)
+    done = subprocess.run(
+        [nginx, "-t", "-p", f"{tmp_path}/", "-e", "stderr", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+class _Replica(BaseHTTPRequestHandler):
+    """Stands in for an api replica: answers with what it was sent."""
+
+    def do_GET(self) -> None:
+        self._reply({"status": "ok"})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self._reply({"bytes": len(body), "forwarded_for": self.headers["X-Forwarded-For"]})
+
+    def _reply(self, payload: dict) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Request-Id", "replica-1")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def replica() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_nginx_proxies_to_a_replica(nginx: str, replica: int, tmp_path: Path) -> None:
+    port = _free_port()
+    conf = harness_config(nginx, tmp_path, upstream=f"127.0.0.1:{replica}", port=port)
+    proc = subprocess.Popen(
+        [nginx, "-p", f"{tmp_path}/", "-e", "stderr", "-c", str(conf), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            for _ in range(100):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                try:
+                    health = client.get("/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+            else:
+                pytest.fail("nginx did not start listening")
+            assert health.status_code == 200 and health.json() == {"status": "ok"}
+            # Small enough for nginx's in-memory buffer: run as root, its workers (nobody) could
+            # not write temp files under pytest's private tmp_path.
+            tagged = client.post("/tag", content=b"x" * 4000)
+        assert tagged.status_code == 200
+        assert tagged.json() == {"bytes": 4000, "forwarded_for": "127.0.0.1"}
+        assert tagged.headers["x-request-id"] == "replica-1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    log = (tmp_path / "access.log").read_text()
+    assert f"upstream=127.0.0.1:{replica}" in log and "request_id=replica-1" in log
+
+
+# --- deploy/k8s ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_k8s_manifests_are_valid(version: str) -> None:
+    done = subprocess.run(
+        [
+            tool("kubernetes-validate"),
+            "--strict",
+            *(["-k", version] if version != "newest" else []),
+            *map(str, K8S),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler"} == set(k8s_objects())
+
+
+def test_k8s_deployment() -> None:
+    deployment = k8s_objects()["Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    image = dockerfile_stages(ROOT / "Dockerfile")[-1]
+
+    assert "command" not in container and "args" not in container  # the image's CMD
+    (port,) = container["ports"]
+    assert str(port["containerPort"]) == env["PORT"] == image.env()["PORT"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": port["name"]}
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][kind])
+
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (user,) = image.each("USER")
+    assert pod["securityContext"]["runAsUser"] == int(user.split(":")[0])
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+    # preStop runs inside the grace period, then SIGTERM starts the drain; the kubelet kills
+    # the pod when the period ends, so both must fit, with room for the batcher to stop.
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain = float(pre_stop[1]) + float(env["BIGRU_SHUTDOWN_TIMEOUT"])
+    assert pod["terminationGracePeriodSeconds"] >= drain + 5
+
+
+def test_k8s_service_and_autoscaler_point_at_the_deployment() -> None:
+    objects = k8s_objects()
+    deployment, service, hpa = (
+        objects["Deployment"],
+        objects["Service"],
+        objects["HorizontalPodAutoscaler"],
+    )
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (port,) = service["spec"]["ports"]
+    assert port["targetPort"] == container["ports"][0]["name"]
+
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"  # a share of the container's CPU request
+    assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
