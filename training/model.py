@@ -25,6 +25,9 @@ class ModelConfig:
     vocab_size: int = 30522
     emb_dim: int = 384  # the teacher's input embedding width
     case_dim: int = 16
+    lex_rows: int = 0  # trainable lexical rows for pieces frequent in train (0: none)
+    lex_dim: int = 64
+    lex_dropout: float = 0.15  # a frequent piece is shown as rare this often in training
     hidden: int = 256  # tagger GRU, per direction
     layers: int = 2
     dropout: float = 0.33
@@ -71,7 +74,12 @@ class BiGRUModel(nn.Module):
         self.register_buffer("table", table.to(torch.float16))
         self.case = nn.Embedding(NUM_CASE_CLASSES, cfg.case_dim, padding_idx=0)
         self.drop = nn.Dropout(cfg.dropout)
-        self.tagger = PackedBiGRU(cfg.emb_dim + cfg.case_dim, cfg.hidden, cfg.layers, cfg.dropout)
+        # The frozen table knows pieces, not tags; a small trainable lexicon for the pieces seen
+        # in training adds what EWT teaches about them. Row 0 is padding, row 1 "rare".
+        self.register_buffer("lex_index", torch.zeros(cfg.vocab_size, dtype=torch.long))
+        self.lex = nn.Embedding(max(cfg.lex_rows, 2), cfg.lex_dim, padding_idx=0)
+        tag_in = cfg.emb_dim + cfg.case_dim + (cfg.lex_dim if cfg.lex_rows else 0)
+        self.tagger = PackedBiGRU(tag_in, cfg.hidden, cfg.layers, cfg.dropout)
         self.upos = nn.Linear(2 * cfg.hidden, cfg.n_upos)
         self.ner = nn.Linear(2 * cfg.hidden, cfg.n_ner)
         self.crf = CRF(cfg.n_ner)
@@ -82,7 +90,14 @@ class BiGRUModel(nn.Module):
         return nn.functional.embedding(input_ids, self.table).float()
 
     def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = torch.cat([self.embed_pieces(input_ids), self.case(case_ids)], dim=-1)
+        parts = [self.embed_pieces(input_ids), self.case(case_ids)]
+        if self.cfg.lex_rows:
+            lex = self.lex_index[input_ids]  # (B, T)
+            if self.training:
+                rare = torch.rand(lex.shape, device=lex.device) < self.cfg.lex_dropout
+                lex = torch.where(rare & (lex > 0), torch.ones_like(lex), lex)
+            parts.append(self.lex(lex))
+        x = torch.cat(parts, dim=-1)
         h = self.drop(self.tagger(self.drop(x), lengths))  # (B, T, 2H)
         return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
 

@@ -38,6 +38,7 @@ class TrainConfig:
     patience: int = 8  # epochs without dev improvement before stopping
     max_minutes: float = 40.0  # wall-clock budget for the whole run
     threads: int = 2
+    lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
 
 
@@ -58,6 +59,19 @@ def encode(sentences: list[Sentence], wp: WordPiece) -> list[Example]:
         )
         for s in sentences
     ]
+
+
+def lexicon(examples: list[Example], vocab_size: int, min_count: int) -> tuple[int, Tensor]:
+    """Rows for the pieces seen at least `min_count` times in train: (rows, piece id -> row)."""
+    counts = np.bincount(
+        np.concatenate([e.features.input_ids for e in examples]), minlength=vocab_size
+    )
+    frequent = np.flatnonzero(counts >= min_count)
+    frequent = frequent[frequent != 0]
+    index = np.ones(vocab_size, dtype=np.int64)  # 1: rare
+    index[0] = 0  # padding
+    index[frequent] = np.arange(2, 2 + len(frequent))
+    return 2 + len(frequent), torch.from_numpy(index)
 
 
 def collate(batch: list[Example]) -> dict[str, Tensor]:
@@ -172,7 +186,9 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
         flush=True,
     )
     train_x, dev_x = encode(train_s, wp), encode(dev_s, wp)
+    mcfg.lex_rows, lex_index = lexicon(train_x, mcfg.vocab_size, cfg.lex_min_count)
     model = BiGRUModel(mcfg, teacher.input_table())
+    model.lex_index.copy_(lex_index)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
