@@ -74,3 +74,10 @@ def test_bad_values(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> N
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name, field in Settings.model_fields.items():
+        env = field.validation_alias or f"BIGRU_{name.upper()}"
+        assert f"| `{env}` |" in readme, f"{env} is not in the README's configuration table"
