@@ -39,13 +39,23 @@ serve: $(VENV)/.runtime
 dev: $(VENV)/.dev
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check app training tests
+	$(BIN)/ruff check app training tests bench
 
 test: $(VENV)/.dev $(VENV)/.system lint
 	$(BIN)/python -m pytest
 
 eval: $(VENV)/.dev
 	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --teacher
+
+# Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, the
+# teacher as peer, FLOPs vs the matmul peak. ~6 min on 2 cores; results in bench/results/.
+.PHONY: bench bench-quick
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run --data $(DATA)
+
+# The same code paths on tiny budgets (< 1 min): a smoke test, not a measurement.
+bench-quick: $(VENV)/.dev
+	$(BIN)/python -m bench.run --quick --data $(DATA)
 
 tokeval: $(VENV)/.dev
 	$(BIN)/bigru tokeval --data $(DATA)

@@ -1,0 +1,315 @@
+"""Results dict -> ratios and targets, and the Markdown summary (`plots.py` draws).
+
+Pure functions of the results `bench.run` writes (so a fake dict tests them). A missing
+measurement (a skipped or failed phase) gives "n/a", never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Row = dict[str, Any]
+
+# (key, label, threshold, higher is better)
+TARGETS = [
+    ("ceiling_tag", "service /tag at 32 clients / raw ORT ceiling", 0.75, True),
+    ("ceiling_embed", "service /embed at 32 clients / raw ORT ceiling", 0.75, True),
+    ("batching_tag", "/tag batching on / off at 32 clients", 3.0, True),
+    ("batching_embed", "/embed batching on / off at 32 clients", 3.0, True),
+    ("ort_torch_tag", "ORT / PyTorch eager, tag path, batch 32", 1.5, True),
+    ("ort_torch_embed", "ORT / PyTorch eager, embed path, batch 32", 1.5, True),
+    ("p99_tag_8", "/tag p99 latency at 8 clients (ms)", 50.0, False),
+    ("embed_vs_teacher", "/embed at 32 clients / all-MiniLM-L6-v2 on ORT", 10.0, True),
+]
+CLIENTS = 32  # the concurrency the targets are set at
+
+
+def engine_row(results: dict[str, Any], engine: str, task: str, batch_size: int) -> Row | None:
+    for row in results.get("engine", {}).get("rows", []):
+        if (row["engine"], row["task"], row["batch_size"]) == (engine, task, batch_size):
+            return row
+    return None
+
+
+def service_row(results: dict[str, Any], task: str, batching: str, clients: int) -> Row | None:
+    for row in results.get("service", {}).get("rows", []):
+        if (row["task"], row["batching"], row["clients"]) == (task, batching, clients):
+            return row
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def dig(row: Row | None, *keys: str) -> Any:
+    """row[k1][k2]...; None where a level is missing."""
+    value: Any = row
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """The ratios the issue asks for, and each target with its verdict (None: not measured)."""
+    sps = "sentences_per_s"
+    values: dict[str, float | None] = {}
+    for task in ("tag", "embed"):
+        on = service_row(results, task, "on", CLIENTS)
+        off = service_row(results, task, "off", CLIENTS)
+        values[f"ceiling_{task}"] = _ratio(
+            dig(on, sps), dig(results.get("ceiling", {}).get(task), sps)
+        )
+        values[f"batching_{task}"] = _ratio(dig(on, sps), dig(off, sps))
+        values[f"ort_torch_{task}"] = _ratio(
+            dig(engine_row(results, "ort", task, 32), "pieces_per_s"),
+            dig(engine_row(results, "torch", task, 32), "pieces_per_s"),
+        )
+    values["p99_tag_8"] = dig(service_row(results, "tag", "on", 8), "latency_ms", "p99")
+    teacher = dig(results.get("peer"), "teacher", sps)
+    values["embed_vs_teacher"] = _ratio(
+        dig(service_row(results, "embed", "on", CLIENTS), sps), teacher
+    )
+    for B in (32, 128):
+        values[f"ort_embed_b{B}_vs_teacher"] = _ratio(
+            dig(engine_row(results, "ort", "embed", B), sps), teacher
+        )
+    targets = []
+    for key, label, threshold, higher in TARGETS:
+        v = values[key]
+        ok = None if v is None else (v >= threshold if higher else v <= threshold)
+        targets.append(
+            {
+                "key": key,
+                "label": label,
+                "value": v,
+                "threshold": threshold,
+                "higher_is_better": higher,
+                "pass": ok,
+            }
+        )
+    return {"ratios": values, "targets": targets, "physical": physical(results)}
+
+
+def physical(results: dict[str, Any]) -> list[Row]:
+    """Useful GFLOP/s (counted FLOPs x measured rates) as a share of the matmul peak: the engine
+    at its best batch size against the all-threads peak; the ceiling and the service against
+    the one-thread peak when the service runs ORT on one intra-op thread (its default)."""
+    flops = dig(results.get("flops"), "per_path")
+    if not flops:
+        return []
+    peak_one = dig(results.get("peak"), "single_thread", "gflops")
+    # all threads can be slower than one when the cores are shared; the better is the limit
+    peak_all = max(
+        filter(None, [dig(results.get("peak"), "as_is", "gflops"), peak_one]), default=None
+    )
+    mean_pieces = dig(results.get("corpus"), "mean_pieces")
+    rows = []
+    for task in ("tag", "embed"):
+        f = flops[task]
+        measured: list[tuple[str, float | None, float | None, float | None]] = []
+        ort = [r for r in results.get("engine", {}).get("rows", []) if r["engine"] == "ort"]
+        best = max(
+            (r for r in ort if r["task"] == task), key=lambda r: r["pieces_per_s"], default=None
+        )
+        if best:
+            name = f"ORT B={best['batch_size']}, {best['threads']} threads"
+            measured.append((name, best["pieces_per_s"], best["sentences_per_s"], peak_all))
+        ceil = results.get("ceiling", {}).get(task)
+        threads = dig(results.get("service_settings"), "intra_op_threads") or 1
+        peak = peak_one if threads == 1 else peak_all
+        if ceil:
+            name = f"raw ORT ceiling, {threads} intra-op thread(s)"
+            measured.append((name, ceil["pieces_per_s"], ceil["sentences_per_s"], peak))
+        on = service_row(results, task, "on", CLIENTS)
+        if on and mean_pieces:
+            s = on["sentences_per_s"]
+            measured.append((f"service, {CLIENTS} clients", s * mean_pieces, s, peak))
+        for name, pieces, sentences, peak in measured:
+            gflops = ((pieces or 0) * f["piece"] + (sentences or 0) * f["sentence"]) / 1e9
+            rows.append(
+                {
+                    "task": task,
+                    "what": name,
+                    "pieces_per_s": pieces,
+                    "gflops": gflops,
+                    "peak_gflops": peak,
+                    "share": _ratio(gflops, peak),
+                }
+            )
+    return rows
+
+
+def _fmt(v: Any, digits: int = 0) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float | int):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str]) -> str:
+    """The human summary: targets first, then every table the targets come from."""
+    meta, machine = results.get("meta", {}), results.get("machine", {})
+    out = [f"# bigru-serve benchmark, {meta.get('date')} on {meta.get('host')}", ""]
+    out.append(
+        f"{machine.get('cpu')}, {machine.get('cores')} cores; load average at start "
+        f"{_fmt(machine.get('loadavg_start'), 2)}; onnxruntime {machine.get('onnxruntime')}, "
+        f"torch {machine.get('torch')}, numpy {machine.get('numpy')}. "
+        f"Model `{meta.get('model_dir')}`, commit {meta.get('git')}. Sentences: "
+        f"{dig(results.get('corpus'), 'sentences')} EWT dev `# text` lines, "
+        f"{_fmt(dig(results.get('corpus'), 'mean_pieces'), 1)} WordPiece pieces on average."
+    )
+    for note in results.get("notes", []):
+        out.append(f"\n> {note}")
+    out += ["", "## Targets", "", "| target | measured | threshold | result |", "|---|---|---|---|"]
+    for t in summary["targets"]:
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[t["pass"]]
+        op = ">=" if t["higher_is_better"] else "<="
+        out.append(
+            f"| {t['label']} | {_fmt(t['value'], 2)} | {op} {t['threshold']:g} | {verdict} |"
+        )
+    out += _engine_table(results) + _ceiling_table(results) + _service_table(results)
+    out += _peer_table(results, summary) + _physical_table(results, summary)
+    if results.get("errors"):
+        out += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()]
+    out += [""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(out) + "\n"
+
+
+def _engine_table(results: dict[str, Any]) -> list[str]:
+    rows = results.get("engine", {}).get("rows", [])
+    out = ["", "## Engine: ONNX Runtime vs PyTorch eager (threads = cores)", ""]
+    out += [f"- {n}" for n in results.get("engine", {}).get("notes", [])]
+    out += [
+        "",
+        "| path | batch | ORT pieces/s | ORT sent/s | PyTorch pieces/s | PyTorch sent/s "
+        "| ORT / PyTorch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task in ("tag", "embed"):
+        for B in sorted({r["batch_size"] for r in rows if r["task"] == task}):
+            o, t = engine_row(results, "ort", task, B), engine_row(results, "torch", task, B)
+            ratio = _ratio(dig(o, "pieces_per_s"), dig(t, "pieces_per_s"))
+            out.append(
+                f"| {task} | {B} | {_fmt(dig(o, 'pieces_per_s'))} | "
+                f"{_fmt(dig(o, 'sentences_per_s'))} | {_fmt(dig(t, 'pieces_per_s'))} | "
+                f"{_fmt(dig(t, 'sentences_per_s'))} | {_fmt(ratio, 2)} |"
+            )
+    return out
+
+
+def _ceiling_table(results: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        f"## Service vs its ceiling ({CLIENTS} clients, the service's ORT settings)",
+        "",
+        "Ceiling: raw `session.run` on exactly the batches the service's batcher formed in a "
+        f"{CLIENTS}-client run (recorded by `bench.recorded`, the same app and settings), in a "
+        "session with the service's providers and intra-op threads. In process: the service's "
+        "Engine and Batcher driven without HTTP.",
+        "",
+        "| route | service, sent/s | recording service, sent/s | raw ORT on its batches, "
+        "sent/s | service / ceiling | mean batch | in process (no HTTP), sent/s | mean batch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, c in results.get("ceiling", {}).items():
+        svc = dig(service_row(results, task, "on", CLIENTS), "sentences_per_s")
+        out.append(
+            f"| /{task} | {_fmt(svc)} | {_fmt(c.get('recorded_service_sentences_per_s'))} | "
+            f"{_fmt(c.get('sentences_per_s'))} | {_fmt(_ratio(svc, c.get('sentences_per_s')), 2)} "
+            f"| {_fmt(c.get('mean_batch_size'), 1)} | "
+            f"{_fmt(dig(c, 'in_process', 'sentences_per_s'))} | "
+            f"{_fmt(dig(c, 'in_process', 'mean_batch_size'), 1)} |"
+        )
+    return out
+
+
+def _service_table(results: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        "## Service over HTTP (closed loop, one sentence per request)",
+        "",
+        "`python -m app` under uvicorn on loopback, settings from the environment (batching off: "
+        "`BIGRU_MAX_BATCH_SIZE=1`). Load: `bench/load.py` in its own process, so the client's "
+        "CPU is not the server's: closed loop with exactly N clients, each on its own keep-alive "
+        "connection sending its next sentence when its answer is in (N is the concurrency, not a "
+        "guess from a rate); every request's latency recorded; bounded by time and request "
+        "count; loopback only; stdlib asyncio, nothing to install. Not httpx: it costs 2-20 ms "
+        "of client CPU per request (more with more connections) and became the bottleneck on 2 "
+        "cores; `--load-tool httpx` reruns with it. Mean batch and ORT busy (share of wall time "
+        "inside ORT runs) come from the server's /metrics; CPU columns are cores used (server "
+        f"from /proc, client from getrusage). Client: {dig(results.get('plan'), 'load_tool')}.",
+        "",
+        "| route | batching | clients | req/s | p50 ms | p95 ms | p99 ms | mean batch "
+        "| ORT busy | server CPU | client CPU | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.get("service", {}).get("rows", []):
+        lat, srv = r["latency_ms"], r["server"]
+        out.append(
+            f"| /{r['task']} | {r['batching']} | {r['clients']} | "
+            f"{_fmt(r['requests_per_s'])} | {_fmt(lat['p50'], 1)} | {_fmt(lat['p95'], 1)} "
+            f"| {_fmt(lat['p99'], 1)} | {_fmt(srv['mean_batch_size'], 1)} | "
+            f"{_fmt(srv['ort_busy'], 2)} | {_fmt(srv['cpu'], 2)} | "
+            f"{_fmt(r['client_cpu'], 2)} | {r['errors']} |"
+        )
+    return out
+
+
+def _peer_table(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    teacher = dig(results.get("peer"), "teacher")
+    if not teacher:
+        return []
+    r = summary["ratios"]
+    svc = dig(service_row(results, "embed", "on", CLIENTS), "sentences_per_s")
+    threads = dig(results.get("service_settings"), "intra_op_threads")
+    name = f"all-MiniLM-L6-v2, ORT, batch {teacher['batch_size']}, {teacher['threads']} threads"
+    ours = f"/embed service, {CLIENTS} clients (HTTP, {threads} ORT thread(s))"
+    rows = [(name, teacher["sentences_per_s"], 1.0), (ours, svc, r["embed_vs_teacher"])]
+    for B in (32, 128):
+        row = engine_row(results, "ort", "embed", B)
+        if row:
+            name = f"our embed path, raw ORT, batch {B}, {row['threads']} threads"
+            rows.append((name, row["sentences_per_s"], r[f"ort_embed_b{B}_vs_teacher"]))
+    out = [
+        "",
+        "## Peer: all-MiniLM-L6-v2 (the teacher) on ONNX Runtime",
+        "",
+        "| what | sentences/s | x teacher |",
+        "|---|---|---|",
+    ]
+    out += [f"| {name} | {_fmt(v)} | {_fmt(x, 1)} |" for name, v, x in rows]
+    return out
+
+
+def _physical_table(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    f = dig(results.get("flops"), "per_path")
+    if not f:
+        return []
+    peak = results.get("peak", {})
+    out = [
+        "",
+        "## Physical limit",
+        "",
+        f"FLOPs per piece: tag {f['tag']['piece'] / 1e6:.2f} M, embed "
+        f"{f['embed']['piece'] / 1e6:.2f} M (+ {f['embed']['sentence'] / 1e6:.2f} M per "
+        "sentence); GRU `2 * 3H * (I + H)` per direction per piece, weights `2 * K * N` per "
+        f"row. Dense float32 matmul ({dig(peak, 'as_is', 'n')}^2, numpy): "
+        f"{_fmt(dig(peak, 'as_is', 'gflops'), 1)} GFLOP/s as configured, "
+        f"{_fmt(dig(peak, 'single_thread', 'gflops'), 1)} on one thread (the better of the two is "
+        "the all-threads limit). Useful FLOPs count real pieces only, not pads; the service's "
+        "pieces/s is its sentences/s times the corpus mean, as requests cycle through it.",
+        "",
+        "| path | measured | pieces/s | useful GFLOP/s | peak GFLOP/s | share of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in summary["physical"]:
+        share = _fmt(None if r["share"] is None else 100 * r["share"], 1)
+        out.append(
+            f"| {r['task']} | {r['what']} | {_fmt(r['pieces_per_s'])} | "
+            f"{_fmt(r['gflops'], 2)} | {_fmt(r['peak_gflops'], 1)} | {share} % |"
+        )
+    return out
