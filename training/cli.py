@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--seed", type=int)
     t.add_argument("--hidden", type=int)
     t.add_argument("--threads", type=int, help="torch threads (1 degrades best on a busy machine)")
+    t.add_argument(
+        "--aux-sentences", type=int, help="unlabeled sentences for contextual distillation"
+    )
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
 
     d = sub.add_parser("distill", help="distil the teacher into the sentence encoder")
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         from training.train import TrainConfig, train
 
         cfg, mcfg = TrainConfig(), ModelConfig()
-        for name in ("epochs", "max_minutes", "seed", "limit", "threads"):
+        for name in ("epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences"):
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if args.hidden:

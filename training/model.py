@@ -89,7 +89,8 @@ class BiGRUModel(nn.Module):
     def embed_pieces(self, input_ids: Tensor) -> Tensor:  # (B, T) -> (B, T, E)
         return nn.functional.embedding(input_ids, self.table).float()
 
-    def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def encode(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> Tensor:
+        """The tagger's contextual piece states, (B, T, 2H)."""
         parts = [self.embed_pieces(input_ids), self.case(case_ids)]
         if self.cfg.lex_rows:
             lex = self.lex_index[input_ids]  # (B, T)
@@ -98,7 +99,10 @@ class BiGRUModel(nn.Module):
                 lex = torch.where(rare & (lex > 0), torch.ones_like(lex), lex)
             parts.append(self.lex(lex))
         x = torch.cat(parts, dim=-1)
-        h = self.drop(self.tagger(self.drop(x), lengths))  # (B, T, 2H)
+        return self.drop(self.tagger(self.drop(x), lengths))
+
+    def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.encode(input_ids, case_ids, lengths)
         return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)

@@ -85,13 +85,18 @@ class Teacher(nn.Module):
         m.load_state_dict(state)
         return m.eval()
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T) -> (B, 384)
+    def states(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> (B, T, 384)
+        """Last-layer token states."""
         T = input_ids.shape[1]
         pos = torch.arange(T, device=input_ids.device)
         x = self.ln(self.word(input_ids) + self.pos(pos)[None] + self.token_type.weight[0])
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -1e4
         for layer in self.layers:
             x = layer(x, bias)
+        return x
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # (B, T) -> (B, 384)
+        x = self.states(input_ids, attention_mask)
         m = attention_mask.unsqueeze(-1).to(x.dtype)
         mean = (x * m).sum(1) / m.sum(1).clamp(min=1e-9)
         return nn.functional.normalize(mean, dim=-1)

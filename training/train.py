@@ -38,6 +38,8 @@ class TrainConfig:
     patience: int = 8  # epochs without dev improvement before stopping
     max_minutes: float = 40.0  # wall-clock budget for the whole run
     threads: int = 2
+    aux_sentences: int = 0  # unlabeled sentences for contextual distillation (0: off)
+    aux_weight: float = 1.0
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
 
@@ -189,23 +191,47 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     mcfg.lex_rows, lex_index = lexicon(train_x, mcfg.vocab_size, cfg.lex_min_count)
     model = BiGRUModel(mcfg, teacher.input_table())
     model.lex_index.copy_(lex_index)
+    aux = None
+    if cfg.aux_sentences:
+        from training.context import ContextDistiller
+        from training.distill import DistillConfig, build_corpus, student_features
+
+        corpus = build_corpus(data_dir, DistillConfig(seed=cfg.seed, corpus_size=cfg.aux_sentences))
+        aux = ContextDistiller(
+            student_features(corpus[: cfg.aux_sentences], wp),
+            2 * mcfg.hidden,
+            cfg.batch_size,
+            cfg.seed,
+        )
+        aux_batches = aux.batches()
+        print(f"contextual distillation on {len(aux.feats)} unlabeled sentences", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
+    if aux is not None:
+        params += list(aux.head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
     history: list[dict] = []
     best, best_epoch, t0 = -1.0, 0, time.time()
     for epoch in range(1, cfg.epochs + 1):
         chunks = batches(train_x, cfg.batch_size, rng)
-        total = 0.0
+        total = aux_total = 0.0
         for k, chunk in enumerate(chunks, 1):
             loss = loss_fn(model, collate(chunk))
+            total += loss.item()
+            if aux is not None:
+                aux_loss = aux.loss(model, next(aux_batches))
+                aux_total += aux_loss.item()
+                loss = loss + cfg.aux_weight * aux_loss
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
-            total += loss.item()
             if k % 100 == 0:
-                print(f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f}", flush=True)
+                print(
+                    f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
+                    f"aux {aux_total / k:.3f}",
+                    flush=True,
+                )
         dev = score(model, dev_x)
         select = dev["upos_acc"] + dev["ner_f1"]
         sched.step(select)
@@ -213,6 +239,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
             {
                 "epoch": epoch,
                 "train_loss": total / len(chunks),
+                "aux_loss": aux_total / len(chunks),
                 **dev,
                 "minutes": (time.time() - t0) / 60,
             }
