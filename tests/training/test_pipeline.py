@@ -54,6 +54,16 @@ def _write_fixture(root: Path) -> None:
         "a\tb\tc\t3\t2.5\tA woman sings.\tA man sings a song.\textra\tfields",
     ]
     (root / "stsb" / "sts-dev.csv").write_text("\n".join(rows) + "\n")
+    (root / "stsb" / "sts-train.csv").write_text(
+        "a\tb\tc\t1\t4.0\tA dog runs.\tA dog is running.\n"
+    )
+    (root / "sentences").mkdir()
+    lines = [
+        f"Sentence number {i} is about {w}." for i, w in enumerate(["cats", "dogs", "rain"] * 8)
+    ]
+    (root / "sentences" / "sentences.txt").write_text("\n".join(lines) + "\n")
+    sources = ["gutenberg" if i % 3 == 0 else "starter_sgd_or_speeches" for i in range(len(lines))]
+    (root / "sentences" / "sentences.source.txt").write_text("\n".join(sources) + "\n")
 
 
 def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
@@ -61,11 +71,13 @@ def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
     data.mkdir()
     _write_fixture(data)
     run, out = tmp_path / "run", tmp_path / "model"
-    cfg = TrainConfig(epochs=2, batch_size=2, threads=1)
+    cfg = TrainConfig(epochs=2, batch_size=2, threads=1, aux_sentences=6)
     mcfg = ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16)
     best = train(data, run, cfg, mcfg)
     assert (run / "tagger.pt").is_file() and (run / "curves.png").is_file()
-    assert len(json.loads((run / "history.json").read_text())) == 2
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 2
+    assert all(0.0 < h["aux_loss"] < 2.0 for h in history)  # contextual distillation ran
 
     model, ckpt = load_checkpoint(run / "tagger.pt")
     facts = export(model, ckpt, out)
@@ -83,16 +95,6 @@ def test_distill_on_a_fixture_corpus(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _write_fixture(data)
-    (data / "sentences").mkdir()
-    lines = [
-        f"Sentence number {i} is about {w}." for i, w in enumerate(["cats", "dogs", "rain"] * 8)
-    ]
-    (data / "sentences" / "sentences.txt").write_text("\n".join(lines) + "\n")
-    sources = ["gutenberg" if i % 3 == 0 else "starter_sgd_or_speeches" for i in range(len(lines))]
-    (data / "sentences" / "sentences.source.txt").write_text("\n".join(sources) + "\n")
-    (data / "stsb" / "sts-train.csv").write_text(
-        "a\tb\tc\t1\t4.0\tA dog runs.\tA dog is running.\n"
-    )
     cfg = DistillConfig(corpus_size=12, epochs=2, batch_size=8, evals_per_epoch=1, threads=1)
     result = distill(data, tmp_path / "run", cfg, tmp_path / "cache")
     assert (tmp_path / "run" / "sentence.pt").is_file()
