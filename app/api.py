@@ -19,7 +19,9 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
@@ -52,8 +54,26 @@ from app.schemas import (
 
 log = logging.getLogger(__name__)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 413, 422, 429, 500, 503)
+# What each error status means, for the OpenAPI schema; every one has the ErrorResponse body.
+_ERROR_DOCS: dict[int, dict[str, Any]] = {
+    401: {
+        "description": "missing or wrong API key (only when the server has one)",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    413: {"description": "over a limit: inputs, characters, words or pieces, body size"},
+    422: {"description": "malformed body, or nothing to embed (`empty_input`)"},
+    429: {
+        "description": "the queue is full; answered at once",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait before retrying",
+                "required": True,
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+    500: {"description": "inference failed; the log line carries the request id"},
+    503: {"description": "the model is not loaded yet"},
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _ROUTES = {"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
@@ -69,12 +89,22 @@ def _engine(request: Request) -> Engine:
     return engine
 
 
-def _authorize(request: Request) -> None:
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse, **_ERROR_DOCS[code]} for code in codes}
+
+
+_bearer = HTTPBearer(auto_error=False, description="needed only when BIGRU_API_KEY is set")
+
+
+async def _authorize(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     key = request.app.state.settings.api_key
     if key is None:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), key.encode()):
+    given = credentials.credentials if credentials is not None else ""
+    # constant time: the comparison does not tell how much of a guess was right
+    if not secrets.compare_digest(given.encode(), key.encode()):
         raise UnauthorizedError("missing or wrong API key (Authorization: Bearer <key>)")
 
 
@@ -106,15 +136,16 @@ async def _disconnect(request: Request) -> None:
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
-router = APIRouter(responses=_ERRORS)
-inference = APIRouter(dependencies=[Depends(_authorize)], responses=_ERRORS)
+router = APIRouter()  # /health only: probes carry no key
+guarded = APIRouter(dependencies=[Depends(_authorize)])  # every other route when a key is set
+_INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
 
 
 def _as_list(inputs: str | list[str]) -> list[str]:
     return [inputs] if isinstance(inputs, str) else inputs
 
 
-@inference.post("/tag", response_model=TagResponse)
+@guarded.post("/tag", response_model=TagResponse, responses=_INFERENCE_ERRORS)
 async def tag(body: TagRequest, engine: EngineDep, request: Request) -> list[dict[str, Any]]:
     """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
     input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
@@ -128,7 +159,7 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> list[dic
     return [asdict(r) for r in results]
 
 
-@inference.post("/embed", response_model=EmbedResponse)
+@guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
 async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> list[list[float]]:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
@@ -136,7 +167,7 @@ async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> list
     return (await _while_connected(request, work)).vectors
 
 
-@inference.post("/v1/embeddings", response_model=EmbeddingsResponse)
+@guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)
 async def openai_embeddings(
     body: EmbeddingsRequest, engine: EngineDep, request: Request
 ) -> EmbeddingsResponse:
@@ -157,14 +188,14 @@ def _base64(vector: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.get("/health", response_model=HealthResponse, responses=_errors(503))
 async def health(request: Request) -> HealthResponse:
     """200 once the model is loaded and warmed up; 503 before."""
     _engine(request)
     return HealthResponse()
 
 
-@router.get("/info", response_model=InfoResponse)
+@guarded.get("/info", response_model=InfoResponse, responses=_errors(401, 503))
 async def info(engine: EngineDep, request: Request) -> InfoResponse:
     s: Settings = request.app.state.settings
     spec = engine.spec
@@ -187,14 +218,34 @@ def _package_version() -> str:
         return "unknown"
 
 
-@router.get("/metrics", response_class=Response)
+@guarded.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_errors(401)},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     content, media_type = request.app.state.metrics.render()
     return Response(content, media_type=media_type)
 
 
-router.include_router(inference)
+@guarded.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@guarded.get("/docs", include_in_schema=False)
+async def docs(request: Request) -> HTMLResponse:
+    """Swagger UI with the schema inline (`spec` wins over `url`): a page fetched with the key
+    needs no second, keyless request for the schema."""
+    return get_swagger_ui_html(
+        openapi_url="openapi.json",
+        title="bigru-serve",
+        swagger_ui_parameters={"spec": request.app.openapi()},
+    )
+
+
+router.include_router(guarded)
 page = APIRouter(include_in_schema=False)
 
 

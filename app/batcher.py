@@ -108,8 +108,10 @@ class Batcher:
                 await self._run(task, batch)
 
     def _drop_cancelled(self) -> None:
+        """Forget sentences whose request has gone (client disconnect, failed sibling)."""
         for task, queue in self._queues.items():
             self._queues[task] = [item for item in queue if not item.future.done()]
+        self.metrics.queue_size.set(self.queued)  # else the gauge keeps counting them
 
     def _oldest_task(self) -> str | None:
         heads = [(q[0].arrived, task) for task, q in self._queues.items() if q]

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     log_json: bool = False
     log_level: str = "INFO"
-    api_key: str | None = None  # when set, inference routes need `Authorization: Bearer <key>`
+    api_key: str | None = None  # when set, all but /health and the page need `Bearer <key>`
     cors_origins: CommaList = []  # empty: no CORS headers at all
 
     @field_validator("providers", "cors_origins", mode="before")

@@ -95,12 +95,19 @@ def error_response(error_type: str, message: str) -> JSONResponse:
     return JSONResponse(body, STATUS[error_type], headers=_HEADERS.get(error_type))
 
 
+# Errors about the body as a whole: it is missing, or not a JSON object (wrong content type).
+_NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type"}
+
+
 def _validation_message(errors: Iterable[Any]) -> str:
     """`field.0: message; ...`, without the union-member tags pydantic puts in locations."""
     parts: dict[str, None] = {}  # ordered and deduplicated
     for e in errors:
+        if tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT:
+            parts["the body must be a JSON object, sent as Content-Type: application/json"] = None
+            continue
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body" and "[" not in str(p))
-        msg = str(e.get("msg", "invalid"))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         parts[f"{loc}: {msg}" if loc else msg] = None
     return "; ".join(parts) or "invalid request"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from contextvars import ContextVar
+from typing import TextIO
 
 # Set per request by the api's middleware; "-" outside a request.
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -38,13 +39,18 @@ class _PlainFormatter(logging.Formatter):
         return super().format(record).replace("\n", "\\n")  # tracebacks stay on one line too
 
 
-def configure_logging(json_lines: bool, level: str) -> None:
-    """Route the root logger (and so uvicorn's) through one stderr handler."""
-    handler = logging.StreamHandler()
+def log_handler(json_lines: bool, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing one line per record, request id included (to stderr by default)."""
+    handler = logging.StreamHandler(stream)
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(_JsonFormatter() if json_lines else _PlainFormatter())
+    return handler
+
+
+def configure_logging(json_lines: bool, level: str) -> None:
+    """Route the root logger (and so uvicorn's) through one stderr handler."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(json_lines)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []

@@ -57,7 +57,10 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
             app.state.engine = None
             await batcher.stop()  # uvicorn has already let in-flight requests finish
 
-    app = FastAPI(title="bigru-serve", lifespan=lifespan)
+    # /docs and /openapi.json are routes of api.py, behind the API key like the rest
+    app = FastAPI(
+        title="bigru-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.engine = None
@@ -93,7 +96,7 @@ def run() -> None:
     try:
         backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
     except ModelLoadError as e:
-        sys.exit(f"bigru-serve: cannot load the model: {e}")
+        sys.exit(f"bigru-serve: cannot load the model: {e}".replace("\n", " "))
     config = uvicorn.Config(
         create_app(settings, backend),
         host=settings.host,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import unicodedata
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -16,20 +17,49 @@ def _encodable(text: str) -> str:
     return text
 
 
+def _word(word: str) -> str:
+    """The model sees exactly the tokens given, so a token must be one word: the raw-text
+    tokenizer never makes an empty one, nor one holding whitespace or control characters."""
+    if not word or any(c.isspace() or unicodedata.category(c) == "Cc" for c in word):
+        raise ValueError(
+            "a token must be non-empty, with no whitespace or control characters "
+            "(the model sees exactly the tokens given; send text to split as `inputs`)"
+        )
+    return word
+
+
 Text = Annotated[str, AfterValidator(_encodable)]
 # A list of inputs must not be empty; an empty string is the engine's business (see engine.py).
 Texts = Annotated[list[Text], Field(min_length=1)]
+Word = Annotated[
+    Text,
+    AfterValidator(_word),
+    Field(json_schema_extra={"minLength": 1, "pattern": r"^[^\s\x00-\x1f\x7f-\x9f]+$"}),
+]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    """The JSON schema of TagRequest: one of `inputs` and `tokens`, each absent when not given
+    (an explicit null is read as absent, but is not advertised)."""
+    for name in ("inputs", "tokens"):
+        field = schema["properties"][name]
+        field.pop("default", None)
+        kinds = [kind for kind in field.pop("anyOf") if kind != {"type": "null"}]
+        field.update(kinds[0] if len(kinds) == 1 else {"anyOf": kinds})
+    schema["oneOf"] = [{"required": ["inputs"]}, {"required": ["tokens"]}]
+
+
 class TagRequest(_Body):
     """Raw text (`inputs`, one string or several) or pre-tokenized sentences (`tokens`)."""
 
+    model_config = ConfigDict(json_schema_extra=_exactly_one_schema)
+
     inputs: Text | Texts | None = Field(None, examples=["Alice moved to Paris."])
-    tokens: list[list[Text]] | None = Field(None, min_length=1, examples=[[["Alice", "moved"]]])
+    tokens: list[list[Word]] | None = Field(None, min_length=1, examples=[[["Alice", "moved"]]])
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TagRequest:

@@ -138,6 +138,25 @@ async def test_cancelled_items_are_skipped() -> None:
     assert backend.batches == [[1], [3]]
 
 
+async def test_queue_size_forgets_cancelled_items() -> None:
+    """Sentences whose clients left while a batch ran leave the gauge too, not just the queue."""
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])[0]
+        await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
+        gone = submit_each(batcher, [sentence(2), sentence(3)])
+        gauge = batcher.metrics.registry.get_sample_value
+        assert gauge("bigru_queue_size") == 2
+        for future in gone:
+            future.cancel()
+        backend.gate.set()
+        await busy
+        await asyncio.sleep(0.05)  # the loop comes round once more, then waits
+        assert batcher.queued == 0 and gauge("bigru_queue_size") == 0
+    assert backend.batches == [[1]]
+
+
 async def test_overload_refuses_the_whole_request() -> None:
     backend = FakeBackend()
     async with running(backend, max_queue=3) as batcher:

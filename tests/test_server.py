@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -51,31 +52,20 @@ def test_serves_health_then_tag(model_dir: Path, repo_root: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(proc, base)
-        r = httpx.post(f"{base}/tag", json={"inputs": "Alice lives in Paris."}, timeout=10)
+        body, trace = {"inputs": "Alice lives in Paris."}, {"X-Request-ID": "trace-42"}
+        r = httpx.post(f"{base}/tag", json=body, headers=trace, timeout=10)
         assert r.status_code == 200
         assert [t["text"] for t in r.json()[0]["tokens"]] == ["Alice", "lives", "in", "Paris", "."]
-        assert r.headers["x-request-id"]
+        assert r.headers["x-request-id"] == "trace-42"
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr  # a stop on SIGTERM is a success (app.main._Server)
     assert "Application shutdown complete." in stderr
-    assert '"request_id"' in stderr  # JSON log lines
-
-
-def test_bad_model_dir_exits_with_one_line(tmp_path: Path, repo_root: Path) -> None:
-    env = server_env(PORT=str(free_port()), BIGRU_MODEL_DIR=str(tmp_path / "missing"))
-    done = subprocess.run(
-        [sys.executable, "-m", "app"],
-        cwd=repo_root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "model.onnx not found" in lines[0], done.stderr
+    records = [json.loads(line) for line in stderr.splitlines()]  # every line one JSON object
+    assert {"time", "level", "logger", "request_id", "message"} <= records[0].keys()
+    tagged = [r for r in records if r["request_id"] == "trace-42"]
+    assert [r["message"].split()[:3] for r in tagged] == [["POST", "/tag", "200"]]
 
 
 LONG = " ".join(["Alice Smith moved from Paris to the Acme offices in Berlin last year."] * 14)
