@@ -80,7 +80,7 @@ def client(model_dir: Path) -> Iterator[TestClient]:
 
 @asynccontextmanager
 async def _serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c

@@ -99,7 +99,7 @@ async def test_a_disconnected_client_is_not_run(make_settings: Callable[..., Set
     async def send(message: dict) -> None:
         sent.append(message)
 
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         before = registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"})
         call = asyncio.create_task(manager.app(scope, receive, send))
         await asyncio.sleep(0.05)  # the sentence is queued, waiting for company
