@@ -68,7 +68,7 @@ class ModelSpec:
             raise ModelLoadError(f"{model_dir}/model.json: CRF shapes do not match {n} NER labels")
         if "[UNK]" not in vocab:
             raise ModelLoadError(f"{model_dir}/vocab.txt: no [UNK] piece")
-        digest = _sha256(model_dir / "model.onnx")
+        digest = file_sha256(model_dir / "model.onnx")
         if card.get("sha256") and card["sha256"] != digest:
             raise ModelLoadError(f"{model_dir}/model.onnx: sha256 {digest} != card.json's")
         return cls(
@@ -83,7 +83,7 @@ class ModelSpec:
         )
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

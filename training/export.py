@@ -8,7 +8,6 @@ direction starts at every sentence's own last piece. The dynamo exporter drops
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import warnings
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from app.backend import file_sha256
 from training import teacher
 from training.model import BiGRUModel
 
@@ -101,14 +101,6 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     return worst
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
     """Write model.onnx, vocab.txt and model.json to `out`; returns export facts for the card."""
     out.mkdir(parents=True, exist_ok=True)
@@ -132,6 +124,6 @@ def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
     err = parity(model, onnx_path, [1, 60, 17, 3, 42, 8, 25, 2])
     return {
         "parity_max_abs_diff": err,
-        "sha256": sha256(onnx_path),
+        "sha256": file_sha256(onnx_path),
         "file_bytes": onnx_path.stat().st_size,
     }
