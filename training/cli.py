@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--seed", type=int)
     t.add_argument("--hidden", type=int)
     t.add_argument("--threads", type=int, help="torch threads (1 degrades best on a busy machine)")
+    t.add_argument("--init", help="fine-tune from this checkpoint (LR decays linearly)")
+    t.add_argument("--lr", type=float)
     t.add_argument(
         "--aux-sentences", type=int, help="unlabeled sentences for contextual distillation"
     )
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         from training.train import TrainConfig, train
 
         cfg, mcfg = TrainConfig(), ModelConfig()
-        for name in ("epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences"):
+        names = ("epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr")
+        for name in names:
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if args.hidden:

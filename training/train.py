@@ -38,6 +38,7 @@ class TrainConfig:
     patience: int = 8  # epochs without dev improvement before stopping
     max_minutes: float = 40.0  # wall-clock budget for the whole run
     threads: int = 2
+    init: str | None = None  # fine-tune this checkpoint (model, lexicon); LR decays linearly
     aux_sentences: int = 0  # unlabeled sentences for contextual distillation (0: off)
     aux_weight: float = 1.0
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
@@ -188,9 +189,14 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
         flush=True,
     )
     train_x, dev_x = encode(train_s, wp), encode(dev_s, wp)
-    mcfg.lex_rows, lex_index = lexicon(train_x, mcfg.vocab_size, cfg.lex_min_count)
-    model = BiGRUModel(mcfg, teacher.input_table())
-    model.lex_index.copy_(lex_index)
+    if cfg.init:
+        model, _ = load_checkpoint(Path(cfg.init))
+        mcfg = model.cfg
+        model.train()
+    else:
+        mcfg.lex_rows, lex_index = lexicon(train_x, mcfg.vocab_size, cfg.lex_min_count)
+        model = BiGRUModel(mcfg, teacher.input_table())
+        model.lex_index.copy_(lex_index)
     aux = None
     if cfg.aux_sentences:
         from training.context import ContextDistiller
@@ -209,7 +215,10 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     if aux is not None:
         params += list(aux.head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=2)
+    if cfg.init:
+        sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=cfg.epochs)
+    else:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.5, patience=2)
     history: list[dict] = []
     best, best_epoch, t0 = -1.0, 0, time.time()
     for epoch in range(1, cfg.epochs + 1):
@@ -234,7 +243,10 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
                 )
         dev = score(model, dev_x)
         select = dev["upos_acc"] + dev["ner_f1"]
-        sched.step(select)
+        if cfg.init:
+            sched.step()
+        else:
+            sched.step(select)
         history.append(
             {
                 "epoch": epoch,

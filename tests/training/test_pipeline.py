@@ -102,3 +102,23 @@ def test_distill_on_a_fixture_corpus(tmp_path: Path) -> None:
     assert len(result["history"]) == 2
     # the losses are real cosine distances to the teacher
     assert all(0.0 < point["loss"] < 2.0 for point in result["history"])
+
+
+def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    first = train(
+        data,
+        tmp_path / "a",
+        TrainConfig(epochs=1, batch_size=2, threads=1),
+        ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16),
+    )
+    cfg = TrainConfig(
+        epochs=2, batch_size=2, threads=1, lr=1e-3, init=str(tmp_path / "a" / "tagger.pt")
+    )
+    train(data, tmp_path / "b", cfg, ModelConfig())  # the checkpoint's config wins
+    model, _ = load_checkpoint(tmp_path / "b" / "tagger.pt")
+    assert model.cfg.hidden == 8
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert len(history) == 2 and history[0]["train_loss"] < first["train_loss"]  # it continued
