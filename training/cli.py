@@ -35,6 +35,13 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--max-minutes", type=float)
     d.add_argument("--threads", type=int)
 
+    f = sub.add_parser("sts-tune", help="tune the sentence encoder on STS-B train (CoSENT)")
+    f.add_argument("--data", type=Path, required=True)
+    f.add_argument("--init", type=Path, required=True, help="distilled sentence.pt")
+    f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--epochs", type=int, default=5)
+    f.add_argument("--lr", type=float, default=1e-4)
+
     e = sub.add_parser("export", help="export a checkpoint to models/<name> and write its card")
     e.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
     e.add_argument("--sentence", type=Path, help="distilled sentence encoder (sentence.pt)")
@@ -73,6 +80,14 @@ def main(argv: list[str] | None = None) -> None:
             if getattr(args, name) is not None:
                 setattr(dcfg, name, getattr(args, name))
         print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
+    elif args.cmd == "sts-tune":
+        from training.distill import sts_finetune
+
+        print(
+            json.dumps(
+                sts_finetune(args.data, args.init, args.out, args.epochs, args.lr)["stsb_dev"]
+            )
+        )
     elif args.cmd == "export":
         from training.card import write_card
         from training.evaluate import evaluate

@@ -178,3 +178,62 @@ def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> d
                 if point["minutes"] > cfg.max_minutes:
                     return {"stsb_dev": best, "history": history}
     return {"stsb_dev": best, "history": history}
+
+
+def sts_finetune(
+    data_dir: Path,
+    init: Path,
+    out: Path,
+    epochs: int = 5,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    seed: int = 13,
+    threads: int = 2,
+) -> dict:
+    """Tune the distilled sentence encoder on STS-B train pairs with the CoSENT ranking loss;
+    select on STS-B dev (evaluated before tuning too, so tuning is kept only if it helps)."""
+    from training.train import load_checkpoint
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    model, ckpt = load_checkpoint(init)
+    wp = WordPiece.from_file(teacher.vocab_file())
+    pairs = read_stsb(data_dir / "stsb" / "sts-train.csv")
+    left = student_features([p[0] for p in pairs], wp)
+    right = student_features([p[1] for p in pairs], wp)
+    gold = torch.tensor([p[2] for p in pairs])
+    params = list(model.sent.parameters()) + list(model.sent_proj.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    encode = student_encoder(model, wp)
+    best = stsb_spearman(encode, data_dir)
+    history = [{"epoch": 0, "stsb_dev": best}]
+    print(f"before tuning: STS-B dev {best:.2f}", flush=True)
+    save_checkpoint(model, out / "sentence.pt", dict(ckpt["meta"], stsb_dev=best))
+    order = list(range(len(pairs)))
+    for epoch in range(1, epochs + 1):
+        rng.shuffle(order)
+        for j in range(0, len(order), batch_size):
+            idx = order[j : j + batch_size]
+            a, b = pad_batch([left[i] for i in idx]), pad_batch([right[i] for i in idx])
+            u = model.sentence(torch.from_numpy(a["input_ids"]), torch.from_numpy(a["lengths"]))
+            v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
+            cos = torch.nn.functional.cosine_similarity(u, v) * 20  # (B,)
+            # CoSENT: every pair ranked above another by gold should be above it by cosine.
+            diff = cos[None, :] - cos[:, None]  # [i, j] = cos_j - cos_i
+            above = gold[idx][:, None] > gold[idx][None, :]
+            loss = torch.logsumexp(torch.cat([torch.zeros(1), diff[above]]), dim=0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sts = stsb_spearman(encode, data_dir)
+        history.append({"epoch": epoch, "stsb_dev": sts})
+        improved = sts > best
+        if improved:
+            best = sts
+            meta = dict(ckpt["meta"], stsb_dev=sts, sts_finetune={"epochs": epoch, "lr": lr})
+            save_checkpoint(model, out / "sentence.pt", meta)
+        print(f"epoch {epoch}: STS-B dev {sts:.2f} {'*' if improved else ''}", flush=True)
+    (out / "sts_history.json").write_text(json.dumps(history, indent=1))
+    return {"stsb_dev": best, "history": history}

@@ -54,9 +54,12 @@ def _write_fixture(root: Path) -> None:
         "a\tb\tc\t3\t2.5\tA woman sings.\tA man sings a song.\textra\tfields",
     ]
     (root / "stsb" / "sts-dev.csv").write_text("\n".join(rows) + "\n")
-    (root / "stsb" / "sts-train.csv").write_text(
-        "a\tb\tc\t1\t4.0\tA dog runs.\tA dog is running.\n"
-    )
+    train_rows = [
+        "a\tb\tc\t1\t4.0\tA dog runs.\tA dog is running.",
+        "a\tb\tc\t2\t0.0\tA dog runs.\tThe market closed lower.",
+        "a\tb\tc\t3\t2.0\tA man eats.\tA man cooks food.",
+    ]
+    (root / "stsb" / "sts-train.csv").write_text("\n".join(train_rows) + "\n")
     (root / "sentences").mkdir()
     lines = [
         f"Sentence number {i} is about {w}." for i, w in enumerate(["cats", "dogs", "rain"] * 8)
@@ -122,3 +125,20 @@ def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
     assert model.cfg.hidden == 8
     history = json.loads((tmp_path / "b" / "history.json").read_text())
     assert len(history) == 2 and history[0]["train_loss"] < first["train_loss"]  # it continued
+
+
+def test_sts_tuning_keeps_the_best_dev_checkpoint(tmp_path: Path) -> None:
+    from training.distill import DistillConfig, distill, sts_finetune
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    cfg = DistillConfig(corpus_size=12, epochs=1, batch_size=8, evals_per_epoch=1, threads=1)
+    distill(data, tmp_path / "run", cfg, tmp_path / "cache")
+    result = sts_finetune(
+        data, tmp_path / "run" / "sentence.pt", tmp_path / "sts", epochs=2, threads=1
+    )
+    scores = [h["stsb_dev"] for h in result["history"]]
+    assert len(scores) == 3 and result["stsb_dev"] == max(scores)
+    _, ckpt = load_checkpoint(tmp_path / "sts" / "sentence.pt")
+    assert ckpt["meta"]["stsb_dev"] == result["stsb_dev"]
