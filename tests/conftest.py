@@ -18,7 +18,6 @@ from app.config import Settings
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-SMOKE_MODEL_DIR = Path("/tmp/smoke/model")  # a barely trained model in the shipped format
 # BIGRU_ variables that steer the tests, not the service
 TEST_VARIABLES = ("BIGRU_TEST_MODEL_DIR", "BIGRU_UPDATE_SCREENSHOT")
 
@@ -29,11 +28,8 @@ for _name in list(os.environ):
 
 
 def find_model_dir() -> Path:
-    """BIGRU_TEST_MODEL_DIR, else the shipped models/bigru-en, else the smoke model."""
-    if os.environ.get("BIGRU_TEST_MODEL_DIR"):
-        return Path(os.environ["BIGRU_TEST_MODEL_DIR"])
-    shipped = ROOT / "models" / "bigru-en"
-    return shipped if (shipped / "model.onnx").is_file() else SMOKE_MODEL_DIR
+    """BIGRU_TEST_MODEL_DIR, else the shipped models/bigru-en."""
+    return Path(os.environ.get("BIGRU_TEST_MODEL_DIR") or ROOT / "models" / "bigru-en")
 
 
 @pytest.fixture(scope="session")
@@ -44,8 +40,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     path = find_model_dir()
-    if not (path / "model.onnx").is_file():
-        pytest.skip(f"no model at {path}")
+    assert (path / "model.onnx").is_file(), f"no model at {path}"
     return path
 
 
@@ -53,8 +48,7 @@ def model_dir() -> Path:
 def shipped_model_dir() -> Path:
     """models/bigru-en only (card.json and all): for checks of what is shipped."""
     path = ROOT / "models" / "bigru-en"
-    if not (path / "model.onnx").is_file():
-        pytest.skip(f"no shipped model at {path}")
+    assert (path / "model.onnx").is_file(), f"no shipped model at {path}"
     return path
 
 

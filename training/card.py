@@ -45,6 +45,9 @@ def write_card(
     (out / "card.json").write_text(json.dumps(card, indent=1))
     if run_dir is not None and (run_dir / "curves.png").exists():
         shutil.copyfile(run_dir / "curves.png", out / "curves.png")
+        first = meta.get("train", {}).get("init")  # a fine-tuned tagger: its first stage too
+        if first and (Path(first).parent / "curves.png").exists():
+            shutil.copyfile(Path(first).parent / "curves.png", out / "curves-first-stage.png")
     (out / "README.md").write_text(_readme(card))
     return card
 
@@ -83,6 +86,9 @@ A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, C
 | metric | value |
 | --- | --- |
 {rows}
+
+Training curves (dev UPOS and NER F1 per epoch; a fine-tuned tagger shows its first stage in
+`curves-first-stage.png`):
 
 ![training curves](curves.png)
 """
