@@ -97,6 +97,7 @@ def test_missing_directory(tmp_path: Path) -> None:
 def test_corrupt_onnx(model_copy: Path) -> None:
     (model_copy / "model.onnx").unlink()
     (model_copy / "model.onnx").write_bytes(b"not a model")
+    (model_copy / "card.json").unlink(missing_ok=True)  # no checksum to catch it first
     with pytest.raises(ModelLoadError, match="cannot load"):
         OnnxBackend(model_copy, ["cpu"], 1)
 
