@@ -247,11 +247,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test (< 1 min)")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--ckpt", type=Path, default=ROOT / "runs" / "tagger" / "tagger.pt")
+    p.add_argument("--ckpt", type=Path, default=ROOT / "runs" / "tagger-ft" / "tagger.pt")
     p.add_argument(
         "--sentence-ckpt",
         type=Path,
-        default=ROOT / "runs" / "sentence" / "sentence.pt",
+        default=ROOT / "runs" / "sentence-sts" / "sentence.pt",
         help="distilled sentence encoder, as for export",
     )
     p.add_argument("--model-dir", type=Path, default=ROOT / "models" / "bigru-en")
