@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from app.backend import OnnxBackend
 from app.decode import CRFDecoder, TagDecoder, WordTags, iob2_spans
 from app.featurize import Features, WordPiece, featurize, pad_batch
-from app.text import tokenize
 
 
 def tagging_scores(
@@ -42,45 +41,37 @@ def tagging_scores(
 
 
 class OnnxModel:
-    """The exported model as the service runs it: ONNX Runtime + the app's featurizer/decoder."""
+    """The exported model as the service runs it: its backend, featurizer and decoder."""
 
     def __init__(self, model_dir: Path, threads: int = 2):
-        import onnxruntime as ort
-
-        spec = json.loads((model_dir / "model.json").read_text())
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(
-            str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"]
-        )
-        self.wp = WordPiece.from_file(model_dir / "vocab.txt")
-        self.embedding_dim = int(spec["embedding_dim"])
-        crf = spec["crf"]
-        self.decoder = TagDecoder(
-            spec["upos_labels"],
-            CRFDecoder.build(spec["ner_labels"], crf["transitions"], crf["start"], crf["end"]),
-        )
+        self.backend = OnnxBackend(model_dir, ["cpu"], threads)
+        spec = self.backend.spec
+        self.wp = WordPiece(spec.vocab)
+        self.decoder = TagDecoder(spec.upos_labels, CRFDecoder.build(spec.ner_labels, **spec.crf))
 
     def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
         for j in range(0, len(order), batch):
             idx = order[j : j + batch]
-            yield idx, self.session.run(outputs, pad_batch([feats[i] for i in idx]))
+            yield idx, self.backend.run(pad_batch([feats[i] for i in idx]), outputs)
 
     def tag(self, sentences: list[list[str]]) -> list[WordTags]:
         feats = [featurize(words, self.wp) for words in sentences]
         out: list[WordTags | None] = [None] * len(feats)
-        for idx, (upos, ner) in self._runs(feats, ["upos_logits", "ner_logits"]):
+        for idx, run in self._runs(feats, ["upos_logits", "ner_logits"]):
+            upos, ner = run["upos_logits"], run["ner_logits"]
             for r, i in enumerate(idx):
                 n = feats[i].length
                 out[i] = self.decoder.decode(upos[r, :n], ner[r, :n], feats[i].word_starts)
         return out  # type: ignore[return-value]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        feats = [featurize([t.text for t in tokenize(s)] or ["[UNK]"], self.wp) for s in texts]
-        out = np.zeros((len(feats), self.embedding_dim), dtype=np.float32)
-        for idx, (emb,) in self._runs(feats, ["embedding"]):
-            out[idx] = emb
+        from training.distill import student_features  # the featurization distillation used
+
+        feats = student_features(texts, self.wp)
+        out = np.zeros((len(feats), self.backend.spec.embedding_dim), dtype=np.float32)
+        for idx, run in self._runs(feats, ["embedding"]):
+            out[idx] = run["embedding"]
         return out
 
 
