@@ -57,7 +57,7 @@ def server(
         proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_healthy(proc, base)
+        wait_healthy(proc, base, log_path)
         yield Server(base, proc.pid, log_path)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from test_server import free_port, server_env
+from test_server import free_port, server_env, wait_healthy
 
 from app.config import Settings
 from app.main import create_app
@@ -84,16 +83,7 @@ def server(
         proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server did not become healthy"
-            time.sleep(0.2)
+        wait_healthy(proc, base, log_path)
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -25,10 +25,14 @@ def server_env(**env: str) -> dict[str, str]:
     return {**os.environ, "HOST": "127.0.0.1", "BIGRU_LOG_JSON": "true", **env}
 
 
-def wait_healthy(proc: subprocess.Popen[str], base: str) -> None:
+def wait_healthy(proc: subprocess.Popen[str], base: str, log: Path | None = None) -> None:
+    """Poll /health until 200; a server that dies first fails with its log (file or pipe)."""
     deadline = time.monotonic() + 60
     while True:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        if proc.poll() is not None:
+            raise AssertionError(
+                log.read_text() if log else proc.stderr.read() if proc.stderr else ""
+            )
         try:
             if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                 return
