@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,6 +51,19 @@ def shipped_model_dir() -> Path:
     path = ROOT / "models" / "bigru-en"
     assert (path / "model.onnx").is_file(), f"no shipped model at {path}"
     return path
+
+
+@pytest.fixture
+def model_copy(model_dir: Path, tmp_path: Path) -> Path:
+    """The test model's directory, model.onnx linked rather than copied."""
+    copy = tmp_path / "bigru-test"
+    copy.mkdir()
+    for path in model_dir.iterdir():
+        if path.name == "model.onnx":
+            (copy / path.name).symlink_to(path.resolve())
+        elif path.is_file():
+            shutil.copyfile(path, copy / path.name)
+    return copy
 
 
 @pytest.fixture(scope="session")
