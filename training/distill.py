@@ -126,7 +126,7 @@ def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> d
     print(f"corpus: {len(corpus)} sentences", flush=True)
     targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
     feats = student_features(corpus, wp)
-    params = list(model.sent.parameters()) + list(model.sent_proj.parameters())
+    params = model.sentence_parameters()
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
@@ -204,7 +204,7 @@ def sts_finetune(
     left = student_features([p[0] for p in pairs], wp)
     right = student_features([p[1] for p in pairs], wp)
     gold = torch.tensor([p[2] for p in pairs])
-    params = list(model.sent.parameters()) + list(model.sent_proj.parameters())
+    params = model.sentence_parameters()
     opt = torch.optim.Adam(params, lr=lr)
     encode = student_encoder(model, wp)
     best = stsb_spearman(encode, data_dir)

@@ -86,6 +86,10 @@ class BiGRUModel(nn.Module):
         self.sent = PackedBiGRU(cfg.emb_dim, cfg.sent_hidden)
         self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim)
 
+    def sentence_parameters(self) -> list[nn.Parameter]:
+        """What distillation trains: the sentence encoder and its projection."""
+        return [*self.sent.parameters(), *self.sent_proj.parameters()]
+
     def embed_pieces(self, input_ids: Tensor) -> Tensor:  # (B, T) -> (B, T, E)
         return nn.functional.embedding(input_ids, self.table).float()
 
