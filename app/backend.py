@@ -107,7 +107,7 @@ def select_providers(requested: list[str], available: list[str]) -> list[str]:
 
 
 class OnnxBackend:
-    """One ORT session; `run` is called from one worker thread at a time."""
+    """One ORT session; `run` may be called from several worker threads at once."""
 
     def __init__(self, model_dir: Path, providers: list[str], intra_op_threads: int) -> None:
         self.spec = ModelSpec.load(model_dir)

@@ -1,12 +1,15 @@
 """Dynamic batching: sentences from concurrent requests share ORT runs.
 
-One queue per task (tag and embed ask the graph for different outputs) and one loop task. The
-loop waits for a sentence, then for company until the batch is full (`max_batch_size`
-sentences or `max_batch_tokens` padded pieces) or the oldest sentence has waited `max_wait_ms`.
-It then takes a run of similar lengths around the oldest sentence (ORT's GRU pays for every
-pad), pads once, runs the backend on one worker thread so the event loop never blocks, and
-hands each sentence its own slice of the outputs. The model is length-exact: a sentence gets
-the same logits in any batch (its pooled embedding the same up to float32 summation order).
+One queue per task (tag and embed ask the graph for different outputs) and one loop task. When
+a worker is free, the loop waits for a sentence, then for company until the batch is full
+(`max_batch_size` sentences or `max_batch_tokens` padded pieces) or the oldest sentence has
+waited `max_wait_ms`. It then takes a run of similar lengths around the oldest sentence (ORT's
+GRU pays for every pad), pads once, runs the backend on a worker thread so the event loop never
+blocks, and hands each sentence its own slice of the outputs. `workers` batches run at once on
+the one session (ORT's `Run` is thread-safe): ORT's GRU hardly gains from a second intra-op
+thread, while two runs side by side use two cores. While all workers are busy, the queue grows
+and the next batch is fuller. The model is length-exact: a sentence gets the same logits in
+any batch (its pooled embedding the same up to float32 summation order).
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ class _Item:
 
 
 class Batcher:
-    def __init__(self, backend: Runner, limits: BatchLimits, metrics: Metrics) -> None:
+    def __init__(
+        self, backend: Runner, limits: BatchLimits, metrics: Metrics, workers: int = 1
+    ) -> None:
         self.backend = backend
         self.limits = limits
         self.metrics = metrics
@@ -60,8 +65,9 @@ class Batcher:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
-        # One thread: ORT gets the cores via intra-op threads; runs never overlap.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="bigru-ort")
+        self._free = asyncio.Semaphore(workers)  # a batch is formed only when a worker is free
+        self._running: set[asyncio.Task[None]] = set()
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="bigru-ort")
 
     @property
     def queued(self) -> int:
@@ -93,19 +99,34 @@ class Batcher:
 
     async def _loop(self) -> None:
         while True:
-            self._drop_cancelled()
-            task = self._oldest_task()
-            if task is None:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+            await self._free.acquire()
+            task = await self._next_task()
+            if task is None:  # closing, and nothing left
+                break
             await self._gather(task)
             batch = self._take(task)
             self.metrics.queue_size.set(self.queued)
-            if batch:
-                await self._run(task, batch)
+            if not batch:
+                self._free.release()
+                continue
+            run = asyncio.get_running_loop().create_task(self._run(task, batch))
+            self._running.add(run)
+            run.add_done_callback(self._finished)
+        await asyncio.gather(*self._running)
+
+    def _finished(self, run: asyncio.Task[None]) -> None:
+        self._running.discard(run)
+        self._free.release()
+
+    async def _next_task(self) -> str | None:
+        """The task of the oldest live sentence, once there is one; None when closing idle."""
+        while True:
+            self._drop_cancelled()
+            task = self._oldest_task()
+            if task is not None or self._closing:
+                return task
+            self._wake.clear()
+            await self._wake.wait()
 
     def _drop_cancelled(self) -> None:
         """Forget sentences whose request has gone (client disconnect, failed sibling)."""

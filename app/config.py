@@ -8,6 +8,7 @@ settings: they come from the model directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +21,14 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bigru-e
 CommaList = Annotated[list[str], NoDecode]
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BIGRU_", extra="ignore")
 
@@ -29,7 +38,8 @@ class Settings(BaseSettings):
 
     model_dir: Path = DEFAULT_MODEL_DIR
     providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
-    intra_op_threads: int = Field(1, ge=0)  # 0 lets ORT pick; 1 until measured
+    intra_op_threads: int = Field(1, ge=0)  # per run; 0 lets ORT pick
+    workers: int = Field(default_factory=lambda: usable_cores(), ge=1)  # ORT runs at once
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
             settings.max_wait_ms,
             settings.max_queue,
         )
-        batcher = Batcher(loaded, limits, metrics)
+        batcher = Batcher(loaded, limits, metrics, settings.workers)
         batcher.start()
         try:
             engine = Engine(loaded.spec, batcher, settings, loaded.providers)

@@ -178,6 +178,7 @@ def ceiling(
     return {
         "clients": clients,
         "intra_op_threads": settings.intra_op_threads,
+        "workers": settings.workers,
         "batches": len(runs),
         "mean_batch_size": rate.sentences / max(rate.runs, 1),
         "batch_size_histogram": {int(k): int(v) for k, v in zip(sizes, counts, strict=True)},
@@ -194,7 +195,7 @@ async def _in_process(
         settings.max_batch_size, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue
     )
     metrics = Metrics()
-    batcher = Batcher(backend, limits, metrics)
+    batcher = Batcher(backend, limits, metrics, settings.workers)
     batcher.start()
     engine = Engine(backend.spec, batcher, settings, backend.providers)
     await engine.warm_up()

@@ -46,8 +46,10 @@ def sentence(n: int, first: int = 1000) -> Features:
 
 
 @asynccontextmanager
-async def running(backend: FakeBackend, **limits: float) -> AsyncIterator[Batcher]:
-    batcher = Batcher(backend, BatchLimits(**limits), Metrics())  # type: ignore[arg-type]
+async def running(
+    backend: FakeBackend, workers: int = 1, **limits: float
+) -> AsyncIterator[Batcher]:
+    batcher = Batcher(backend, BatchLimits(**limits), Metrics(), workers)  # type: ignore[arg-type]
     batcher.start()
     try:
         yield batcher
@@ -187,3 +189,27 @@ async def test_stop_drains_the_queue() -> None:
     futures = submit_each(batcher, [sentence(2), sentence(3)])
     await batcher.stop()
     assert all(f.done() and not f.cancelled() for f in futures)
+
+
+class MeetingBackend(FakeBackend):
+    """Each run waits (up to 2 s) for another run to be in flight at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=2)
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        self.barrier.wait()  # BrokenBarrierError: the runs did not overlap
+        return super().run(feeds, outputs)
+
+
+@pytest.mark.parametrize("workers, overlap", [(2, True), (1, False)])
+async def test_workers_run_batches_side_by_side(workers: int, overlap: bool) -> None:
+    backend = MeetingBackend()
+    async with running(backend, workers=workers, max_batch_size=1) as batcher:
+        futures = submit_each(batcher, [sentence(3), sentence(4)])
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    ok = [isinstance(r, dict) for r in results]
+    assert ok == [overlap, overlap]
+    if overlap:
+        assert sorted(len(r["upos_logits"]) for r in results) == [3, 4]

@@ -51,7 +51,14 @@ def server(
     model_dir: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     port = free_port()
-    env = server_env(PORT=str(port), BIGRU_MODEL_DIR=str(model_dir), BIGRU_MAX_QUEUE=str(MAX_QUEUE))
+    # One worker: most of a burst then waits in the queue rather than in runs, which the
+    # hang-up test needs to see sentences dropped from it.
+    env = server_env(
+        PORT=str(port),
+        BIGRU_MODEL_DIR=str(model_dir),
+        BIGRU_MAX_QUEUE=str(MAX_QUEUE),
+        BIGRU_WORKERS="1",
+    )
     log_path = tmp_path_factory.mktemp("overload") / "server.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=log)

@@ -80,11 +80,13 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
 ) -> None:
     """What an orchestrator's stop does: SIGTERM while requests are being tagged."""
     port, requests, inputs, timeout = free_port(), 4, 24, 30.0
+    batch, workers = 4, 2
     env = server_env(
         PORT=str(port),
         BIGRU_MODEL_DIR=str(model_dir),
         BIGRU_SHUTDOWN_TIMEOUT=str(timeout),
-        BIGRU_MAX_BATCH_SIZE="4",  # many small ORT runs, so the requests last a few seconds
+        BIGRU_MAX_BATCH_SIZE=str(batch),  # many small ORT runs: the requests last a few seconds
+        BIGRU_WORKERS=str(workers),
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=subprocess.PIPE, text=True
@@ -105,12 +107,12 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         threads = [threading.Thread(target=post, args=(i,)) for i in range(requests)]
         for t in threads:
             t.start()
-        # SIGTERM once every sentence of every request is queued or through ORT (a batch being
-        # run is in neither count): all requests are in flight, most of the work still to do.
+        # SIGTERM once every sentence of every request is queued or through ORT (the batches
+        # being run are in neither count): all requests are in flight, most work still to do.
         deadline = time.monotonic() + 30
         while True:
             done = metric(base, "bigru_batch_size_sum") - done_before
-            if done + metric(base, "bigru_queue_size") >= requests * inputs - 4:
+            if done + metric(base, "bigru_queue_size") >= requests * inputs - batch * workers:
                 break
             assert time.monotonic() < deadline, "the requests never reached the batcher"
             time.sleep(0.01)
