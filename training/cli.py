@@ -1,4 +1,4 @@
-"""`bigru` command: train, distill, export, eval, tokeval."""
+"""`bigru` command: train, tag-teacher, silver, distill, sts-tune, export, eval, tokeval."""
 
 from __future__ import annotations
 
@@ -24,7 +24,21 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument(
         "--aux-sentences", type=int, help="unlabeled sentences for contextual distillation"
     )
+    t.add_argument("--silver", help="silver tags (.npz from `bigru silver`) to train beside gold")
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
+
+    s = sub.add_parser("tag-teacher", help="fine-tune all-MiniLM-L6-v2 as a tagger (for silver)")
+    s.add_argument("--data", type=Path, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--threads", type=int)
+    s.add_argument("--limit", type=int)
+
+    r = sub.add_parser("silver", help="tag unlabeled corpus sentences with the tagging teacher")
+    r.add_argument("--data", type=Path, required=True)
+    r.add_argument("--teacher", type=Path, required=True, help="tag-teacher's teacher.pt")
+    r.add_argument("--out", type=Path, required=True, help="silver .npz file")
+    r.add_argument("--sentences", type=int, default=150_000)
 
     d = sub.add_parser("distill", help="distil the teacher into the sentence encoder")
     d.add_argument("--data", type=Path, required=True)
@@ -65,13 +79,28 @@ def main(argv: list[str] | None = None) -> None:
         from training.train import TrainConfig, train
 
         cfg, mcfg = TrainConfig(), ModelConfig()
-        names = ("epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr")
+        names = (
+            "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
+            "silver",
+        )  # fmt: skip
         for name in names:
             if getattr(args, name) is not None:
                 setattr(cfg, name, getattr(args, name))
         if args.hidden:
             mcfg.hidden = args.hidden
         print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
+    elif args.cmd == "tag-teacher":
+        from training.silver import TeacherConfig, finetune
+
+        tcfg = TeacherConfig()
+        for name in ("epochs", "threads", "limit"):
+            if getattr(args, name) is not None:
+                setattr(tcfg, name, getattr(args, name))
+        print(json.dumps(finetune(args.data, args.out, tcfg), indent=1))
+    elif args.cmd == "silver":
+        from training.silver import write_silver
+
+        write_silver(args.teacher, args.data, args.out, args.sentences)
     elif args.cmd == "distill":
         from training.distill import DistillConfig, distill
 

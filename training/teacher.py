@@ -85,11 +85,14 @@ class Teacher(nn.Module):
         m.load_state_dict(state)
         return m.eval()
 
-    def states(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> (B, T, 384)
-        """Last-layer token states."""
+    def states(
+        self, input_ids: Tensor, attention_mask: Tensor, extra: Tensor | None = None
+    ) -> Tensor:  # -> (B, T, 384)
+        """Last-layer token states; `extra` (B, T, 384) is added to the input embeddings."""
         T = input_ids.shape[1]
         pos = torch.arange(T, device=input_ids.device)
-        x = self.ln(self.word(input_ids) + self.pos(pos)[None] + self.token_type.weight[0])
+        x = self.word(input_ids) + self.pos(pos)[None] + self.token_type.weight[0]
+        x = self.ln(x if extra is None else x + extra)
         bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * -1e4
         for layer in self.layers:
             x = layer(x, bias)

@@ -41,6 +41,9 @@ class TrainConfig:
     init: str | None = None  # fine-tune this checkpoint (model, lexicon); LR decays linearly
     aux_sentences: int = 0  # unlabeled sentences for contextual distillation (0: off)
     aux_weight: float = 1.0
+    silver: str | None = None  # silver tags from `bigru silver` (.npz), trained beside gold
+    silver_batch_size: int = 64
+    silver_ner_weight: float = 0.5  # weight of the CRF loss on the teacher's NER labels
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
 
@@ -211,6 +214,11 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
         )
         aux_batches = aux.batches()
         print(f"contextual distillation on {len(aux.feats)} unlabeled sentences", flush=True)
+    if cfg.silver:
+        from training.silver import read_silver, silver_batches, silver_loss
+
+        silver = silver_batches(read_silver(Path(cfg.silver)), cfg.silver_batch_size, rng)
+        print(f"silver tags from {cfg.silver}", flush=True)
     params = [p for p in model.parameters() if p.requires_grad]
     if aux is not None:
         params += list(aux.head.parameters())
@@ -231,6 +239,8 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
                 aux_loss = aux.loss(model, next(aux_batches))
                 aux_total += aux_loss.item()
                 loss = loss + cfg.aux_weight * aux_loss
+            if cfg.silver:
+                loss = loss + silver_loss(model, next(silver), cfg.silver_ner_weight)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)

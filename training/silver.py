@@ -1,0 +1,243 @@
+"""Silver tags: a fine-tuned all-MiniLM-L6-v2 tagger labels unlabeled sentences for the BiGRU.
+
+EWT train has 12.5k sentences; the transformer brings what it learned from far more text.
+Fine-tuned on EWT (a case embedding added to its input, since its vocabulary is uncased), it
+tags better than the BiGRU can learn from EWT alone. Its UPOS distributions and decoded NER
+labels on the distillation corpus become extra training data (`bigru train --silver`).
+The teacher reads exactly our pieces inside [CLS] ... [SEP], one position per piece.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from app.decode import CRFDecoder
+from app.featurize import NUM_CASE_CLASSES, Features, WordPiece
+from training import teacher
+from training.context import CLS, SEP
+from training.data import load_tagging
+from training.evaluate import tagging_scores
+from training.model import length_mask
+from training.train import NER, UPOS, Example, batches, collate, encode, word_rows
+
+MAX_PIECES = 254  # the teacher's positions, less [CLS] and [SEP], with room to spare
+
+
+class TaggingTeacher(nn.Module):
+    def __init__(self, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = teacher.Teacher.load()
+        self.case = nn.Embedding(NUM_CASE_CLASSES, 384, padding_idx=0)
+        nn.init.zeros_(self.case.weight)  # starts as the pretrained model exactly
+        self.drop = nn.Dropout(dropout)
+        self.upos = nn.Linear(384, len(UPOS))
+        self.ner = nn.Linear(384, len(NER))
+
+    def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
+        """Per-piece (B, T, n_upos) and (B, T, n_ner) logits, aligned with the student's."""
+        B, T = input_ids.shape
+        ids = torch.zeros((B, T + 2), dtype=torch.long)
+        ids[:, 0] = CLS
+        ids[:, 1 : T + 1] = input_ids
+        ids[torch.arange(B), lengths + 1] = SEP
+        cases = torch.zeros_like(ids)
+        cases[:, 1 : T + 1] = case_ids
+        mask = length_mask(lengths + 2, T + 2).long()
+        h = self.drop(self.encoder.states(ids, mask, self.case(cases))[:, 1 : T + 1])
+        return self.upos(h), self.ner(h)
+
+
+@dataclass
+class TeacherConfig:
+    seed: int = 13
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 5e-5  # the pretrained encoder
+    head_lr: float = 1e-3  # case embedding and heads
+    threads: int = 2
+    limit: int | None = None  # first N train sentences only (smoke runs)
+
+
+def _ner_decoder() -> CRFDecoder:
+    """IOB2-constrained decoding of softmax scores (no learned transitions)."""
+    n = len(NER)
+    return CRFDecoder.build(NER, np.zeros((n, n)), np.zeros(n), np.zeros(n))
+
+
+@torch.inference_mode()
+def predict(model: TaggingTeacher, feats: list[Features], size: int = 64):
+    """Word-level UPOS log-probabilities (float16 arrays) and NER label ids, in input order."""
+    model.eval()
+    decoder = _ner_decoder()
+    order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+    upos_out: list[np.ndarray] = [np.empty(0)] * len(feats)
+    ner_out: list[np.ndarray] = [np.empty(0)] * len(feats)
+    t0 = time.time()
+    for k, j in enumerate(range(0, len(order), size)):
+        idx = order[j : j + size]
+        blank = [np.zeros(len(feats[i].word_starts), np.int64) for i in idx]
+        b = collate([Example(feats[i], z, z) for i, z in zip(idx, blank, strict=True)])
+        upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
+        upos = word_rows(upos.log_softmax(-1), b["starts"]).numpy()
+        ner = word_rows(ner.log_softmax(-1), b["starts"]).numpy()
+        for r, i in enumerate(idx):
+            w = len(feats[i].word_starts)
+            upos_out[i] = upos[r, :w].astype(np.float16)
+            ner_out[i] = np.asarray(decoder.viterbi(ner[r, :w].astype(np.float64)), np.int8)
+        if k % 200 == 0 and k:
+            rate = (j + len(idx)) / (time.time() - t0)
+            print(f"  tagged {j + len(idx)}/{len(order)} ({rate:.0f} sentences/s)", flush=True)
+    model.train()
+    return upos_out, ner_out
+
+
+def score(model: TaggingTeacher, examples: list[Example]) -> dict[str, float]:
+    upos, ner = predict(model, [e.features for e in examples])
+    return tagging_scores(
+        [[UPOS[k] for k in e.upos] for e in examples],
+        [[UPOS[k] for k in u.argmax(-1)] for u in upos],
+        [[NER[k] for k in e.ner] for e in examples],
+        [[NER[k] for k in n] for n in ner],
+    )
+
+
+def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
+    """Fine-tune the tagging teacher on EWT train; keep the best dev epoch (UPOS + NER F1)."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out.mkdir(parents=True, exist_ok=True)
+    wp = WordPiece.from_file(teacher.vocab_file())
+    train_x = encode(load_tagging(data_dir, "train")[0][: cfg.limit], wp)
+    train_x = [e for e in train_x if e.features.length <= MAX_PIECES]
+    dev_x = encode(load_tagging(data_dir, "dev")[0], wp)
+    model = TaggingTeacher()
+    head = [*model.case.parameters(), *model.upos.parameters(), *model.ner.parameters()]
+    opt = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": cfg.lr},
+            {"params": head, "lr": cfg.head_lr},
+        ],
+        weight_decay=0.01,
+    )
+    steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[cfg.lr, cfg.head_lr], total_steps=steps, pct_start=0.1
+    )
+    history, best, t0 = [], -1.0, time.time()
+    model.train()
+    for epoch in range(1, cfg.epochs + 1):
+        chunks = batches(train_x, cfg.batch_size, rng)
+        total = 0.0
+        for k, chunk in enumerate(chunks, 1):
+            b = collate(chunk)
+            upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
+            upos, ner = word_rows(upos, b["starts"]), word_rows(ner, b["starts"])
+            m = b["mask"]
+            loss = nn.functional.cross_entropy(upos[m], b["upos"][m])
+            loss = loss + nn.functional.cross_entropy(ner[m], b["ner"][m])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item()
+            if k % 50 == 0:
+                print(
+                    f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
+                    f"({(time.time() - t0) / 60:.1f} min)",
+                    flush=True,
+                )
+        dev = score(model, dev_x)
+        history.append({"epoch": epoch, "train_loss": total / len(chunks), **dev})
+        improved = dev["upos_acc"] + dev["ner_f1"] > best
+        if improved:
+            best = dev["upos_acc"] + dev["ner_f1"]
+            torch.save({"state": model.state_dict(), "dev": dev}, out / "teacher.pt")
+        print(
+            f"epoch {epoch}: dev UPOS {dev['upos_acc']:.2f} NER F1 {dev['ner_f1']:.2f} "
+            f"{'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
+            flush=True,
+        )
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+    return max(history, key=lambda h: h["upos_acc"] + h["ner_f1"])
+
+
+def load_teacher(path: Path) -> TaggingTeacher:
+    model = TaggingTeacher()
+    model.load_state_dict(torch.load(path, weights_only=False)["state"])
+    return model.eval()
+
+
+def write_silver(model_path: Path, data_dir: Path, out: Path, n: int, seed: int = 13) -> None:
+    """Tag `n` corpus sentences (not EWT, not STS-B dev) and save features and labels."""
+    from training.distill import DistillConfig, build_corpus, student_features
+
+    wp = WordPiece.from_file(teacher.vocab_file())
+    ewt = {s.text for s in load_tagging(data_dir, "train")[0]}
+    corpus = [s for s in build_corpus(data_dir, DistillConfig(seed=seed)) if s not in ewt]
+    feats = [f for f in student_features(corpus[: n + n // 10], wp) if f.length <= MAX_PIECES][:n]
+    print(f"tagging {len(feats)} sentences", flush=True)
+    upos, ner = predict(load_teacher(model_path), feats)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        out,
+        input_ids=np.concatenate([f.input_ids for f in feats]).astype(np.int32),
+        case_ids=np.concatenate([f.case_ids for f in feats]).astype(np.int8),
+        piece_offsets=np.cumsum([0] + [f.length for f in feats]),
+        word_starts=np.concatenate([f.word_starts for f in feats]).astype(np.int32),
+        word_offsets=np.cumsum([0] + [len(f.word_starts) for f in feats]),
+        upos_logp=np.concatenate(upos),
+        ner=np.concatenate(ner),
+    )
+
+
+@dataclass
+class SilverExample(Example):
+    upos_logp: np.ndarray  # (W, n_upos) the teacher's UPOS log-probabilities
+
+
+def read_silver(path: Path) -> list[SilverExample]:
+    with np.load(path) as f:
+        z = {k: f[k] for k in f.files}
+    po, wo = z["piece_offsets"], z["word_offsets"]
+    out = []
+    for i in range(len(po) - 1):
+        logp = z["upos_logp"][wo[i] : wo[i + 1]].astype(np.float32)
+        feats = Features(
+            z["input_ids"][po[i] : po[i + 1]].astype(np.int64),
+            z["case_ids"][po[i] : po[i + 1]].astype(np.int64),
+            z["word_starts"][wo[i] : wo[i + 1]].astype(np.int64),
+        )
+        out.append(SilverExample(feats, logp.argmax(-1), z["ner"][wo[i] : wo[i + 1]], logp))
+    return out
+
+
+def silver_batches(examples: list[SilverExample], size: int, rng: random.Random):
+    """Length-sorted batches of silver sentences in shuffled order, forever."""
+    while True:
+        yield from batches(examples, size, rng)
+
+
+def silver_loss(model, chunk: list[SilverExample], ner_weight: float) -> Tensor:
+    """KL from the teacher's UPOS distribution, plus the CRF loss on its decoded NER labels."""
+    b = collate(chunk)
+    W = b["mask"].shape[1]
+    target = np.zeros((len(chunk), W, len(UPOS)), dtype=np.float32)
+    for i, e in enumerate(chunk):
+        target[i, : len(e.upos_logp)] = e.upos_logp
+    upos, ner = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
+    logq = word_rows(upos, b["starts"]).log_softmax(-1)[b["mask"]]
+    logp = torch.from_numpy(target)[b["mask"]]
+    loss = (logp.exp() * (logp - logq)).sum(-1).mean()
+    if ner_weight:
+        loss = loss + ner_weight * model.crf.nll(word_rows(ner, b["starts"]), b["ner"], b["mask"])
+    return loss
