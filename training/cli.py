@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         "--aux-sentences", type=int, help="unlabeled sentences for contextual distillation"
     )
     t.add_argument("--silver", help="silver tags (.npz from `bigru silver`) to train beside gold")
+    t.add_argument("--silver-ner-weight", type=float, help="weight of the silver NER loss")
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
 
     s = sub.add_parser("tag-teacher", help="fine-tune all-MiniLM-L6-v2 as a tagger (for silver)")
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg, mcfg = TrainConfig(), ModelConfig()
         names = (
             "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
-            "silver",
+            "silver", "silver_ner_weight",
         )  # fmt: skip
         for name in names:
             if getattr(args, name) is not None:
