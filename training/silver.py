@@ -130,7 +130,7 @@ def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
     )
     steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=[cfg.lr, cfg.head_lr], total_steps=steps, pct_start=0.1
+        opt, max_lr=[cfg.lr, cfg.head_lr], total_steps=steps, pct_start=max(0.1, 2 / steps)
     )
     history, best, t0 = [], -1.0, time.time()
     model.train()

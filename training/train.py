@@ -231,7 +231,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     best, best_epoch, t0 = -1.0, 0, time.time()
     for epoch in range(1, cfg.epochs + 1):
         chunks = batches(train_x, cfg.batch_size, rng)
-        total = aux_total = 0.0
+        total = aux_total = silver_total = 0.0
         for k, chunk in enumerate(chunks, 1):
             loss = loss_fn(model, collate(chunk))
             total += loss.item()
@@ -240,7 +240,9 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
                 aux_total += aux_loss.item()
                 loss = loss + cfg.aux_weight * aux_loss
             if cfg.silver:
-                loss = loss + silver_loss(model, next(silver), cfg.silver_ner_weight)
+                extra = silver_loss(model, next(silver), cfg.silver_ner_weight)
+                silver_total += extra.item()
+                loss = loss + extra
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)
@@ -248,7 +250,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
             if k % 100 == 0:
                 print(
                     f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
-                    f"aux {aux_total / k:.3f}",
+                    f"aux {aux_total / k:.3f} silver {silver_total / k:.3f}",
                     flush=True,
                 )
         dev = score(model, dev_x)
@@ -262,6 +264,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
                 "epoch": epoch,
                 "train_loss": total / len(chunks),
                 "aux_loss": aux_total / len(chunks),
+                "silver_loss": silver_total / len(chunks),
                 **dev,
                 "minutes": (time.time() - t0) / 60,
             }

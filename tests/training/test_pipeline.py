@@ -127,6 +127,30 @@ def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
     assert len(history) == 2 and history[0]["train_loss"] < first["train_loss"]  # it continued
 
 
+def test_silver_tags_from_a_fine_tuned_teacher_train_the_tagger(tmp_path: Path) -> None:
+    import numpy as np
+
+    from training.silver import TeacherConfig, finetune, read_silver, write_silver
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    scores = finetune(data, tmp_path / "teacher", TeacherConfig(epochs=2, batch_size=2, threads=1))
+    assert 0 <= scores["upos_acc"] <= 100 and (tmp_path / "teacher" / "teacher.pt").is_file()
+    silver = tmp_path / "silver.npz"
+    write_silver(tmp_path / "teacher" / "teacher.pt", data, silver, n=10)
+    examples = read_silver(silver)
+    assert len(examples) == 10
+    for e in examples:  # one distribution per word, each summing to 1
+        assert e.upos_logp.shape == (len(e.features.word_starts), 17)
+        assert np.allclose(np.exp(e.upos_logp.astype(np.float64)).sum(-1), 1, atol=1e-2)
+        assert len(e.ner) == len(e.upos) == len(e.features.word_starts)
+    cfg = TrainConfig(epochs=1, batch_size=2, threads=1, silver=str(silver), silver_batch_size=4)
+    train(data, tmp_path / "run", cfg, ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[0]["silver_loss"] > 0  # the silver batches were trained on
+
+
 def test_sts_tuning_keeps_the_best_dev_checkpoint(tmp_path: Path) -> None:
     from training.distill import DistillConfig, distill, sts_finetune
 
