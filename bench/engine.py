@@ -99,10 +99,10 @@ def measure(run: Run, batches: list[Feeds], seconds: float, warmup: int = 2, see
     return rate
 
 
-def ort_runner(session: Any, task: str) -> Run:
-    """`session.run` for the task's outputs only (ORT skips the other encoder)."""
+def ort_runner(backend: Any, task: str) -> Run:
+    """The service's `OnnxBackend.run` for the task's outputs (the other encoder is gated off)."""
     outputs = TASK_OUTPUTS[task]
-    return lambda feeds: session.run(outputs, feeds)
+    return lambda feeds: backend.run(feeds, outputs)
 
 
 def torch_runner(model: Any, task: str) -> Run:
@@ -120,11 +120,11 @@ def torch_runner(model: Any, task: str) -> Run:
     return run
 
 
-def torch_parity(model: Any, session: Any, feeds: Feeds) -> float:
+def torch_parity(model: Any, backend: Any, feeds: Feeds) -> float:
     """Max |ORT - PyTorch| over all outputs and valid positions of one batch: the checkpoint
     and model.onnx must be the same model for the comparison to mean anything."""
     outputs = TASK_OUTPUTS["tag"] + TASK_OUTPUTS["embed"]
-    got = dict(zip(outputs, session.run(outputs, feeds), strict=True))
+    got = backend.run(feeds, outputs)
     ref = {}
     for task in ("tag", "embed"):
         out = torch_runner(model, task)(feeds)

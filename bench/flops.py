@@ -34,7 +34,9 @@ def count_flops(model_path: Path) -> dict[str, Any]:
     import onnx
     from onnx import numpy_helper, shape_inference
 
-    model = shape_inference.infer_shapes(onnx.load(str(model_path)))
+    from training.gate import ungate
+
+    model = shape_inference.infer_shapes(ungate(onnx.load(str(model_path))))
     graph = model.graph
     shapes = {t.name: tuple(t.dims) for t in graph.initializer}
     for node in graph.node:

@@ -206,10 +206,11 @@ def _ceiling_table(results: dict[str, Any]) -> list[str]:
         "",
         f"## Service vs its ceiling ({CLIENTS} clients, the service's ORT settings)",
         "",
-        "Ceiling: raw `session.run` on exactly the batches the service's batcher formed in a "
+        "Ceiling: raw `OnnxBackend.run` on exactly the batches the service's batcher formed in a "
         f"{CLIENTS}-client run (recorded by `bench.recorded`, the same app and settings), in a "
-        "session with the service's providers and intra-op threads. In process: the service's "
-        "Engine and Batcher driven without HTTP.",
+        "session with the service's providers and intra-op threads, as many runs at once as "
+        "the service has workers. In process: the service's Engine and Batcher driven without "
+        "HTTP.",
         "",
         "| route | service, sent/s | recording service, sent/s | raw ORT on its batches, "
         "sent/s | service / ceiling | mean batch | in process (no HTTP), sent/s | mean batch |",

@@ -95,9 +95,7 @@ def phase_flops(results: dict[str, Any], model_dir: Path) -> None:
 def phase_ort(results: dict[str, Any], plan: Plan, model_dir: Path, corpus: engine.Corpus) -> None:
     threads = len(os.sched_getaffinity(0))
     backend = OnnxBackend(model_dir, ["cpu"], threads)  # the service's session class, all cores
-    _engine_rows(
-        results, plan, corpus, "ort", threads, lambda t: engine.ort_runner(backend.session, t)
-    )
+    _engine_rows(results, plan, corpus, "ort", threads, lambda t: engine.ort_runner(backend, t))
 
 
 def _engine_rows(
@@ -142,7 +140,7 @@ def phase_torch(
     torch.set_num_threads(threads)
     model, _ = load_checkpoint(ckpt, sentence_ckpt)  # as `bigru export` builds the shipped model
     check = engine.length_sorted_batches(corpus.features[:64], 64)[0]
-    parity = engine.torch_parity(model, OnnxBackend(model_dir, ["cpu"], 1).session, check)
+    parity = engine.torch_parity(model, OnnxBackend(model_dir, ["cpu"], 1), check)
     section["torch_parity_max_abs_diff"] = parity
     section.setdefault("notes", []).append(
         f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, {threads} threads; "

@@ -5,9 +5,10 @@ process; the server's CPU time and its /metrics (batch sizes, seconds inside ORT
 before and after each run.
 
 Ceiling: one more run at the same concurrency against `bench.recorded` (the same app with a
-backend that keeps each batch), then `session.run` timed alone on exactly those feeds: what the
-service would do if HTTP, JSON, tokenizing, featurizing and decoding were free. In process: the
-service's `Engine` and `Batcher` driven by closed-loop clients without HTTP, to split the gap.
+backend that keeps each batch), then `OnnxBackend.run` on exactly those feeds, as many at once
+as the service has workers: what the service would do if HTTP, JSON, tokenizing, featurizing
+and decoding were free. In process: the service's `Engine` and `Batcher` driven by closed-loop
+clients without HTTP, to split the gap.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -160,20 +162,16 @@ def ceiling(
     batches: Path,
     tool: str = "raw",
 ) -> dict[str, Any]:
-    """A load run against `bench.recorded`, then raw `session.run` timed on the batches its
-    batcher formed, in a fresh session with the service's providers and threads."""
+    """A load run against `bench.recorded`, then raw `OnnxBackend.run` timed on the batches its
+    batcher formed, in a fresh session with the service's providers, threads and workers."""
     httpx.post(f"{base}/bench/batches", timeout=30, trust_env=False)  # drop warm-up batches
     run = load_run(base, pid, task, clients, texts, warmup, seconds, tool)
     httpx.post(f"{base}/bench/batches", timeout=120, trust_env=False)
     runs: list[tuple[Feeds, list[str]]] = pickle.loads(batches.read_bytes())
     backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
     for feeds, outputs in runs[:2]:  # first-run costs, as the service's warm-up
-        backend.session.run(outputs, feeds)
-    rate = Rate()
-    for feeds, outputs in runs:
-        t0 = time.perf_counter()
-        backend.session.run(outputs, feeds)
-        rate.add(feeds, time.perf_counter() - t0)
+        backend.run(feeds, outputs)
+    rate = _run_side_by_side(backend, runs, settings.workers)
     sizes, counts = np.unique([f["input_ids"].shape[0] for f, _ in runs], return_counts=True)
     return {
         "clients": clients,
@@ -223,6 +221,21 @@ async def _in_process(
         "seconds": elapsed,
         "mean_batch_size": (after[0] - before[0]) / max(after[1] - before[1], 1),
     }
+
+
+def _run_side_by_side(
+    backend: OnnxBackend, runs: list[tuple[Feeds, list[str]]], workers: int
+) -> Rate:
+    """All `runs` on `workers` threads at once, as the service's workers run them; the rate's
+    seconds are the wall time."""
+    rate = Rate()
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda run: backend.run(*run), runs))
+    for feeds, _ in runs:
+        rate.add(feeds, 0.0)
+    rate.seconds = time.perf_counter() - start
+    return rate
 
 
 def _batch_stats(metrics: Metrics) -> tuple[float, float]:

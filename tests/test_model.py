@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.backend import GATES, gate_feeds
+
 OUTPUTS = ["upos_logits", "ner_logits", "embedding"]
 
 
@@ -34,8 +36,12 @@ def _batch(sentences: list[tuple[list[int], list[int]]], pad_id: int = 0, pad_ca
     return {"input_ids": ids, "case_ids": case, "lengths": lengths}
 
 
-def _run(session, sentences, **pad):
-    return dict(zip(OUTPUTS, session.run(OUTPUTS, _batch(sentences, **pad)), strict=True))
+def _run(session, sentences, outputs=OUTPUTS, **pad):
+    feeds = _batch(sentences, **pad)
+    names = {i.name for i in session.get_inputs()}
+    return dict(
+        zip(outputs, session.run(outputs, {**feeds, **gate_feeds(names, outputs)}), strict=True)
+    )
 
 
 def _assert_same_row(a: dict, i: int, b: dict, j: int, n: int) -> None:
@@ -89,3 +95,16 @@ def test_shipped_model_sha256_matches_card(shipped_model_dir: Path):
 
 def test_shipped_model_is_small(shipped_model_dir: Path):
     assert (shipped_model_dir / "model.onnx").stat().st_size < 60e6
+
+
+def test_each_encoder_runs_when_asked_for_and_gives_the_same_outputs(session):
+    assert set(GATES) <= {i.name for i in session.get_inputs()}
+    batch = [([2023, 2003, 1037, 3231], [2, 1, 1, 1]), ([7592, 2088], [2, 1])]
+    full = _run(session, batch)
+    for outputs in GATES.values():
+        alone = _run(session, batch, list(outputs))
+        for name in outputs:
+            np.testing.assert_array_equal(alone[name], full[name], err_msg=name)
+    feeds = {**_batch(batch), **{flag: np.array(False) for flag in GATES}}
+    upos, embedding = session.run(["upos_logits", "embedding"], feeds)
+    assert upos.size == 0 and embedding.size == 0  # gated off: nothing computed

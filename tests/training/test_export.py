@@ -66,7 +66,9 @@ def test_unpacked_gru_would_fail_this_check(small_model):
 def test_exported_graph_has_dynamic_axes(onnx_path):
     import onnx
 
-    graph = onnx.load(str(onnx_path)).graph
+    from training.gate import ungate
+
+    graph = ungate(onnx.load(str(onnx_path))).graph
     dims = {
         i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
         for i in graph.input
@@ -74,3 +76,25 @@ def test_exported_graph_has_dynamic_axes(onnx_path):
     assert dims["input_ids"] == ["batch", "time"] and dims["lengths"] == ["batch"]
     grus = [n for n in graph.node if n.op_type == "GRU"]
     assert grus and all(len(n.input) >= 5 and n.input[4] for n in grus), "GRU without sequence_lens"
+
+
+def test_each_encoder_is_behind_its_own_gate(onnx_path):
+    import onnx
+
+    from app.backend import GATES
+
+    graph = onnx.load(str(onnx_path)).graph
+    assert set(GATES) <= {i.name for i in graph.input}
+    assert not [n for n in graph.node if n.op_type == "GRU"], "a GRU runs whatever is asked"
+    grus = {
+        n.input[0]: [
+            g
+            for a in n.attribute
+            if a.name == "then_branch"
+            for g in a.g.node
+            if g.op_type == "GRU"
+        ]
+        for n in graph.node
+        if n.op_type == "If"
+    }
+    assert {k: len(v) for k, v in grus.items()} == {"want_tags": 2, "want_embedding": 1}
