@@ -45,6 +45,8 @@ class Plan:
     matmul_n: int = 1024
     matmul_s: float = 2.0
     load_tool: str = "raw"  # bench.load's HTTP client: raw asyncio, or httpx to cross-check
+    list_clients: int = 4  # /embed with lists of sentences: clients ...
+    per_request: int = 32  # ... each sending this many per request (the teacher's batch)
 
 
 FULL = Plan()
@@ -181,6 +183,26 @@ def phase_service(
                         f"{lat['p99'] or 0:6.1f} ms batch {srv['mean_batch_size']:5.1f} "
                         f"ORT busy {srv['ort_busy']:.2f} errors {r['errors']}",
                     )
+            if batching == "on":
+                r = service.load_run(
+                    base,
+                    pid,
+                    "embed",
+                    plan.list_clients,
+                    texts_file,
+                    plan.warmup_s,
+                    plan.service_s,
+                    plan.load_tool,
+                    plan.per_request,
+                )
+                results["service"]["lists"] = r
+                log(
+                    "service",
+                    f"/embed {plan.list_clients} clients x {plan.per_request} sentences per "
+                    f"request: {r['sentences_per_s']:>7,.0f} sent/s p99 "
+                    f"{r['latency_ms']['p99'] or 0:6.1f} ms batch "
+                    f"{r['server']['mean_batch_size']:5.1f} errors {r['errors']}",
+                )
 
 
 def phase_ceiling(

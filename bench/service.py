@@ -125,12 +125,13 @@ def load_run(
     warmup: float,
     seconds: float,
     tool: str = "raw",
+    per_request: int = 1,
 ) -> dict[str, Any]:
     """One closed-loop run of `bench.load` against a started server, with server-side facts."""
     before, cpu0 = scrape(base), cpu_seconds(pid)
     cmd = [sys.executable, "-m", "bench.load", "--url", base + ROUTES[task], "--texts", str(texts)]
     cmd += ["--clients", str(clients), "--warmup", str(warmup), "--seconds", str(seconds)]
-    cmd += ["--tool", tool]
+    cmd += ["--tool", tool, "--per-request", str(per_request)]
     done = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=warmup + seconds + 120, check=True
     )

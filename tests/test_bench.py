@@ -4,6 +4,7 @@ the report (ratios, targets, Markdown, plots) from a fake results dict. No load 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from app.featurize import Features
 from bench import report
 from bench.engine import Rate, length_sorted_batches, measure
 from bench.flops import count_flops
-from bench.load import Connection, summarize
+from bench.load import Connection, run_load, summarize
 from bench.plots import plot
 
 IN, H, N_TAG, D_EMB = 5, 4, 3, 6  # GRU input and hidden sizes, head widths
@@ -134,6 +135,29 @@ def test_connection_reads_sized_and_chunked_responses() -> None:
     assert bodies == [b'{"inputs": "%d"}' % i for i in range(4)] and connections == 2
 
 
+def test_load_sends_lists_and_counts_sentences() -> None:
+    """`--per-request K`: each body holds K consecutive texts, and sentences are counted K each."""
+    bodies: list[dict[str, Any]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while head := await reader.readuntil(b"\r\n\r\n"):
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            bodies.append(json.loads(await reader.readexactly(length)))
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+
+    async def run() -> dict[str, Any]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/embed"
+        texts = ["a", "b", "c", "d", "e"]
+        result = await run_load(url, texts, 1, 0.0, 0.3, 50, "raw", per_request=2)
+        server.close()
+        return result
+
+    result = asyncio.run(run())
+    assert bodies[:3] == [{"inputs": ["a", "b"]}, {"inputs": ["c", "d"]}, {"inputs": ["a", "b"]}]
+    assert result["sentences_per_s"] == pytest.approx(2 * result["requests_per_s"])
+
+
 def _service(task: str, batching: str, clients: int, sps: float, p99: float) -> dict[str, Any]:
     return {
         "task": task,
@@ -238,7 +262,8 @@ def test_markdown_and_plots(tmp_path: Path) -> None:
     assert all(p.stat().st_size > 1000 for p in plots)
     text = report.markdown(results, report.summarize(results), [p.name for p in plots])
     assert "| /tag p99 latency at 8 clients (ms) | 80.00 | <= 50 | FAIL |" in text
-    assert "| /embed at 32 clients / all-MiniLM-L6-v2 on ORT | n/a | >= 10 | n/a |" in text
+    label = "/embed, 32 sentences per request / all-MiniLM-L6-v2 on ORT (batch 32)"
+    assert f"| {label} | n/a | >= 10 | n/a |" in text
     assert "peer: RuntimeError: boom" in text and "![run-latency.png](run-latency.png)" in text
 
 
