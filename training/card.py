@@ -69,12 +69,22 @@ HOW = """\
   AdamW 2e-3, dropout 0.33, batch 32, length-bucketed, UPOS cross-entropy + CRF NLL, plus an
   auxiliary loss (1 - cosine) to all-MiniLM-L6-v2's last-layer state at every piece on 120k
   unlabeled sentences (head dropped at export); best dev (UPOS + NER F1) at epoch 12.
-  Stage 2 (`bigru train --init ... --lr 5e-4 --epochs 5`): linear LR decay, no auxiliary loss.
+  Stage 2 (`bigru train --init ... --lr 5e-4 --epochs 5`): linear LR decay, no auxiliary loss;
+  dev UPOS 94.76, NER F1 73.81.
+- Tagger, stage 3, silver tags (`bigru tag-teacher`, `bigru silver`, `bigru train --silver`):
+  all-MiniLM-L6-v2 fine-tuned as a tagger on EWT train (a zero-initialised case embedding added
+  to its input; 3 epochs kept of 4; dev UPOS 96.76, NER F1 74.99) tagged 150k corpus sentences
+  (not EWT, not STS-B dev). From stage 2, each step trains on a gold batch of 32 and a silver
+  batch of 64: KL to the teacher's UPOS distribution, plus 0.5 x the CRF loss on its
+  IOB2-decoded NER labels; AdamW 1e-3 decaying linearly over 7 epochs.
 - Sentence encoder: distilled separately (it shares only the frozen table with the tagger, so
   it costs the tagger nothing: the tagger's dev figures are the same with or without it), then
   tuned on STS-B train pairs with the CoSENT loss (`bigru sts-tune`), selected on STS-B dev.
   Note the teacher was not tuned on STS-B train; the student was.
-- Export: the TorchScript exporter around pack/pad wires `sequence_lens` into each ONNX GRU."""
+- Export: the TorchScript exporter around pack/pad wires `sequence_lens` into each ONNX GRU.
+  Each encoder then goes behind an `If` on a boolean input (`want_tags`, `want_embedding`):
+  ONNX Runtime runs every node whatever outputs are asked for, so ungated, `/embed` paid for
+  the tagger."""
 
 
 def _fmt(v: object) -> str:
