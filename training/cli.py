@@ -26,6 +26,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     t.add_argument("--silver", help="silver tags (.npz from `bigru silver`) to train beside gold")
     t.add_argument("--silver-ner-weight", type=float, help="weight of the silver NER loss")
+    t.add_argument("--silver-batch-size", type=int, help="silver sentences per step")
+    t.add_argument(
+        "--select",
+        choices=["sum", "upos"],
+        help="best epoch by UPOS + NER F1 (sum), or by UPOS among epochs with NER F1 >= 72",
+    )
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
 
     s = sub.add_parser("tag-teacher", help="fine-tune all-MiniLM-L6-v2 as a tagger (for silver)")
@@ -82,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg, mcfg = TrainConfig(), ModelConfig()
         names = (
             "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
-            "silver", "silver_ner_weight",
+            "silver", "silver_ner_weight", "silver_batch_size", "select",
         )  # fmt: skip
         for name in names:
             if getattr(args, name) is not None:

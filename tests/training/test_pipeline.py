@@ -166,3 +166,12 @@ def test_sts_tuning_keeps_the_best_dev_checkpoint(tmp_path: Path) -> None:
     assert len(scores) == 3 and result["stsb_dev"] == max(scores)
     _, ckpt = load_checkpoint(tmp_path / "sts" / "sentence.pt")
     assert ckpt["meta"]["stsb_dev"] == result["stsb_dev"]
+
+
+def test_selection_by_upos_keeps_the_ner_floor() -> None:
+    from training.train import selection
+
+    good, weak_ner = {"upos_acc": 95.0, "ner_f1": 73.0}, {"upos_acc": 96.0, "ner_f1": 71.0}
+    by_upos = TrainConfig(select="upos", ner_floor=72.0)
+    assert selection(good, by_upos) > selection(weak_ner, by_upos)
+    assert selection(good, TrainConfig()) == 168.0
