@@ -101,8 +101,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
 
 def physical(results: dict[str, Any]) -> list[Row]:
     """Useful GFLOP/s (counted FLOPs x measured rates) as a share of the matmul peak: the engine
-    at its best batch size against the all-threads peak; the ceiling and the service against
-    the one-thread peak when the service runs ORT on one intra-op thread (its default)."""
+    at its best batch size against the all-threads peak; the ceiling and the service, whose
+    workers each run ORT on one intra-op thread (the default), against workers x the one-thread
+    peak (at most the all-threads peak)."""
     flops = dig(results.get("flops"), "per_path")
     if not flops:
         return []
@@ -125,9 +126,15 @@ def physical(results: dict[str, Any]) -> list[Row]:
             measured.append((name, best["pieces_per_s"], best["sentences_per_s"], peak_all))
         ceil = results.get("ceiling", {}).get(task)
         threads = dig(results.get("service_settings"), "intra_op_threads") or 1
-        peak = peak_one if threads == 1 else peak_all
+        workers = dig(results.get("service_settings"), "workers") or 1
+        # one-thread runs side by side: each worker's core at the one-thread peak
+        peak = (
+            min(filter(None, [peak_one * workers if peak_one else None, peak_all]), default=None)
+            if threads == 1
+            else peak_all
+        )
         if ceil:
-            name = f"raw ORT ceiling, {threads} intra-op thread(s)"
+            name = f"raw ORT ceiling, {workers} worker(s) x {threads} intra-op thread(s)"
             measured.append((name, ceil["pieces_per_s"], ceil["sentences_per_s"], peak))
         on = service_row(results, task, "on", CLIENTS)
         if on and mean_pieces:

@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test (< 1 min)")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--ckpt", type=Path, default=ROOT / "runs" / "tagger-ft" / "tagger.pt")
+    p.add_argument("--ckpt", type=Path, default=ROOT / "runs" / "tagger-silver2" / "tagger.pt")
     p.add_argument(
         "--sentence-ckpt",
         type=Path,
