@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from app.errors import BackendError, NotReadyError, OverloadedError
+from app.errors import BackendError, InputTooLargeError, NotReadyError, OverloadedError
 from app.featurize import Features, pad_batch
 from app.metrics import Metrics
 
@@ -88,6 +88,10 @@ class Batcher:
         """Queue all `sentences` of one request, or none of them (OverloadedError)."""
         if self._closing or self._task is None:
             raise NotReadyError("the service is not accepting work")
+        if len(sentences) > self.limits.max_queue:  # would never fit: retrying cannot help
+            raise InputTooLargeError(
+                f"{len(sentences)} sentences; the queue holds at most {self.limits.max_queue}"
+            )
         if self.queued + len(sentences) > self.limits.max_queue:
             raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
         loop = asyncio.get_running_loop()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from app.batcher import Batcher, BatchLimits
-from app.errors import BackendError, OverloadedError
+from app.errors import BackendError, InputTooLargeError, OverloadedError
 from app.featurize import Features
 from app.metrics import Metrics
 
@@ -157,6 +157,14 @@ async def test_queue_size_forgets_cancelled_items() -> None:
         await asyncio.sleep(0.05)  # the loop comes round once more, then waits
         assert batcher.queued == 0 and gauge("bigru_queue_size") == 0
     assert backend.batches == [[1]]
+
+
+async def test_a_request_larger_than_the_queue_is_413_not_429() -> None:
+    async with running(FakeBackend(), max_queue=4) as batcher:
+        with pytest.raises(InputTooLargeError):  # 413: a retry could never fit
+            batcher.submit("tag", [sentence(2)] * 5)
+        assert batcher.queued == 0
+        assert (await batcher.submit("tag", [sentence(2)] * 4)[0])["upos_logits"].shape == (2, 3)
 
 
 async def test_overload_refuses_the_whole_request() -> None:
