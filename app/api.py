@@ -60,7 +60,10 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
         "description": "missing or wrong API key (only when the server has one)",
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
-    413: {"description": "over a limit: inputs, characters, words or pieces, body size"},
+    413: {
+        "description": "over a limit: inputs, characters, words or pieces, body size, or more "
+        "sentences than the queue holds"
+    },
     422: {"description": "malformed body, or nothing to embed (`empty_input`)"},
     429: {
         "description": "the queue is full; answered at once",
