@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
     intra_op_threads: int = Field(1, ge=0)  # per run; 0 lets ORT pick
-    workers: int = Field(default_factory=lambda: usable_cores(), ge=1)  # ORT runs at once
+    workers: int = Field(default_factory=usable_cores, ge=1)  # ORT runs at once
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T

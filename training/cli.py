@@ -7,6 +7,13 @@ import json
 from pathlib import Path
 
 
+def _override(cfg: object, args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Set each config field named in `names` that was given on the command line."""
+    for name in names:
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bigru", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -90,9 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
             "silver", "silver_ner_weight", "silver_batch_size", "select",
         )  # fmt: skip
-        for name in names:
-            if getattr(args, name) is not None:
-                setattr(cfg, name, getattr(args, name))
+        _override(cfg, args, names)
         if args.hidden:
             mcfg.hidden = args.hidden
         print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
@@ -100,9 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         from training.silver import TeacherConfig, finetune
 
         tcfg = TeacherConfig()
-        for name in ("epochs", "threads", "limit"):
-            if getattr(args, name) is not None:
-                setattr(tcfg, name, getattr(args, name))
+        _override(tcfg, args, ("epochs", "threads", "limit"))
         print(json.dumps(finetune(args.data, args.out, tcfg), indent=1))
     elif args.cmd == "silver":
         from training.silver import write_silver
@@ -112,9 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         from training.distill import DistillConfig, distill
 
         dcfg = DistillConfig()
-        for name in ("epochs", "corpus_size", "max_minutes", "threads"):
-            if getattr(args, name) is not None:
-                setattr(dcfg, name, getattr(args, name))
+        _override(dcfg, args, ("epochs", "corpus_size", "max_minutes", "threads"))
         print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
     elif args.cmd == "sts-tune":
         from training.distill import sts_finetune

@@ -19,6 +19,17 @@ from training.teacher import Teacher
 CLS, SEP = 101, 102  # in the BERT uncased vocabulary
 
 
+def wrap_pieces(input_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """Our right-padded pieces as the teacher reads them: [CLS] pieces [SEP], (B, T + 2) ids and
+    attention mask; position t + 1 holds our piece t."""
+    B, T = input_ids.shape
+    ids = torch.zeros((B, T + 2), dtype=torch.long)
+    ids[:, 0] = CLS
+    ids[:, 1 : T + 1] = input_ids
+    ids[torch.arange(B), lengths + 1] = SEP
+    return ids, length_mask(lengths + 2, T + 2).long()
+
+
 class ContextDistiller:
     def __init__(self, feats: list[Features], hidden2: int, batch_size: int, seed: int):
         self.teacher = Teacher.load().requires_grad_(False)
@@ -39,13 +50,8 @@ class ContextDistiller:
 
     @torch.no_grad()
     def targets(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, T, 384)
-        B, T = input_ids.shape
-        ids = torch.zeros((B, T + 2), dtype=torch.long)
-        ids[:, 0] = CLS
-        ids[:, 1 : T + 1] = input_ids
-        ids[torch.arange(B), lengths + 1] = SEP
-        mask = length_mask(lengths + 2, T + 2).long()
-        return self.teacher.states(ids, mask)[:, 1 : T + 1]
+        ids, mask = wrap_pieces(input_ids, lengths)
+        return self.teacher.states(ids, mask)[:, 1 : input_ids.shape[1] + 1]
 
     def loss(self, model: BiGRUModel, b: dict[str, Tensor]) -> Tensor:
         h = model.encode(b["input_ids"], b["case_ids"], b["lengths"])  # (B, T, 2H)

@@ -78,11 +78,9 @@ def gate(model: onnx.ModelProto) -> onnx.ModelProto:
                 else_branch=helper.make_graph(empties, f"{flag}_else", [], else_outs),
             )
         )
-    kept = [graph.node[i] for i in range(len(graph.node)) if i not in set().union(*needs.values())]
-    kept += [graph.node[i] for i in sorted(shared)]
-    # Topological order is preserved: shared nodes come before the If nodes that use them.
-    order = {id(n): i for i, n in enumerate(graph.node)}
-    kept.sort(key=lambda n: order[id(n)])
+    # Moved into the branches; the rest keep their order, and the Ifs come after all of them.
+    moved = set().union(*needs.values()) - shared
+    kept = [node for i, node in enumerate(graph.node) if i not in moved]
     del graph.node[:]
     graph.node.extend(kept + if_nodes)
     for flag in GATES:

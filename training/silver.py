@@ -22,10 +22,9 @@ from torch import Tensor, nn
 from app.decode import CRFDecoder
 from app.featurize import NUM_CASE_CLASSES, Features, WordPiece
 from training import teacher
-from training.context import CLS, SEP
+from training.context import wrap_pieces
 from training.data import load_tagging
 from training.evaluate import tagging_scores
-from training.model import length_mask
 from training.train import NER, UPOS, Example, batches, collate, encode, word_rows
 
 MAX_PIECES = 254  # the teacher's positions, less [CLS] and [SEP], with room to spare
@@ -43,14 +42,10 @@ class TaggingTeacher(nn.Module):
 
     def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
         """Per-piece (B, T, n_upos) and (B, T, n_ner) logits, aligned with the student's."""
-        B, T = input_ids.shape
-        ids = torch.zeros((B, T + 2), dtype=torch.long)
-        ids[:, 0] = CLS
-        ids[:, 1 : T + 1] = input_ids
-        ids[torch.arange(B), lengths + 1] = SEP
+        T = input_ids.shape[1]
+        ids, mask = wrap_pieces(input_ids, lengths)
         cases = torch.zeros_like(ids)
         cases[:, 1 : T + 1] = case_ids
-        mask = length_mask(lengths + 2, T + 2).long()
         h = self.drop(self.encoder.states(ids, mask, self.case(cases))[:, 1 : T + 1])
         return self.upos(h), self.ner(h)
 
