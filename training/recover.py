@@ -1,0 +1,107 @@
+"""A PyTorch checkpoint back from an exported model directory (model.onnx + model.json + card).
+
+Training runs keep their checkpoints outside the repository; the shipped ONNX file is what
+lasts. Reading its weights back lets a later run fine-tune the shipped model
+(`bigru recover`, then `bigru train --init`). The ONNX GRU keeps gates in z, r, n order and
+both biases in one tensor; PyTorch keeps r, z, n and two tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from training import teacher
+from training.model import BiGRUModel, ModelConfig
+from training.train import save_checkpoint
+
+
+def _graphs(graph: onnx.GraphProto, owner: str = ""):
+    """(name of the node that owns it, graph) for the graph and every subgraph, depth first."""
+    yield owner, graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(attr.g, owner or node.name)
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a))  # a writable copy
+
+
+def _zrn_to_rzn(w: np.ndarray) -> np.ndarray:
+    z, r, n = np.split(w, 3, axis=0)
+    return np.concatenate([r, z, n], axis=0)
+
+
+def _gru_state(prefix: str, grus: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
+    """nn.GRU state entries from ONNX (W, R, B) per layer, in layer order."""
+    state = {}
+    for layer, (W, R, B) in enumerate(grus):
+        for d, suffix in enumerate(("", "_reverse")):
+            wb, rb = np.split(B[d], 2)
+            for name, value in (
+                ("weight_ih", W[d]),
+                ("weight_hh", R[d]),
+                ("bias_ih", wb),
+                ("bias_hh", rb),
+            ):
+                state[f"{prefix}.{name}_l{layer}{suffix}"] = _tensor(_zrn_to_rzn(value))
+    return state
+
+
+def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
+    """The model an export wrote to `model_dir`, as a BiGRUModel, and its card."""
+    card = json.loads((model_dir / "card.json").read_text())
+    spec = json.loads((model_dir / "model.json").read_text())
+    proto = onnx.load(str(model_dir / "model.onnx"))
+    init = {
+        t.name: numpy_helper.to_array(t) for _, g in _graphs(proto.graph) for t in g.initializer
+    }
+    grus: dict[str, list] = {"tagger": [], "sent": []}
+    heads: dict[int, np.ndarray] = {}
+    for owner, g in _graphs(proto.graph):
+        for node in g.node:
+            if node.op_type == "GRU":
+                W, R, B = (init[n] for n in node.input[1:4])
+                key = "sent" if owner == "if_want_embedding" else "tagger"
+                grus[key].append((W, R, B))
+            elif node.op_type == "MatMul" and node.input[1] in init:
+                w = init[node.input[1]]
+                heads[w.shape[1]] = w.T
+    arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
+    cfg = ModelConfig(**arch)
+    model = BiGRUModel(cfg, teacher.input_table())
+    state = {
+        "lex_index": _tensor(init["model.lex_index"].astype(np.int64)),
+        "case.weight": _tensor(init["model.case.weight"]),
+        "lex.weight": _tensor(init["model.lex.weight"]),
+        "upos.weight": _tensor(heads[cfg.n_upos]),
+        "upos.bias": _tensor(init["model.upos.bias"]),
+        "ner.weight": _tensor(heads[cfg.n_ner]),
+        "ner.bias": _tensor(init["model.ner.bias"]),
+        "crf.trans": torch.tensor(spec["crf"]["transitions"]),
+        "crf.start": torch.tensor(spec["crf"]["start"]),
+        "crf.end": torch.tensor(spec["crf"]["end"]),
+        "sent_proj.weight": _tensor(init["model.sent_proj.weight"]),
+        "sent_proj.bias": _tensor(init["model.sent_proj.bias"]),
+        **_gru_state("tagger.gru", grus["tagger"]),
+        **_gru_state("sent.gru", grus["sent"]),
+    }
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if set(missing) != {"table"} or unexpected:
+        raise ValueError(f"{model_dir}: missing {missing}, unexpected {unexpected}")
+    return model.eval(), card
+
+
+def write_checkpoint(model_dir: Path, out: Path) -> None:
+    """Save the recovered model as a tagger checkpoint (its sentence encoder included)."""
+    model, card = recover(model_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"recovered_from": str(model_dir), "sha256": card["sha256"], "dev": card["dev"]}
+    save_checkpoint(model, out, meta)
