@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
         choices=["sum", "upos"],
         help="best epoch by UPOS + NER F1 (sum), or by UPOS among epochs with NER F1 >= 72",
     )
+    t.add_argument(
+        "--ema", type=float, help="keep and evaluate an EMA of the weights with this decay"
+    )
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
 
     s = sub.add_parser("tag-teacher", help="fine-tune all-MiniLM-L6-v2 as a tagger (for silver)")
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg, mcfg = TrainConfig(), ModelConfig()
         names = (
             "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
-            "silver", "silver_ner_weight", "silver_batch_size", "select",
+            "silver", "silver_ner_weight", "silver_batch_size", "select", "ema",
         )  # fmt: skip
         _override(cfg, args, names)
         if args.hidden:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from app.decode import CRFDecoder
 from app.featurize import Features, WordPiece, featurize, pad_batch
@@ -46,6 +47,7 @@ class TrainConfig:
     silver_ner_weight: float = 0.5  # weight of the CRF loss on the teacher's NER labels
     select: str = "sum"  # best dev epoch by UPOS acc + NER F1 ("sum"), or by UPOS ("upos") ...
     ner_floor: float = 72.0  # ... among epochs whose NER F1 is at least this
+    ema: float = 0.0  # >0: evaluate and keep an exponential moving average of the weights
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
 
@@ -225,6 +227,8 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     if aux is not None:
         params += list(aux.head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
+    kept = ema.module if ema is not None else model  # what is scored and saved
     if cfg.init:
         sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=cfg.epochs)
     else:
@@ -249,13 +253,15 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)
             opt.step()
+            if ema is not None:
+                ema.update_parameters(model)
             if k % 100 == 0:
                 print(
                     f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
                     f"aux {aux_total / k:.3f} silver {silver_total / k:.3f}",
                     flush=True,
                 )
-        dev = score(model, dev_x)
+        dev = score(kept, dev_x)
         select = selection(dev, cfg)
         if cfg.init:
             sched.step()
@@ -275,7 +281,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
         if improved:
             best, best_epoch = select, epoch
             save_checkpoint(
-                model,
+                kept,
                 out / "tagger.pt",
                 {
                     "dev": dev,
@@ -284,7 +290,7 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
                     "skipped": {"train": train_rep.skipped, "dev": dev_rep.skipped},
                 },
             )
-        save_checkpoint(model, out / "last.pt", {"dev": dev, "epoch": epoch, "train": asdict(cfg)})
+        save_checkpoint(kept, out / "last.pt", {"dev": dev, "epoch": epoch, "train": asdict(cfg)})
         print(
             f"epoch {epoch}: loss {total / len(chunks):.3f} dev UPOS {dev['upos_acc']:.2f} "
             f"NER F1 {dev['ner_f1']:.2f} {'*' if improved else ''} "

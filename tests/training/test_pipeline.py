@@ -138,6 +138,31 @@ def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
     assert len(history) == 2 and history[0]["train_loss"] < first["train_loss"]  # it continued
 
 
+def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
+    from training.train import encode, score
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_fixture(data)
+    mcfg = ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16)
+    states = {}
+    for ema in (0.0, 0.9):
+        cfg = TrainConfig(epochs=1, batch_size=1, threads=1, lr=1e-2, ema=ema)
+        train(data, tmp_path / str(ema), cfg, mcfg)
+        model, ckpt = load_checkpoint(tmp_path / str(ema) / "tagger.pt")
+        states[ema] = model.state_dict()
+        if ema:  # the dev figures of the run are those of the saved (averaged) weights
+            from app.featurize import WordPiece
+            from training import teacher
+            from training.data import load_tagging
+
+            dev = encode(load_tagging(data, "dev")[0], WordPiece.from_file(teacher.vocab_file()))
+            assert score(model, dev) == ckpt["meta"]["dev"]
+    # same seed, same steps: only the averaging differs
+    assert not torch.equal(states[0.0]["upos.weight"], states[0.9]["upos.weight"])
+    assert torch.equal(states[0.0]["lex_index"], states[0.9]["lex_index"])
+
+
 def test_silver_tags_from_a_fine_tuned_teacher_train_the_tagger(tmp_path: Path) -> None:
     import numpy as np
 
