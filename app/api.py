@@ -13,7 +13,6 @@ import struct
 import time
 import uuid
 from collections.abc import Awaitable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
@@ -150,8 +150,20 @@ def _as_list(inputs: str | list[str]) -> list[str]:
     return [inputs] if isinstance(inputs, str) else inputs
 
 
+# The hot routes return their body already serialized: pydantic-core validates the engine's
+# dataclasses against the response schema and writes the JSON in one pass (FastAPI's own path,
+# dataclasses -> dicts -> validation -> dicts -> json.dumps, cost ~0.5 ms more per sentence).
+_TAG_JSON = TypeAdapter(TagResponse)
+_EMBED_JSON = TypeAdapter(EmbedResponse)
+
+
+def _json(adapter: TypeAdapter[Any], value: object) -> Response:
+    body = adapter.dump_json(adapter.validate_python(value, from_attributes=True))
+    return Response(body, media_type="application/json")
+
+
 @guarded.post("/tag", response_model=TagResponse, responses=_INFERENCE_ERRORS)
-async def tag(body: TagRequest, engine: EngineDep, request: Request) -> list[dict[str, Any]]:
+async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response:
     """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
     input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
     text gives no tokens and no entities."""
@@ -160,16 +172,15 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> list[dic
     else:
         assert body.inputs is not None  # TagRequest guarantees exactly one
         work = engine.tag_texts(_as_list(body.inputs))
-    results = await _while_connected(request, work)
-    return [asdict(r) for r in results]
+    return _json(_TAG_JSON, await _while_connected(request, work))
 
 
 @guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
-async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> list[list[float]]:
+async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Response:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
     work = engine.embed(_as_list(body.inputs), body.normalize)
-    return (await _while_connected(request, work)).vectors
+    return _json(_EMBED_JSON, (await _while_connected(request, work)).vectors)
 
 
 @guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)

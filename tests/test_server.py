@@ -143,3 +143,16 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         assert len(body) == inputs and all(len(s["tokens"]) == 14 * 14 for s in body)
         finished_after_sigterm += finished_at > sigterm_at
     assert finished_after_sigterm, "every request had finished before SIGTERM: nothing drained"
+
+
+def test_uvicorn_runs_on_its_c_parser_and_libuv_loop() -> None:
+    """httptools and uvloop are runtime dependencies: without them uvicorn silently falls back
+    to pure-Python h11 and asyncio's loop, measurably slower per request."""
+    import importlib.util
+
+    import uvicorn
+
+    config = uvicorn.Config(lambda scope, receive, send: None)  # http="auto", loop="auto"
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    assert importlib.util.find_spec("uvloop"), "loop='auto' would fall back to asyncio"
