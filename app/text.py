@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Hyphenated prefixes EWT keeps attached to the word (`non-stop`, `e-mail`); other hyphens split.
 _PREFIXES = (
@@ -99,13 +100,31 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split `text` into EWT-style words with offsets; never raises, linear time."""
-    words = [t for m in _CHUNK.finditer(text) for t in _chunk_tokens(m.group(), m.start())]
+    words = [
+        Token(word, m.start() + start, m.start() + end)
+        for m in _CHUNK.finditer(text)
+        for word, start, end in _chunk_words(m.group())
+    ]
     tokens: list[Token] = []
     for i, t in enumerate(words):
         after = words[i + 1].text.lower() if i + 1 < len(words) else ""
         tokens += _cut(t, 2) if t.text.lower() == "its" and after in _ITS_IS_BEFORE else [t]
     _split_final_abbreviation(tokens)
     return tokens
+
+
+def _chunk_words(chunk: str) -> tuple[tuple[str, int, int], ...]:
+    """(text, start, end) of each token of a chunk, offsets into the chunk. Short chunks are
+    cached: they repeat (`the`, `Paris.`), and splitting them is most of the tokenizer's time
+    on the request path. Long ones (rare, and they would bloat the cache) are split each time."""
+    return _short_chunk_words(chunk) if len(chunk) <= 40 else _split_chunk(chunk)
+
+
+def _split_chunk(chunk: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((t.text, t.start, t.end) for t in _chunk_tokens(chunk, 0))
+
+
+_short_chunk_words = lru_cache(maxsize=100_000)(_split_chunk)
 
 
 def _chunk_tokens(chunk: str, offset: int) -> list[Token]:
