@@ -5,11 +5,12 @@ a worker is free, the loop waits for a sentence, then for company until the batc
 (`max_batch_size` sentences or `max_batch_tokens` padded pieces) or the oldest sentence has
 waited `max_wait_ms`. It then takes a run of similar lengths around the oldest sentence (ORT's
 GRU pays for every pad), pads once, runs the backend on a worker thread so the event loop never
-blocks, and hands each sentence its own slice of the outputs. `workers` batches run at once on
-the one session (ORT's `Run` is thread-safe): ORT's GRU hardly gains from a second intra-op
-thread, while two runs side by side use two cores. While all workers are busy, the queue grows
-and the next batch is fuller. The model is length-exact: a sentence gets the same logits in
-any batch (its pooled embedding the same up to float32 summation order).
+blocks, and hands each sentence its own result: its slice of the outputs, or what the task's
+`finish` function (on the worker thread, over the whole batch) makes of them. `workers` batches
+run at once on the one session (ORT's `Run` is thread-safe): ORT's GRU hardly gains from a
+second intra-op thread, while two runs side by side use two cores. While all workers are busy,
+the queue grows and the next batch is fuller. The model is length-exact: a sentence gets the
+same logits in any batch (its pooled embedding the same up to float32 summation order).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,6 +34,17 @@ log = logging.getLogger(__name__)
 TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
 
 Outputs = dict[str, np.ndarray]
+# A batch's features and outputs -> one result per sentence (e.g. its decoded tags).
+Finish = Callable[[list[Features], Outputs], list[Any]]
+
+
+def split_outputs(features: list[Features], out: Outputs) -> list[Outputs]:
+    """Each sentence's own slice: per-piece outputs (B, T, C) cut to its pieces, pooled (B, C)
+    outputs its row."""
+    return [
+        {k: v[i, : f.length] if v.ndim == 3 else v[i] for k, v in out.items()}
+        for i, f in enumerate(features)
+    ]
 
 
 class Runner(Protocol):
@@ -50,15 +62,21 @@ class BatchLimits:
 @dataclass(eq=False)  # identity: items are found in lists by `is`
 class _Item:
     features: Features
-    future: asyncio.Future[Outputs]
+    future: asyncio.Future[Any]
     arrived: float = field(default_factory=time.monotonic)
 
 
 class Batcher:
     def __init__(
-        self, backend: Runner, limits: BatchLimits, metrics: Metrics, workers: int = 1
+        self,
+        backend: Runner,
+        limits: BatchLimits,
+        metrics: Metrics,
+        workers: int = 1,
+        finish: dict[str, Finish] | None = None,
     ) -> None:
         self.backend = backend
+        self.finish = finish or {}  # per task; default: split_outputs
         self.limits = limits
         self.metrics = metrics
         self._queues: dict[str, list[_Item]] = {task: [] for task in TASK_OUTPUTS}
@@ -84,7 +102,7 @@ class Batcher:
             await self._task
         self._executor.shutdown(wait=True)
 
-    def submit(self, task: str, sentences: Sequence[Features]) -> list[asyncio.Future[Outputs]]:
+    def submit(self, task: str, sentences: Sequence[Features]) -> list[asyncio.Future[Any]]:
         """Queue all `sentences` of one request, or none of them (OverloadedError)."""
         if self._closing or self._task is None:
             raise NotReadyError("the service is not accepting work")
@@ -192,13 +210,14 @@ class Batcher:
         return batch
 
     async def _run(self, task: str, batch: list[_Item]) -> None:
-        feeds = pad_batch([item.features for item in batch])
+        features = [item.features for item in batch]
+        feeds = pad_batch(features)
         B, T = feeds["input_ids"].shape
-        start = time.perf_counter()
+        timing: list[float] = []
         try:
             loop = asyncio.get_running_loop()
-            out = await loop.run_in_executor(
-                self._executor, self.backend.run, feeds, TASK_OUTPUTS[task]
+            results = await loop.run_in_executor(
+                self._executor, self._infer, task, features, feeds, timing
             )
         except Exception as e:  # fails this batch only; the loop goes on
             log.error("%s batch of %d failed: %s", task, B, e)
@@ -211,10 +230,19 @@ class Batcher:
             self.metrics.ort_runs.labels(task).inc()
             self.metrics.batch_size.observe(B)
             self.metrics.batch_tokens.observe(B * T)
-            self.metrics.inference_seconds.observe(time.perf_counter() - start)
-        for i, item in enumerate(batch):
-            if item.future.done():  # the client went away while the batch ran
-                continue
-            n = item.features.length
-            # per-piece outputs (B, T, C) are cut to the sentence's own pieces; pooled ones (B, C)
-            item.future.set_result({k: v[i, :n] if v.ndim == 3 else v[i] for k, v in out.items()})
+            if timing:
+                self.metrics.inference_seconds.observe(timing[0])
+        for item, result in zip(batch, results, strict=True):
+            if not item.future.done():  # else the client went away while the batch ran
+                item.future.set_result(result)
+
+    def _infer(
+        self, task: str, features: list[Features], feeds: dict[str, np.ndarray], timing: list
+    ) -> list[Any]:
+        """On a worker thread: the ORT run (its seconds appended to `timing`), then `finish`."""
+        start = time.perf_counter()
+        try:
+            out = self.backend.run(feeds, TASK_OUTPUTS[task])
+        finally:
+            timing.append(time.perf_counter() - start)
+        return self.finish.get(task, split_outputs)(features, out)

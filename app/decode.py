@@ -19,6 +19,12 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
 
 
+def _times(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """x @ m for x (B, n), summed in the same order whatever B is: a BLAS matmul rounds
+    differently for one row than for many, and a sentence must score the same in any batch."""
+    return (x[:, :, None] * m).sum(1)
+
+
 @dataclass(frozen=True)
 class CRFDecoder:
     """A linear-chain CRF over IOB2 labels; impossible moves (O -> I-X, B-X -> I-Y) are barred."""
@@ -43,41 +49,69 @@ class CRFDecoder:
     def viterbi(self, emissions: np.ndarray) -> list[int]:
         """Best label path for one sentence; emissions (W, n)."""
         W = emissions.shape[0]
+        return [int(i) for i in self.viterbi_batch(emissions[None], np.array([W]))[0, :W]]
+
+    def viterbi_batch(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Best paths of a padded batch, emissions (B, W, n), sentence b's words [:lengths[b]]
+        -> (B, W) label ids (garbage past each length). One numpy step per word position
+        for the whole batch, not per sentence."""
+        B, W, n = emissions.shape
         if W == 0:
-            return []
-        score = self.start + emissions[0]
-        back = np.zeros((W, len(self.labels)), dtype=np.int64)
+            return np.zeros((B, 0), dtype=np.int64)
+        score = self.start + emissions[:, 0]  # (B, n)
+        back = np.zeros((B, W, n), dtype=np.int64)
         for t in range(1, W):
-            cand = score[:, None] + self.transitions  # (n_from, n_to)
-            back[t] = cand.argmax(0)
-            score = cand.max(0) + emissions[t]
-        path = [int((score + self.end).argmax())]
-        for t in range(W - 1, 0, -1):
-            path.append(int(back[t, path[-1]]))
-        return path[::-1]
+            cand = score[:, :, None] + self.transitions  # (B, n_from, n_to)
+            back[:, t] = cand.argmax(1)
+            step = cand.max(1) + emissions[:, t]
+            score = np.where((t < lengths)[:, None], step, score)  # frozen past the end
+        rows = np.arange(B)
+        path = np.zeros((B, W), dtype=np.int64)
+        current = (score + self.end).argmax(1)  # each sentence's last label
+        for t in range(W - 1, -1, -1):
+            last = t == lengths - 1
+            inside = t < lengths - 1
+            if t + 1 < W:
+                current = np.where(inside, back[rows, t + 1, current], current)
+            path[:, t] = np.where(last | inside, current, 0)
+        return path
 
     def marginals(self, emissions: np.ndarray) -> np.ndarray:
-        """P(label at word t | sentence), (W, n), by forward-backward. In probability space,
-        each step rescaled to sum 1 (a few numpy calls per word, on the request path); in
-        log space when scores are so far apart that a step underflows to all zeros."""
-        W, _ = emissions.shape
+        """P(label at word t | sentence), (W, n), by forward-backward."""
+        W = emissions.shape[0]
+        return self.marginals_batch(emissions[None], np.array([W]))[0, :W]
+
+    def marginals_batch(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Marginals of a padded batch (B, W, n) -> (B, W, n), rows past a length undefined.
+        In probability space, each step rescaled to sum 1, batched over sentences; a sentence
+        whose scores are so far apart that a step underflows to all zeros is redone in log
+        space."""
+        B, W, n = emissions.shape
+        if W == 0:
+            return np.zeros((B, 0, n))
         with np.errstate(all="ignore"):  # an underflowed step shows as a non-finite result
-            E = np.exp(emissions - emissions.max(1, keepdims=True))  # (W, n), row max 1
+            E = np.exp(emissions - emissions.max(2, keepdims=True))  # (B, W, n), row max 1
             M = np.exp(self.transitions - self.transitions.max())  # barred moves -> 0
             alpha, beta = np.empty_like(E), np.empty_like(E)
-            a = np.exp(self.start - self.start.max()) * E[0]
-            alpha[0] = a / a.sum()
+            a = np.exp(self.start - self.start.max()) * E[:, 0]
+            alpha[:, 0] = a / a.sum(1, keepdims=True)
             for t in range(1, W):
-                a = (alpha[t - 1] @ M) * E[t]
-                alpha[t] = a / a.sum()
-            b = np.exp(self.end - self.end.max())
-            beta[W - 1] = b / b.sum()
+                a = _times(alpha[:, t - 1], M) * E[:, t]
+                alpha[:, t] = a / a.sum(1, keepdims=True)
+            end = np.exp(self.end - self.end.max())
+            end = end / end.sum()
+            beta[:, W - 1] = end
             for t in range(W - 2, -1, -1):
-                b = M @ (E[t + 1] * beta[t + 1])
-                beta[t] = b / b.sum()
+                b = _times(E[:, t + 1] * beta[:, t + 1], M.T)
+                b = b / b.sum(1, keepdims=True)
+                beta[:, t] = np.where((t >= lengths - 1)[:, None], end, b)
             m = alpha * beta
-            m = m / m.sum(1, keepdims=True)
-        return m if np.isfinite(m).all() else self._log_marginals(emissions)
+            m = m / m.sum(2, keepdims=True)
+        for i in range(B):
+            k = int(lengths[i])
+            if not np.isfinite(m[i, :k]).all():
+                m[i, :k] = self._log_marginals(emissions[i, :k])
+        return m
 
     def _log_marginals(self, emissions: np.ndarray) -> np.ndarray:
         W, n = emissions.shape
@@ -133,14 +167,35 @@ class TagDecoder:
         self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: np.ndarray
     ) -> WordTags:
         """Per-piece logits (T, U), (T, N) of one sentence -> labels of each word's first piece."""
-        upos_p = softmax(upos_logits[word_starts].astype(np.float64))  # (W, U)
+        return self.decode_batch(upos_logits[None], ner_logits[None], [word_starts])[0]
+
+    def decode_batch(
+        self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: list[np.ndarray]
+    ) -> list[WordTags]:
+        """A padded batch's logits (B, T, U), (B, T, N) and each sentence's word starts -> the
+        labels of each sentence's words; the CRF runs once over the whole batch."""
+        B = len(word_starts)
+        lengths = np.array([len(w) for w in word_starts])
+        W = int(lengths.max()) if B else 0
+        # each sentence's first-piece rows, padded with its piece 0 (ignored past its length)
+        index = np.zeros((B, W), dtype=np.int64)
+        for i, starts in enumerate(word_starts):
+            index[i, : len(starts)] = starts
+        rows = np.arange(B)[:, None]
+        upos_p = softmax(upos_logits[rows, index].astype(np.float64))  # (B, W, U)
         upos_ids = upos_p.argmax(-1)
-        emissions = ner_logits[word_starts].astype(np.float64)  # (W, N)
-        path = self.crf.viterbi(emissions)
-        marg = self.crf.marginals(emissions) if len(path) else np.zeros((0, len(self.crf.labels)))
-        return WordTags(
-            upos=[self.upos_labels[i] for i in upos_ids],
-            upos_scores=[float(upos_p[w, i]) for w, i in enumerate(upos_ids)],
-            ner=[self.crf.labels[i] for i in path],
-            ner_scores=[float(marg[w, i]) for w, i in enumerate(path)],
-        )
+        upos_best = np.take_along_axis(upos_p, upos_ids[..., None], -1)[..., 0]
+        emissions = ner_logits[rows, index].astype(np.float64)  # (B, W, N)
+        paths = self.crf.viterbi_batch(emissions, lengths)
+        marg = self.crf.marginals_batch(emissions, lengths)
+        ner_best = np.take_along_axis(marg, paths[..., None], -1)[..., 0]
+        upos_labels, ner_labels = self.upos_labels, self.crf.labels
+        return [
+            WordTags(
+                upos=[upos_labels[k] for k in upos_ids[i, :n].tolist()],
+                upos_scores=upos_best[i, :n].tolist(),
+                ner=[ner_labels[k] for k in paths[i, :n].tolist()],
+                ner_scores=ner_best[i, :n].tolist(),
+            )
+            for i, n in enumerate(lengths.tolist())
+        ]

@@ -11,18 +11,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from app.backend import ModelSpec
-from app.batcher import Batcher, Outputs
+from app.batcher import Batcher, Finish, Outputs
 from app.config import Settings
-from app.decode import CRFDecoder, Span, TagDecoder, iob2_spans
+from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
 from app.errors import EmptyInputError, InputTooLargeError
 from app.featurize import Features, WordPiece, featurize
 from app.text import Token, tokenize
 
-_Run = tuple[Features, Outputs]  # one sentence's features and its model outputs
+
+def tag_decoder(spec: ModelSpec) -> TagDecoder:
+    """The one decoder: the service's batches and the evaluation (training/evaluate.py) both
+    use it, so the evaluation measures what is served."""
+    return TagDecoder(spec.upos_labels, CRFDecoder.build(spec.ner_labels, **spec.crf))
+
+
+def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
+    """What the batcher's worker thread does after the ORT run: decode a tag batch at once
+    (one CRF pass over all its sentences, off the event loop)."""
+    decoder = tag_decoder(spec)
+
+    def tag(features: list[Features], out: Outputs) -> list[WordTags]:
+        starts = [f.word_starts for f in features]
+        return decoder.decode_batch(out["upos_logits"], out["ner_logits"], starts)
+
+    return {"tag": tag}
 
 
 @dataclass(frozen=True)
@@ -68,9 +85,6 @@ class Engine:
         self.batcher = batcher
         self.settings = settings
         self.wordpiece = WordPiece(spec.vocab)
-        # the evaluation decodes with the same TagDecoder, so it measures what is served
-        crf = CRFDecoder.build(spec.ner_labels, **spec.crf)
-        self.decoder = TagDecoder(spec.upos_labels, crf)
         self.entity_labels = sorted({t[2:] for t in spec.ner_labels if t[:2] in ("B-", "I-")})
 
     async def warm_up(self) -> None:
@@ -81,10 +95,10 @@ class Engine:
     async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
         sentences = self._tokenize(texts)
         words = [[t.text for t in tokens] for tokens in sentences]
-        runs = await self._infer("tag", words)
+        tags = await self._infer("tag", words)
         return [
-            self._decode(tokens, text, run)
-            for text, tokens, run in zip(texts, sentences, runs, strict=True)
+            self._decode(tokens, text, t)
+            for text, tokens, t in zip(texts, sentences, tags, strict=True)
         ]
 
     async def tag_tokens(self, sentences: list[list[str]]) -> list[TaggedSentence]:
@@ -92,10 +106,10 @@ class Engine:
         for words in sentences:
             self._check_chars(sum(len(w) for w in words) + max(len(words) - 1, 0))
             self._check_words(len(words))
-        runs = await self._infer("tag", sentences)
+        tags = await self._infer("tag", sentences)
         return [
-            self._decode([Token(w, -1, -1) for w in words], None, run)
-            for words, run in zip(sentences, runs, strict=True)
+            self._decode([Token(w, -1, -1) for w in words], None, t)
+            for words, t in zip(sentences, tags, strict=True)
         ]
 
     async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
@@ -148,31 +162,31 @@ class Engine:
                 )
         return features
 
-    async def _infer(self, task: str, sentences: list[list[str]]) -> list[_Run | None]:
-        """Features and model outputs per sentence; None for an empty one (never run)."""
+    async def _infer(self, task: str, sentences: list[list[str]]) -> list[WordTags | None]:
+        """Decoded tags per sentence; None for an empty one (never run)."""
         features = self._featurize([words for words in sentences if words])
-        runs = iter(zip(features, await self._submit(task, features), strict=True))
-        return [next(runs) if words else None for words in sentences]
+        tags = iter(await self._submit(task, features))
+        return [next(tags) if words else None for words in sentences]
 
-    async def _submit(self, task: str, features: list[Features]) -> list[Outputs]:
+    async def _submit(self, task: str, features: list[Features]) -> list[Any]:
         if not features:
             return []
         futures = self.batcher.submit(task, features)
         # return_exceptions: every future's error is retrieved (no "never retrieved" noise)
         results = await asyncio.gather(*futures, return_exceptions=True)
-        outputs: list[Outputs] = []
+        outputs: list[Any] = []
         for result in results:
             if isinstance(result, BaseException):
                 raise result
             outputs.append(result)
         return outputs
 
-    def _decode(self, tokens: list[Token], source: str | None, run: _Run | None) -> TaggedSentence:
-        """Labels from each word's first piece; `source` is the raw text (None: pre-tokenized)."""
-        if run is None:
+    def _decode(
+        self, tokens: list[Token], source: str | None, tags: WordTags | None
+    ) -> TaggedSentence:
+        """Tokens with their words' labels; `source` is the raw text (None: pre-tokenized)."""
+        if tags is None:
             return TaggedSentence([], [])
-        features, out = run
-        tags = self.decoder.decode(out["upos_logits"], out["ner_logits"], features.word_starts)
         tagged = [
             TaggedToken(
                 text=t.text,

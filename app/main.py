@@ -21,7 +21,7 @@ from app.api import STATIC_DIR, install_middleware, page, router
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
-from app.engine import Engine
+from app.engine import Engine, batch_finishers
 from app.errors import ModelLoadError, install_error_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
             settings.max_wait_ms,
             settings.max_queue,
         )
-        batcher = Batcher(loaded, limits, metrics, settings.workers)
+        batcher = Batcher(loaded, limits, metrics, settings.workers, batch_finishers(loaded.spec))
         batcher.start()
         try:
             engine = Engine(loaded.spec, batcher, settings, loaded.providers)

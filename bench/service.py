@@ -36,7 +36,7 @@ import numpy as np
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
-from app.engine import Engine
+from app.engine import Engine, batch_finishers
 from app.metrics import Metrics
 from bench.engine import Feeds, Rate
 
@@ -194,7 +194,7 @@ async def _in_process(
         settings.max_batch_size, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue
     )
     metrics = Metrics()
-    batcher = Batcher(backend, limits, metrics, settings.workers)
+    batcher = Batcher(backend, limits, metrics, settings.workers, batch_finishers(backend.spec))
     batcher.start()
     engine = Engine(backend.spec, batcher, settings, backend.providers)
     await engine.warm_up()

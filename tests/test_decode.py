@@ -76,3 +76,39 @@ def test_marginals_survive_scores_too_far_apart_for_probability_space() -> None:
     m = crf.marginals(emissions)
     assert np.isfinite(m).all()
     np.testing.assert_allclose(m.sum(1), 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 9), min_size=1, max_size=6),
+    seed=st.integers(0, 1000),
+)
+def test_a_padded_batch_decodes_each_sentence_as_alone(lengths: list[int], seed: int) -> None:
+    """Batched Viterbi and marginals ignore the garbage past each sentence's end, and give
+    bit-identical scores (the service promises a sentence the same answer in any batch)."""
+    rng = np.random.default_rng(seed)
+    crf = _decoder(seed)
+    batch = rng.normal(0, 4, (len(lengths), max(lengths), N)) * 3  # pads hold garbage too
+    paths = crf.viterbi_batch(batch, np.array(lengths))
+    marg = crf.marginals_batch(batch, np.array(lengths))
+    for i, w in enumerate(lengths):
+        assert paths[i, :w].tolist() == crf.viterbi(batch[i, :w])
+        np.testing.assert_array_equal(marg[i, :w], crf.marginals(batch[i, :w]))
+
+
+def test_tag_decoder_batch_equals_one_by_one() -> None:
+    from app.decode import TagDecoder
+
+    rng = np.random.default_rng(0)
+    upos = [f"U{k}" for k in range(5)]
+    decoder = TagDecoder(upos, _decoder(1))
+    starts = [np.array([0, 2, 3]), np.array([0]), np.array([0, 1, 2, 4, 6, 7])]
+    T = 9
+    upos_logits, ner_logits = rng.normal(0, 3, (3, T, 5)), rng.normal(0, 3, (3, T, N))
+    together = decoder.decode_batch(upos_logits, ner_logits, starts)
+    for i, s in enumerate(starts):
+        alone = decoder.decode(upos_logits[i, : s[-1] + 1], ner_logits[i, : s[-1] + 1], s)
+        assert together[i].upos == alone.upos and together[i].ner == alone.ner
+        assert together[i].upos_scores == alone.upos_scores
+        assert together[i].ner_scores == alone.ner_scores
+        assert len(alone.upos) == len(s)

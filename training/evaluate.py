@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from app.backend import OnnxBackend
-from app.decode import CRFDecoder, TagDecoder, WordTags, iob2_spans
+from app.decode import WordTags, iob2_spans
+from app.engine import tag_decoder
 from app.featurize import Features, WordPiece, featurize, pad_batch
 
 
@@ -47,7 +48,7 @@ class OnnxModel:
         self.backend = OnnxBackend(model_dir, ["cpu"], threads)
         spec = self.backend.spec
         self.wp = WordPiece(spec.vocab)
-        self.decoder = TagDecoder(spec.upos_labels, CRFDecoder.build(spec.ner_labels, **spec.crf))
+        self.decoder = tag_decoder(spec)
 
     def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
@@ -59,10 +60,10 @@ class OnnxModel:
         feats = [featurize(words, self.wp) for words in sentences]
         out: list[WordTags | None] = [None] * len(feats)
         for idx, run in self._runs(feats, ["upos_logits", "ner_logits"]):
-            upos, ner = run["upos_logits"], run["ner_logits"]
-            for r, i in enumerate(idx):
-                n = feats[i].length
-                out[i] = self.decoder.decode(upos[r, :n], ner[r, :n], feats[i].word_starts)
+            starts = [feats[i].word_starts for i in idx]
+            tags = self.decoder.decode_batch(run["upos_logits"], run["ner_logits"], starts)
+            for i, t in zip(idx, tags, strict=True):
+                out[i] = t
         return out  # type: ignore[return-value]
 
     def embed(self, texts: list[str]) -> np.ndarray:
