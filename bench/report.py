@@ -96,7 +96,72 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 "pass": ok,
             }
         )
-    return {"ratios": values, "targets": targets, "physical": physical(results)}
+    return {
+        "ratios": values,
+        "targets": targets,
+        "physical": physical(results),
+        "bounds": bounds(results),
+    }
+
+
+def bounds(results: dict[str, Any]) -> dict[str, Any]:
+    """What limits each target, from this run's own measurements (None where one is missing).
+
+    - front end: the service's CPU per request at 32 clients (server CPU / requests per s)
+      less ORT's CPU per sentence in the ceiling (workers x intra-op threads busy / its rate).
+      With both cores busy all the time, service / ceiling is at most ort / (ort + front end).
+    - batching: ORT alone, B=32 over B=1 (engine rows, sentences/s); the front end does not
+      batch at all, so on / off stays below this.
+    - ORT vs PyTorch: PyTorch eager's share of the matmul peak at B=32; 1.5x needs ORT at 1.5
+      times that share.
+    - p99 at 8 clients: closed-loop clients keep the server busy, so the mean latency is
+      clients / throughput (Little's law); the throughput p99 <= 50 ms would need, at this run's
+      p99 / mean spread.
+    """
+    settings = results.get("service_settings") or {}
+    cores_per_run = (settings.get("workers") or 1) * (settings.get("intra_op_threads") or 1)
+    out: dict[str, Any] = {}
+    for task in ("tag", "embed"):
+        on = service_row(results, task, "on", CLIENTS)
+        ceiling = dig(results.get("ceiling", {}).get(task), "sentences_per_s")
+        cpu, rps = dig(on, "server", "cpu"), dig(on, "requests_per_s")
+        ort_ms = 1000 * cores_per_run / ceiling if ceiling else None
+        total_ms = 1000 * cpu / rps if cpu and rps else None
+        front_ms = total_ms - ort_ms if total_ms is not None and ort_ms is not None else None
+        b1 = dig(engine_row(results, "ort", task, 1), "sentences_per_s")
+        b32 = dig(engine_row(results, "ort", task, 32), "sentences_per_s")
+        out[task] = {
+            "server_cpu_ms_per_request": total_ms,
+            "ort_cpu_ms_per_sentence": ort_ms,
+            "front_end_cpu_ms_per_request": front_ms,
+            "ceiling_share_bound": (
+                ort_ms / (ort_ms + front_ms) if ort_ms and front_ms and front_ms > 0 else None
+            ),
+            "ort_b32_over_b1": _ratio(b32, b1),
+        }
+    peak = max(
+        filter(None, [dig(results.get("peak"), k, "gflops") for k in ("as_is", "single_thread")]),
+        default=None,
+    )
+    flops = dig(results.get("flops"), "per_path")
+    for task in ("tag", "embed"):
+        torch32 = engine_row(results, "torch", task, 32)
+        if torch32 and flops and peak:
+            f = flops[task]
+            useful = (
+                torch32["pieces_per_s"] * f["piece"] + torch32["sentences_per_s"] * f["sentence"]
+            )
+            out[task]["torch_b32_peak_share"] = useful / 1e9 / peak
+    eight = service_row(results, "tag", "on", 8)
+    mean, p99 = dig(eight, "latency_ms", "mean"), dig(eight, "latency_ms", "p99")
+    out["p99_tag_8"] = {
+        "requests_per_s": dig(eight, "requests_per_s"),
+        "server_cpu": dig(eight, "server", "cpu"),
+        "mean_ms": mean,
+        "p99_over_mean": _ratio(p99, mean),
+        "requests_per_s_needed": 8 * 1000 / (50 / (p99 / mean)) if mean and p99 else None,
+    }
+    return out
 
 
 def physical(results: dict[str, Any]) -> list[Row]:
@@ -186,6 +251,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], plots: list[str])
         )
     out += _engine_table(results) + _ceiling_table(results) + _service_table(results)
     out += _peer_table(results, summary) + _physical_table(results, summary)
+    out += _bounds_section(summary)
     if results.get("errors"):
         out += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()]
     out += [""] + [f"![{p}]({p})" for p in plots]
@@ -335,4 +401,38 @@ def _physical_table(results: dict[str, Any], summary: dict[str, Any]) -> list[st
             f"| {r['task']} | {r['what']} | {_fmt(r['pieces_per_s'])} | "
             f"{_fmt(r['gflops'], 2)} | {_fmt(r['peak_gflops'], 1)} | {share} % |"
         )
+    return out
+
+
+def _bounds_section(summary: dict[str, Any]) -> list[str]:
+    b = summary.get("bounds") or {}
+    if not b:
+        return []
+    out = ["", "## What bounds the targets (from this run's figures)", ""]
+    for task in ("tag", "embed"):
+        t = b.get(task) or {}
+        share = t.get("torch_b32_peak_share")
+        total, ort = t.get("server_cpu_ms_per_request"), t.get("ort_cpu_ms_per_sentence")
+        rest, bound = t.get("front_end_cpu_ms_per_request"), t.get("ceiling_share_bound")
+        gain = t.get("ort_b32_over_b1")
+        out.append(
+            f"- /{task} vs its ceiling: the service spends {_fmt(total, 2)} CPU-ms per request "
+            f"at {CLIENTS} clients, ORT {_fmt(ort, 2)} per sentence in the ceiling: the rest "
+            "(HTTP, JSON, tokenizing, decoding, queueing, and ORT slowed by sharing the cores) "
+            f"takes {_fmt(rest, 2)}, so even with both cores always busy the service reaches at "
+            f"most {_fmt(bound, 2)} of the ceiling. Batching: ORT alone gains {_fmt(gain, 2)}x "
+            "from batch 1 to 32, and the front end does not batch. ORT vs PyTorch: PyTorch eager "
+            f"already uses {_fmt(None if share is None else 100 * share, 1)} % of the matmul "
+            f"peak at batch 32; 1.5x would need ORT at "
+            f"{_fmt(None if share is None else 150 * share, 1)} %."
+        )
+    p = b.get("p99_tag_8") or {}
+    out.append(
+        f"- /tag p99 at 8 clients: closed-loop clients send again as soon as they are answered, "
+        f"so the mean latency is 8 / throughput (Little's law; {_fmt(p.get('requests_per_s'))} "
+        f"requests/s on {_fmt(p.get('server_cpu'), 2)} cores: the GIL serializes the Python "
+        f"part) = {_fmt(p.get('mean_ms'), 1)} ms, and p99 is "
+        f"{_fmt(p.get('p99_over_mean'), 2)}x the mean; p99 <= 50 ms needs about "
+        f"{_fmt(p.get('requests_per_s_needed'))} requests/s at 8 clients."
+    )
     return out

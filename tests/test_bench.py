@@ -249,6 +249,15 @@ def test_summary_ratios_and_targets() -> None:
     best = physical[("tag", "ORT B=128, 2 threads")]
     assert best["gflops"] == pytest.approx(2000 * 128**0.5 * 4e6 / 1e9)
     assert best["share"] == pytest.approx(best["gflops"] / 100.0)
+    tag = summary["bounds"]["tag"]  # no service_settings: 1 worker x 1 thread
+    assert tag["server_cpu_ms_per_request"] == pytest.approx(1000 * 1.2 / 800)
+    assert tag["ort_cpu_ms_per_sentence"] == pytest.approx(1000 / 1000)
+    assert tag["ceiling_share_bound"] == pytest.approx(1.0 / 1.5)
+    assert tag["ort_b32_over_b1"] == pytest.approx(32**0.5)
+    assert tag["torch_b32_peak_share"] == pytest.approx(1000 * 32**0.5 * 4e6 / 1e9 / 100)
+    p99 = summary["bounds"]["p99_tag_8"]
+    assert p99["p99_over_mean"] == pytest.approx(3.0)
+    assert p99["requests_per_s_needed"] == pytest.approx(8000 / (50 / 3))
 
 
 def test_markdown_and_plots(tmp_path: Path) -> None:
@@ -265,6 +274,7 @@ def test_markdown_and_plots(tmp_path: Path) -> None:
     label = "/embed, 32 sentences per request / all-MiniLM-L6-v2 on ORT (batch 32)"
     assert f"| {label} | n/a | >= 10 | n/a |" in text
     assert "peer: RuntimeError: boom" in text and "![run-latency.png](run-latency.png)" in text
+    assert "the service reaches at most 0.67 of the ceiling" in text
 
 
 def test_report_survives_an_empty_run() -> None:
