@@ -1,4 +1,4 @@
-"""`bigru`: train, tag-teacher, silver, distill, sts-tune, export, recover, eval, tokeval."""
+"""`bigru` command: the training, export and evaluation steps (`bigru --help` lists them)."""
 
 from __future__ import annotations
 
@@ -86,6 +86,15 @@ def main(argv: list[str] | None = None) -> None:
     v.add_argument("--split", default="dev")
     v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
 
+    h = sub.add_parser(
+        "shared-probe", help="STS-B of a linear head on the frozen tagger (shared-encoder design)"
+    )
+    h.add_argument("--data", type=Path, required=True)
+    h.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint")
+    h.add_argument("--sentences", type=int, default=50_000, help="corpus sentences to fit on")
+    h.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
+    h.add_argument("--threads", type=int, default=2)
+
     c = sub.add_parser("recover", help="a tagger checkpoint back from an exported model's ONNX")
     c.add_argument("--model", type=Path, required=True, help="exported model directory")
     c.add_argument("--out", type=Path, required=True, help="checkpoint to write (tagger.pt)")
@@ -155,6 +164,11 @@ def main(argv: list[str] | None = None) -> None:
 
         result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
         result.pop("skipped_sent_ids")
+        print(json.dumps(result, indent=1))
+    elif args.cmd == "shared-probe":
+        from training.shared import probe
+
+        result = probe(args.data, args.tagger, args.sentences, args.cache, args.threads)
         print(json.dumps(result, indent=1))
     elif args.cmd == "recover":
         from training.recover import write_checkpoint
