@@ -122,36 +122,37 @@ def phase_torch(
     results: dict[str, Any],
     plan: Plan,
     model_dir: Path,
-    ckpt: Path,
+    ckpt: Path | None,
     sentence_ckpt: Path | None,
     corpus: engine.Corpus,
 ) -> None:
-    section = results.setdefault("engine", {})
-    if not ckpt.is_file():
-        note = f"PyTorch rows skipped: no checkpoint at {ckpt}"
-        section.setdefault("notes", []).append(note)
-        log("engine", note)
-        return
-    if sentence_ckpt is not None and not sentence_ckpt.is_file():
-        sentence_ckpt = None
+    """PyTorch eager rows: the given checkpoint, or by default the very weights of model.onnx
+    read back (`bigru recover`), so a fresh clone without training runs measures it too."""
     import torch
 
-    from training.train import load_checkpoint
+    section = results.setdefault("engine", {})
+    if ckpt is None:
+        from training.recover import recover
 
+        model, _ = recover(model_dir)
+        source = f"weights recovered from {model_dir.name}/model.onnx"
+    else:
+        from training.train import load_checkpoint
+
+        model, _ = load_checkpoint(ckpt, sentence_ckpt)  # as `bigru export` builds the model
+        source = f"checkpoint {ckpt} (sentence encoder: {sentence_ckpt or 'the same'})"
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    model, _ = load_checkpoint(ckpt, sentence_ckpt)  # as `bigru export` builds the shipped model
     check = engine.length_sorted_batches(corpus.features[:64], 64)[0]
     parity = engine.torch_parity(model, OnnxBackend(model_dir, ["cpu"], 1), check)
     section["torch_parity_max_abs_diff"] = parity
     section.setdefault("notes", []).append(
         f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, {threads} threads; "
-        f"checkpoint {ckpt} (sentence encoder: {sentence_ckpt or 'the same'}); "
-        f"max |ORT - PyTorch| on 64 dev sentences {parity:.1e}"
+        f"{source}; max |ORT - PyTorch| on 64 dev sentences {parity:.1e}"
     )
-    log("engine", f"PyTorch checkpoint {ckpt}: max |ORT - PyTorch| = {parity:.1e}")
+    log("engine", f"PyTorch, {source}: max |ORT - PyTorch| = {parity:.1e}")
     if parity > 1e-3:
-        results["notes"].append(f"checkpoint {ckpt} does not match model.onnx ({parity:.1e})")
+        results["notes"].append(f"the PyTorch model does not match model.onnx ({parity:.1e})")
     _engine_rows(results, plan, corpus, "torch", threads, lambda t: engine.torch_runner(model, t))
 
 
@@ -267,13 +268,10 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test (< 1 min)")
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--ckpt", type=Path, default=ROOT / "runs" / "tagger-silver2" / "tagger.pt")
     p.add_argument(
-        "--sentence-ckpt",
-        type=Path,
-        default=ROOT / "runs" / "sentence-sts" / "sentence.pt",
-        help="distilled sentence encoder, as for export",
+        "--ckpt", type=Path, help="PyTorch tagger checkpoint (default: read back from model.onnx)"
     )
+    p.add_argument("--sentence-ckpt", type=Path, help="its sentence encoder, as for export")
     p.add_argument("--model-dir", type=Path, default=ROOT / "models" / "bigru-en")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--cache", type=Path, default=ROOT / "cache" / "bench", help="teacher export")
@@ -294,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
             "quick": args.quick,
             "git": git_version(),
             "model_dir": str(model_dir),
-            "ckpt": str(args.ckpt),
+            "ckpt": str(args.ckpt) if args.ckpt else "recovered from model.onnx",
             "sentence_ckpt": str(args.sentence_ckpt) if args.sentence_ckpt else None,
             "data": str(args.data),
         },
