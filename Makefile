@@ -39,7 +39,7 @@ serve: $(VENV)/.runtime
 dev: $(VENV)/.dev
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check app training tests bench
+	$(BIN)/ruff check app training tests bench docs
 
 test: $(VENV)/.dev $(VENV)/.system lint
 	$(BIN)/python -m pytest

@@ -1,0 +1,61 @@
+"""Re-run the README's curl examples against a live server and write their real outputs back.
+
+Usage, with the service on localhost:8000 (`make serve` in another shell):
+
+    .venv/bin/python docs/readme_examples.py README.md
+
+Each ```sh block whose command is `curl ... localhost:8000...` and that is followed at once by
+an output block gets that block replaced. JSON is printed with indent 1, floats rounded to 4
+digits and float lists longer than 8 cut to their first 4 and `...`; plain text (/metrics)
+keeps only the lines whose metric and labels the block already showed, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+_BLOCK = re.compile(r"```sh\n(curl [^`]*?localhost:8000[^`]*?)```\n```(\w*)\n(.*?)```", re.S)
+_CUT = "\x00cut\x00"
+
+
+def _shorten(value: object) -> object:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, list):
+        if len(value) > 8 and all(isinstance(v, float) for v in value):
+            return [round(v, 4) for v in value[:4]] + [_CUT]
+        return [_shorten(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shorten(v) for k, v in value.items()}
+    return value
+
+
+def _json(text: str) -> str:
+    dumped = json.dumps(_shorten(json.loads(text)), indent=1, ensure_ascii=False)
+    return dumped.replace(json.dumps(_CUT), "...") + "\n"
+
+
+def _metrics(text: str, shown: str) -> str:
+    live = {line.rsplit(" ", 1)[0]: line for line in text.splitlines() if line[:1] != "#"}
+    keys = [line.rsplit(" ", 1)[0] for line in shown.splitlines() if line.strip()]
+    return "".join(live[k] + "\n" for k in keys if k in live)
+
+
+def refresh(readme: Path) -> None:
+    source = readme.read_text()
+
+    def replace(m: re.Match[str]) -> str:
+        command, kind, shown = m.group(1), m.group(2), m.group(3)
+        out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
+        body = _json(out.stdout) if kind == "json" else _metrics(out.stdout, shown)
+        return f"```sh\n{command}```\n```{kind}\n{body}```"
+
+    readme.write_text(_BLOCK.sub(replace, source))
+
+
+if __name__ == "__main__":
+    refresh(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
