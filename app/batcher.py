@@ -237,7 +237,11 @@ class Batcher:
                 item.future.set_result(result)
 
     def _infer(
-        self, task: str, features: list[Features], feeds: dict[str, np.ndarray], timing: list
+        self,
+        task: str,
+        features: list[Features],
+        feeds: dict[str, np.ndarray],
+        timing: list[float],
     ) -> list[Any]:
         """On a worker thread: the ORT run (its seconds appended to `timing`), then `finish`."""
         start = time.perf_counter()

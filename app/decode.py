@@ -69,11 +69,9 @@ class CRFDecoder:
         path = np.zeros((B, W), dtype=np.int64)
         current = (score + self.end).argmax(1)  # each sentence's last label
         for t in range(W - 1, -1, -1):
-            last = t == lengths - 1
-            inside = t < lengths - 1
-            if t + 1 < W:
-                current = np.where(inside, back[rows, t + 1, current], current)
-            path[:, t] = np.where(last | inside, current, 0)
+            if t + 1 < W:  # step back where the sentence goes on past t
+                current = np.where(t + 1 < lengths, back[rows, t + 1, current], current)
+            path[:, t] = np.where(t < lengths, current, 0)
         return path
 
     def marginals(self, emissions: np.ndarray) -> np.ndarray:

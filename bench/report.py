@@ -139,10 +139,7 @@ def bounds(results: dict[str, Any]) -> dict[str, Any]:
             ),
             "ort_b32_over_b1": _ratio(b32, b1),
         }
-    peak = max(
-        filter(None, [dig(results.get("peak"), k, "gflops") for k in ("as_is", "single_thread")]),
-        default=None,
-    )
+    peak = _peak_all(results)
     flops = dig(results.get("flops"), "per_path")
     for task in ("tag", "embed"):
         torch32 = engine_row(results, "torch", task, 32)
@@ -164,6 +161,16 @@ def bounds(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _peak_all(results: dict[str, Any]) -> float | None:
+    """The matmul peak with all threads: as configured, or one thread's if that is better (all
+    threads can be slower than one when the cores are shared)."""
+    peak = results.get("peak")
+    return max(
+        filter(None, [dig(peak, "as_is", "gflops"), dig(peak, "single_thread", "gflops")]),
+        default=None,
+    )
+
+
 def physical(results: dict[str, Any]) -> list[Row]:
     """Useful GFLOP/s (counted FLOPs x measured rates) as a share of the matmul peak: the engine
     at its best batch size against the all-threads peak; the ceiling and the service, whose
@@ -173,10 +180,7 @@ def physical(results: dict[str, Any]) -> list[Row]:
     if not flops:
         return []
     peak_one = dig(results.get("peak"), "single_thread", "gflops")
-    # all threads can be slower than one when the cores are shared; the better is the limit
-    peak_all = max(
-        filter(None, [dig(results.get("peak"), "as_is", "gflops"), peak_one]), default=None
-    )
+    peak_all = _peak_all(results)
     mean_pieces = dig(results.get("corpus"), "mean_pieces")
     rows = []
     for task in ("tag", "embed"):

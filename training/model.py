@@ -65,6 +65,14 @@ def length_mask(lengths: Tensor, T: int) -> Tensor:  # (B,) -> (B, T) bool
     return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def masked_mean_max(h: Tensor, lengths: Tensor) -> Tensor:  # (B, T, C), zero at pads -> (B, 2C)
+    """Mean and max over each sentence's own steps; pads never count."""
+    mask = length_mask(lengths, h.shape[1]).unsqueeze(-1)  # (B, T, 1)
+    mean = h.sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(h.dtype)
+    peak = h.masked_fill(~mask, -1e4).amax(1)
+    return torch.cat([mean, peak], dim=-1)
+
+
 class BiGRUModel(nn.Module):
     def __init__(self, cfg: ModelConfig, table: Tensor):
         super().__init__()
@@ -111,10 +119,7 @@ class BiGRUModel(nn.Module):
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
         h = self.sent(self.embed_pieces(input_ids), lengths)  # (B, T, 2H), zero at pads
-        mask = length_mask(lengths, input_ids.shape[1]).unsqueeze(-1)  # (B, T, 1)
-        mean = h.sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(h.dtype)
-        peak = h.masked_fill(~mask, -1e4).amax(1)
-        return self.sent_proj(torch.cat([mean, peak], dim=-1))
+        return self.sent_proj(masked_mean_max(h, lengths))
 
     def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
         upos, ner = self.tag(input_ids, case_ids, lengths)

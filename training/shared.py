@@ -25,7 +25,7 @@ from training.distill import (
     cached_teacher_vectors,
     student_features,
 )
-from training.model import BiGRUModel, length_mask
+from training.model import BiGRUModel, masked_mean_max
 from training.sts import stsb_spearman
 from training.train import load_checkpoint
 
@@ -40,10 +40,7 @@ def pooled_states(model: BiGRUModel, feats: list[Features], batch: int = 128) ->
         idx = order[j : j + batch]
         b = {k: torch.from_numpy(v) for k, v in pad_batch([feats[i] for i in idx]).items()}
         h = model.encode(b["input_ids"], b["case_ids"], b["lengths"])  # (B, T, 2H), 0 at pads
-        mask = length_mask(b["lengths"], h.shape[1]).unsqueeze(-1)
-        mean = h.sum(1) / b["lengths"].clamp(min=1).unsqueeze(-1).to(h.dtype)
-        peak = h.masked_fill(~mask, -1e4).amax(1)
-        out[idx] = torch.cat([mean, peak], dim=-1).numpy()
+        out[idx] = masked_mean_max(h, b["lengths"]).numpy()
     return out
 
 
