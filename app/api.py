@@ -9,13 +9,14 @@ import importlib.metadata
 import logging
 import re
 import secrets
-import struct
 import time
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -150,16 +151,13 @@ def _as_list(inputs: str | list[str]) -> list[str]:
     return [inputs] if isinstance(inputs, str) else inputs
 
 
-# The hot routes return their body already serialized: pydantic-core validates the engine's
-# dataclasses against the response schema and writes the JSON in one pass (FastAPI's own path,
-# dataclasses -> dicts -> validation -> dicts -> json.dumps, cost ~0.5 ms more per sentence).
+# The hot routes return their body already serialized. /tag: pydantic-core validates the
+# engine's dataclasses against the response schema and writes the JSON in one pass (FastAPI's
+# own path, dataclasses -> dicts -> validation -> dicts -> json.dumps, cost ~0.5 ms more per
+# sentence). /embed: orjson writes the float32 array itself, each value in the fewest digits
+# that read back as the same float32 (half the bytes of float64 digits, a third of the time).
 _TAG_JSON = TypeAdapter(TagResponse)
-_EMBED_JSON = TypeAdapter(EmbedResponse)
-
-
-def _json(adapter: TypeAdapter[Any], value: object) -> Response:
-    body = adapter.dump_json(adapter.validate_python(value, from_attributes=True))
-    return Response(body, media_type="application/json")
+_JSON = "application/json"
 
 
 @guarded.post("/tag", response_model=TagResponse, responses=_INFERENCE_ERRORS)
@@ -172,7 +170,9 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response
     else:
         assert body.inputs is not None  # TagRequest guarantees exactly one
         work = engine.tag_texts(_as_list(body.inputs))
-    return _json(_TAG_JSON, await _while_connected(request, work))
+    tagged = await _while_connected(request, work)
+    body = _TAG_JSON.dump_json(_TAG_JSON.validate_python(tagged, from_attributes=True))
+    return Response(body, media_type=_JSON)
 
 
 @guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
@@ -180,7 +180,8 @@ async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Resp
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
     work = engine.embed(_as_list(body.inputs), body.normalize)
-    return _json(_EMBED_JSON, (await _while_connected(request, work)).vectors)
+    vectors = (await _while_connected(request, work)).vectors
+    return Response(orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY), media_type=_JSON)
 
 
 @guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)
@@ -192,16 +193,17 @@ async def openai_embeddings(
     if body.dimensions is not None and body.dimensions != dim:
         raise InvalidInputError(f"dimensions must be {dim} for this model")
     result = await _while_connected(request, engine.embed(_as_list(body.input), normalize=True))
+    as_base64 = body.encoding_format == "base64"
     data = [
-        EmbeddingOut(index=i, embedding=_base64(v) if body.encoding_format == "base64" else v)
+        EmbeddingOut(index=i, embedding=_base64(v) if as_base64 else v.tolist())
         for i, v in enumerate(result.vectors)
     ]
     usage = Usage(prompt_tokens=result.pieces, total_tokens=result.pieces)
     return EmbeddingsResponse(data=data, model=engine.spec.name, usage=usage)
 
 
-def _base64(vector: list[float]) -> str:
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+def _base64(vector: np.ndarray) -> str:
+    return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
 
 
 @router.get("/health", response_model=HealthResponse, responses=_errors(503))

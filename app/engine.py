@@ -1,6 +1,7 @@
 """The facade the routes call: check limits, tokenize, featurize, submit, await, decode.
 
-Inputs and results are plain Python; numpy stays below this line. Empty input:
+Inputs and results are plain Python, except embeddings: one float32 array per request, which
+the route writes as JSON without making a Python float of every value. Empty input:
 - tagging an empty or whitespace-only text (or an empty token list) gives no tokens and no
   entities, without running the model;
 - embedding one is an `EmptyInputError` (422 "empty_input"): there is nothing to pool.
@@ -20,7 +21,7 @@ from app.batcher import Batcher, Finish, Outputs
 from app.config import Settings
 from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
 from app.errors import EmptyInputError, InputTooLargeError
-from app.featurize import Features, WordPiece, featurize
+from app.featurize import Features, Featurizer, WordPiece, featurize, featurize_pieces
 from app.text import Token, tokenize
 
 
@@ -72,7 +73,7 @@ class TaggedSentence:
 
 @dataclass(frozen=True)
 class Embeddings:
-    vectors: list[list[float]]  # float32 values
+    vectors: np.ndarray  # (N, D) float32, one row per input
     pieces: int  # WordPiece count over all inputs
 
 
@@ -117,14 +118,12 @@ class Engine:
         for i, tokens in enumerate(sentences):
             if not tokens:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
-        features = self._featurize([[t.text for t in tokens] for tokens in sentences])
+        words = [[t.text for t in tokens] for tokens in sentences]
+        features = self._featurize(words, featurize_pieces)
         outputs = await self._submit("embed", features)
-        vectors = []
-        for out in outputs:
-            v = out["embedding"].astype(np.float32)  # (D,)
-            if normalize:
-                v = v / max(float(np.linalg.norm(v)), 1e-12)
-            vectors.append(v.tolist())
+        vectors = np.stack([out["embedding"] for out in outputs]).astype(np.float32)  # (N, D)
+        if normalize:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return Embeddings(vectors, sum(f.length for f in features))
 
     def _tokenize(self, texts: list[str]) -> list[list[Token]]:
@@ -151,9 +150,11 @@ class Engine:
             limit = self.settings.max_tokens_per_input
             raise InputTooLargeError(f"an input has {n} tokens; at most {limit}")
 
-    def _featurize(self, sentences: list[list[str]]) -> list[Features]:
+    def _featurize(
+        self, sentences: list[list[str]], make: Featurizer = featurize
+    ) -> list[Features]:
         """Features per sentence; a few words can make many pieces (`a.a.a.…`), so count them."""
-        features = [featurize(words, self.wordpiece) for words in sentences]
+        features = [make(words, self.wordpiece) for words in sentences]
         limit = self.settings.max_pieces_per_input
         for f in features:
             if f.length > limit:

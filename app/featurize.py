@@ -11,6 +11,7 @@ from the word the piece belongs to. Each word is labelled by its first piece.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -136,6 +137,19 @@ def featurize(words: list[str], wordpiece: WordPiece) -> Features:
         np.asarray(cases, dtype=np.int64),
         np.asarray(starts, dtype=np.int64),
     )
+
+
+Featurizer = Callable[[list[str], WordPiece], Features]
+
+
+def featurize_pieces(words: list[str], wordpiece: WordPiece) -> Features:
+    """Piece ids only, for the sentence encoder, which reads nothing else: case classes are left
+    0 (as pads) and word starts empty."""
+    ids = [i for word in words for i in wordpiece.word_ids(word)]
+    return Features(np.asarray(ids, dtype=np.int64), np.zeros(len(ids), dtype=np.int64), _NO_WORDS)
+
+
+_NO_WORDS = np.zeros(0, dtype=np.int64)
 
 
 def pad_batch(batch: list[Features]) -> dict[str, np.ndarray]:

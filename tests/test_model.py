@@ -108,3 +108,25 @@ def test_each_encoder_runs_when_asked_for_and_gives_the_same_outputs(session):
     feeds = {**_batch(batch), **{flag: np.array(False) for flag in GATES}}
     upos, embedding = session.run(["upos_logits", "embedding"], feeds)
     assert upos.size == 0 and embedding.size == 0  # gated off: nothing computed
+
+
+@settings(max_examples=10, deadline=None)
+@given(sentences=st.lists(sentence(1, 30), min_size=1, max_size=4))
+def test_embedding_reads_piece_ids_only(session, sentences):
+    """/embed feeds no case classes (app.featurize.featurize_pieces): the sentence encoder must
+    not read them."""
+    with_case = _run(session, sentences, ["embedding"])["embedding"]
+    without = _run(session, [(ids, [0] * len(ids)) for ids, _ in sentences], ["embedding"])
+    np.testing.assert_array_equal(without["embedding"], with_case)
+
+
+def test_pieces_only_features_have_the_same_pieces(model_dir: Path):
+    from app.featurize import WordPiece, featurize, featurize_pieces
+    from app.text import tokenize
+
+    wordpiece = WordPiece.from_file(model_dir / "vocab.txt")
+    for text in ["Alice moved to Paris.", "naïve CAFÉ-owners don't (re)think", "x" * 300]:
+        words = [t.text for t in tokenize(text)]
+        full, pieces = featurize(words, wordpiece), featurize_pieces(words, wordpiece)
+        np.testing.assert_array_equal(pieces.input_ids, full.input_ids)
+        assert pieces.case_ids.shape == full.case_ids.shape and not pieces.case_ids.any()

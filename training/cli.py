@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--corpus-size", type=int)
     d.add_argument("--max-minutes", type=float)
     d.add_argument("--threads", type=int)
+    d.add_argument("--sent-input", type=int, help="project the table to this width (0: no)")
+    d.add_argument("--sent-hidden", type=int, help="sentence GRU width per direction")
 
     f = sub.add_parser("sts-tune", help="tune the sentence encoder on STS-B train (CoSENT)")
     f.add_argument("--data", type=Path, required=True)
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         from training.distill import DistillConfig, distill
 
         dcfg = DistillConfig()
-        _override(dcfg, args, ("epochs", "corpus_size", "max_minutes", "threads"))
+        names = ("epochs", "corpus_size", "max_minutes", "threads", "sent_input", "sent_hidden")
+        _override(dcfg, args, names)
         print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
     elif args.cmd == "sts-tune":
         from training.distill import sts_finetune

@@ -38,6 +38,8 @@ class DistillConfig:
     evals_per_epoch: int = 4
     max_minutes: float = 30.0
     threads: int = 2
+    sent_input: int = 0  # the student's shape: see ModelConfig
+    sent_hidden: int = 256
 
 
 def build_corpus(data_dir: Path, cfg: DistillConfig) -> list[str]:
@@ -120,7 +122,8 @@ def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> d
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
-    model = BiGRUModel(ModelConfig(), teacher.input_table()).eval()
+    shape = ModelConfig(sent_input=cfg.sent_input, sent_hidden=cfg.sent_hidden)
+    model = BiGRUModel(shape, teacher.input_table()).eval()
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, cfg)
     print(f"corpus: {len(corpus)} sentences", flush=True)

@@ -3,7 +3,8 @@
 One graph, two encoders over the same frozen 384-d input table (all-MiniLM-L6-v2's):
 - tagger: table + case feature -> stacked BiGRU -> per-piece UPOS logits and NER emissions
   (a linear-chain CRF over words, decoded at serve time in numpy);
-- sentence: table -> BiGRU -> masked mean+max pooling -> linear -> embedding.
+- sentence: table (-> linear, narrower) -> BiGRU -> masked mean+max pooling -> linear ->
+  embedding.
 Both directions' outputs are concatenated. Every GRU runs on a packed sequence, so the
 backward direction starts at each sentence's own last piece; the TorchScript exporter turns
 the pack/pad pair into the ONNX GRU's `sequence_lens`.
@@ -31,6 +32,7 @@ class ModelConfig:
     hidden: int = 256  # tagger GRU, per direction
     layers: int = 2
     dropout: float = 0.33
+    sent_input: int = 0  # sentence GRU input: a linear projection of the table (0: the table)
     sent_hidden: int = 256  # sentence GRU, per direction
     sent_dim: int = 384  # the teacher's embedding width, so it can be distilled
     n_upos: int = 17
@@ -91,12 +93,17 @@ class BiGRUModel(nn.Module):
         self.upos = nn.Linear(2 * cfg.hidden, cfg.n_upos)
         self.ner = nn.Linear(2 * cfg.hidden, cfg.n_ner)
         self.crf = CRF(cfg.n_ner)
-        self.sent = PackedBiGRU(cfg.emb_dim, cfg.sent_hidden)
+        # A narrower GRU input makes the sentence encoder several times cheaper to run.
+        self.sent_in = (
+            nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False) if cfg.sent_input else None
+        )
+        self.sent = PackedBiGRU(cfg.sent_input or cfg.emb_dim, cfg.sent_hidden)
         self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim)
 
     def sentence_parameters(self) -> list[nn.Parameter]:
         """What distillation trains: the sentence encoder and its projection."""
-        return [*self.sent.parameters(), *self.sent_proj.parameters()]
+        inner = [] if self.sent_in is None else [*self.sent_in.parameters()]
+        return [*inner, *self.sent.parameters(), *self.sent_proj.parameters()]
 
     def embed_pieces(self, input_ids: Tensor) -> Tensor:  # (B, T) -> (B, T, E)
         return nn.functional.embedding(input_ids, self.table).float()
@@ -118,7 +125,10 @@ class BiGRUModel(nn.Module):
         return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
-        h = self.sent(self.embed_pieces(input_ids), lengths)  # (B, T, 2H), zero at pads
+        x = self.embed_pieces(input_ids)
+        if self.sent_in is not None:
+            x = self.sent_in(x)
+        h = self.sent(x, lengths)  # (B, T, 2H), zero at pads
         return self.sent_proj(masked_mean_max(h, lengths))
 
     def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):

@@ -327,13 +327,19 @@ def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
 def load_checkpoint(path: Path, sentence: Path | None = None) -> tuple[BiGRUModel, dict]:
     """A model from a tagger checkpoint, with the sentence encoder of another one if given."""
     ckpt = torch.load(path, weights_only=False)
-    model = BiGRUModel(ModelConfig(**ckpt["config"]), teacher.input_table())
-    state = ckpt["state"]
+    config, state = ckpt["config"], ckpt["state"]
     if sentence is not None:
         other = torch.load(sentence, weights_only=False)
+        # the sentence encoder's shape comes with it (older checkpoints: the defaults)
+        sent_fields = [k for k in ModelConfig.__dataclass_fields__ if k.startswith("sent_")]
+        defaults = ModelConfig()
+        shape = {k: other["config"].get(k, getattr(defaults, k)) for k in sent_fields}
+        config = {**config, **shape}
+        ckpt = {**ckpt, "config": config}
         state = {k: v for k, v in state.items() if not k.startswith("sent")}
         state |= {k: v for k, v in other["state"].items() if k.startswith("sent")}
         ckpt["meta"] = {**ckpt["meta"], **other["meta"]}
+    model = BiGRUModel(ModelConfig(**config), teacher.input_table())
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) != {"table"} or unexpected:  # the table comes from the teacher, not the file
         raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")

@@ -12,12 +12,14 @@ from training.model import BiGRUModel, ModelConfig  # noqa: E402
 LENGTHS = [1, 60, 17, 3, 42, 8, 25, 2, 60, 1]
 
 
-@pytest.fixture(scope="module")
-def small_model() -> BiGRUModel:
+@pytest.fixture(scope="module", params=[0, 10], ids=["table", "projected"])
+def small_model(request: pytest.FixtureRequest) -> BiGRUModel:
+    """Sentence encoder on the table itself, or on a narrower projection of it."""
     torch.manual_seed(0)
     cfg = ModelConfig(
-        vocab_size=2000, emb_dim=24, case_dim=4, hidden=16, layers=2, sent_hidden=12, sent_dim=20
-    )
+        vocab_size=2000, emb_dim=24, case_dim=4, hidden=16, layers=2,
+        sent_input=request.param, sent_hidden=12, sent_dim=20,
+    )  # fmt: skip
     model = BiGRUModel(cfg, torch.randn(2000, 24))
     with torch.no_grad():  # a CRF and heads that are not all-zero
         for p in model.parameters():
@@ -58,6 +60,8 @@ def test_unpacked_gru_would_fail_this_check(small_model):
     batch = example_batch([3, 20], vocab=2000)
     x = small_model.embed_pieces(torch.from_numpy(batch["input_ids"]))
     with torch.inference_mode():
+        if small_model.sent_in is not None:
+            x = small_model.sent_in(x)
         padded, _ = small_model.sent.gru(x)
         alone, _ = small_model.sent.gru(x[:1, :3])
     assert not torch.allclose(padded[0, :3], alone[0], atol=1e-4)

@@ -77,7 +77,7 @@ def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
     _write_fixture(data)
     run, out = tmp_path / "run", tmp_path / "model"
     cfg = TrainConfig(epochs=2, batch_size=2, threads=1, aux_sentences=6)
-    mcfg = ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16)
+    mcfg = ModelConfig(hidden=8, layers=1, sent_input=6, sent_hidden=8, sent_dim=16)
     best = train(data, run, cfg, mcfg)
     assert (run / "tagger.pt").is_file() and (run / "curves.png").is_file()
     history = json.loads((run / "history.json").read_text())
@@ -144,7 +144,7 @@ def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _write_fixture(data)
-    mcfg = ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16)
+    mcfg = ModelConfig(hidden=8, layers=1, sent_input=6, sent_hidden=8, sent_dim=16)
     states = {}
     for ema in (0.0, 0.9):
         cfg = TrainConfig(epochs=1, batch_size=1, threads=1, lr=1e-2, ema=ema)
@@ -211,3 +211,23 @@ def test_selection_by_upos_keeps_the_ner_floor() -> None:
     by_upos = TrainConfig(select="upos", ner_floor=72.0)
     assert selection(good, by_upos) > selection(weak_ner, by_upos)
     assert selection(good, TrainConfig()) == 168.0
+
+
+def test_a_sentence_encoder_of_another_shape_merges_into_a_tagger(tmp_path: Path) -> None:
+    """`bigru export --tagger T --sentence S`: the tagger from T, the sentence encoder (its
+    shape and weights) from S."""
+    from training import teacher
+    from training.model import BiGRUModel
+    from training.train import save_checkpoint
+
+    table = teacher.input_table()
+    tagger = BiGRUModel(ModelConfig(hidden=8, layers=1, sent_hidden=8), table)
+    sentence = BiGRUModel(ModelConfig(hidden=4, layers=1, sent_input=6, sent_hidden=5), table)
+    save_checkpoint(tagger, tmp_path / "tagger.pt", {"from": "tagger"})
+    save_checkpoint(sentence, tmp_path / "sentence.pt", {"from": "sentence"})
+    model, _ = load_checkpoint(tmp_path / "tagger.pt", tmp_path / "sentence.pt")
+    assert (model.cfg.hidden, model.cfg.sent_input, model.cfg.sent_hidden) == (8, 6, 5)
+    merged = model.state_dict()
+    for source, prefix in ((tagger, "tagger."), (sentence, "sent")):
+        weights = {k: v for k, v in source.state_dict().items() if k.startswith(prefix)}
+        assert weights and all(torch.equal(merged[k], v) for k, v in weights.items())
