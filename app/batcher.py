@@ -64,6 +64,10 @@ class _Item:
     features: Features
     future: asyncio.Future[Any]
     arrived: float = field(default_factory=time.monotonic)
+    length: int = field(init=False)  # pieces; read many times while the queue is sorted
+
+    def __post_init__(self) -> None:
+        self.length = self.features.length
 
 
 class Batcher:
@@ -175,8 +179,9 @@ class Batcher:
 
     def _full(self, task: str) -> bool:
         queue = self._queues[task]
-        tokens = sum(item.features.length for item in queue)
-        return len(queue) >= self.limits.max_batch_size or tokens >= self.limits.max_batch_tokens
+        if len(queue) >= self.limits.max_batch_size:
+            return True
+        return sum(item.length for item in queue) >= self.limits.max_batch_tokens
 
     def _take(self, task: str) -> list[_Item]:
         """Remove and return a batch: the oldest live sentence plus neighbours by length.
@@ -190,8 +195,8 @@ class Batcher:
         if not queue:
             self._queues[task] = []
             return []
-        order = sorted(queue, key=lambda item: item.features.length)
-        lengths = [item.features.length for item in order]
+        order = sorted(queue, key=lambda item: item.length)
+        lengths = [item.length for item in order]
         lo = hi = order.index(queue[0])  # the oldest; the run is order[lo : hi + 1]
         while hi - lo + 1 < self.limits.max_batch_size:
             size = hi - lo + 2

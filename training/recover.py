@@ -109,8 +109,12 @@ def write_checkpoint(model_dir: Path, out: Path) -> None:
     """Save the recovered model as a tagger checkpoint (its sentence encoder included)."""
     model, card = recover(model_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # What the card says of how the sentence encoder was made: `bigru export --sentence` with
-    # this checkpoint carries it into the next card. Tagger facts stay with the new tagger run.
-    sentence = {k: v for k, v in card["training"].items() if k not in ("train", "epoch")}
-    meta = {"recovered_from": str(model_dir), "recovered_sha256": card["sha256"], **sentence}
+    # What the card says of how both encoders were made, so that an export of this checkpoint
+    # (as --tagger, or as --sentence: see load_checkpoint) carries it into the next card.
+    meta = {
+        "recovered_from": str(model_dir),
+        "recovered_sha256": card["sha256"],
+        **card["training"],
+        "skipped": card["skipped_sentences"],
+    }
     save_checkpoint(model, out, meta)

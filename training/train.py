@@ -324,6 +324,9 @@ def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
     )
 
 
+SENTENCE_META = ("distill", "corpus_size", "sts_finetune", "stsb_dev")
+
+
 def load_checkpoint(path: Path, sentence: Path | None = None) -> tuple[BiGRUModel, dict]:
     """A model from a tagger checkpoint, with the sentence encoder of another one if given."""
     ckpt = torch.load(path, weights_only=False)
@@ -338,7 +341,9 @@ def load_checkpoint(path: Path, sentence: Path | None = None) -> tuple[BiGRUMode
         ckpt = {**ckpt, "config": config}
         state = {k: v for k, v in state.items() if not k.startswith("sent")}
         state |= {k: v for k, v in other["state"].items() if k.startswith("sent")}
-        ckpt["meta"] = {**ckpt["meta"], **other["meta"]}
+        # how the sentence encoder was made comes with it; the rest is the tagger's
+        kept = {k: v for k, v in ckpt["meta"].items() if k not in SENTENCE_META}
+        ckpt["meta"] = kept | {k: v for k, v in other["meta"].items() if k in SENTENCE_META}
     model = BiGRUModel(ModelConfig(**config), teacher.input_table())
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) != {"table"} or unexpected:  # the table comes from the teacher, not the file
