@@ -45,7 +45,7 @@ class Plan:
     matmul_n: int = 1024
     matmul_s: float = 2.0
     load_tool: str = "raw"  # bench.load's HTTP client: raw asyncio, or httpx to cross-check
-    list_clients: int = 4  # /embed with lists of sentences: clients ...
+    list_clients: int = 16  # /embed with lists of sentences: clients (enough to keep it busy) ...
     per_request: int = 32  # ... each sending this many per request (the teacher's batch)
 
 

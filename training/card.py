@@ -109,6 +109,11 @@ def _fmt(v: object) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _sentence_input(arch: dict) -> str:
+    width = arch.get("sent_input", 0)
+    return f"the table projected to {width}-d (linear, no bias)" if width else "the table"
+
+
 def _readme(card: dict) -> str:
     dev = card["dev"]
     rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in dev.items() if not isinstance(v, list))
@@ -122,8 +127,9 @@ A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, C
 - Inputs: {card["inputs"]}.
 - Tagger: {arch["layers"]}-layer BiGRU, {arch["hidden"]} per direction (directions concatenated),
   softmax UPOS head, linear-chain CRF NER head (decoded in numpy at serve time, IOB2-constrained).
-- Sentence encoder: 1-layer BiGRU, {arch["sent_hidden"]} per direction, masked mean+max pooling,
-  linear to {arch["sent_dim"]}; distilled from all-MiniLM-L6-v2 (1 - cosine).
+- Sentence encoder: {_sentence_input(arch)} -> 1-layer BiGRU, {arch["sent_hidden"]} per direction,
+  masked mean+max pooling, linear to {arch["sent_dim"]}; distilled from all-MiniLM-L6-v2
+  (1 - cosine).
 - Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
   sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff
