@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.config import Settings
 from app.errors import BackendError, InputTooLargeError, NotReadyError, OverloadedError
 from app.featurize import Features, pad_batch
 from app.metrics import Metrics
@@ -57,6 +58,22 @@ class BatchLimits:
     max_batch_tokens: int = 4096
     max_wait_ms: float = 2.0
     max_queue: int = 2048
+    max_padding: float = 1.25  # padded pieces per real piece, beyond the first few sentences
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BatchLimits:
+        return cls(
+            max_batch_size=settings.max_batch_size,
+            max_batch_tokens=settings.max_batch_tokens,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            max_padding=settings.max_padding,
+        )
+
+
+# A batch takes this many sentences whatever their padding: runs this small cost about the same
+# padded or not (fixed overhead per run and per step), so `max_padding` applies beyond them.
+_PADDING_FREE = 4
 
 
 @dataclass(eq=False)  # identity: items are found in lists by `is`
@@ -188,8 +205,11 @@ class Batcher:
 
         Pending sentences are sorted by length and the batch is a contiguous run of that order
         that contains the oldest one (so none starves), grown one neighbour at a time, cheaper
-        padded size first, while it fits the size and token limits. A sentence over the token
-        limit on its own still runs, alone.
+        padded size first, while it fits the size and token limits and, beyond its first
+        sentences, keeps padding within `max_padding` (ORT's GRU computes every padded step:
+        on a deep queue of EWT sentences, batches of 32 regardless were 1.47x padding, and ORT
+        ran ~20% faster on batches held to 1.2x). A sentence over the token limit on its own
+        still runs, alone.
         """
         queue = [item for item in self._queues[task] if not item.future.done()]
         if not queue:
@@ -198,17 +218,24 @@ class Batcher:
         order = sorted(queue, key=lambda item: item.length)
         lengths = [item.length for item in order]
         lo = hi = order.index(queue[0])  # the oldest; the run is order[lo : hi + 1]
-        while hi - lo + 1 < self.limits.max_batch_size:
+        real = lengths[lo]  # its pieces, pads not counted
+        limits = self.limits
+        while hi - lo + 1 < limits.max_batch_size:
             size = hi - lo + 2
-            costs = []
+            costs = []  # (padded pieces, lo, hi, real pieces) with one neighbour more
             if lo > 0:  # a shorter neighbour: T stays
-                costs.append((size * lengths[hi], lo - 1, hi))
+                costs.append((size * lengths[hi], lo - 1, hi, real + lengths[lo - 1]))
             if hi + 1 < len(order):  # a longer neighbour: T grows
-                costs.append((size * lengths[hi + 1], lo, hi + 1))
-            costs = [c for c in costs if c[0] <= self.limits.max_batch_tokens]
+                costs.append((size * lengths[hi + 1], lo, hi + 1, real + lengths[hi + 1]))
+            costs = [
+                c
+                for c in costs
+                if c[0] <= limits.max_batch_tokens
+                and (size <= _PADDING_FREE or c[0] <= limits.max_padding * c[3])
+            ]
             if not costs:
                 break
-            _, lo, hi = min(costs)
+            _, lo, hi, real = min(costs)
         batch = order[lo : hi + 1]
         taken = set(batch)
         self._queues[task] = [item for item in queue if item not in taken]

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T
     max_wait_ms: float = Field(2.0, ge=0)  # how long the first sentence waits for company
     max_queue: int = Field(2048, ge=1)  # queued sentences; beyond -> 429
+    max_padding: float = Field(1.25, ge=1.0)  # padded / real pieces a batch may grow to
 
     max_inputs_per_request: int = Field(256, ge=1)
     max_chars_per_input: int = Field(20_000, ge=1)

@@ -10,9 +10,9 @@ the route writes as JSON without making a Python float of every value. Empty inp
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,7 +22,9 @@ from app.config import Settings
 from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
 from app.errors import EmptyInputError, InputTooLargeError
 from app.featurize import Features, Featurizer, WordPiece, featurize, featurize_pieces
-from app.text import Token, tokenize
+from app.text import Token, split_words, tokenize
+
+T = TypeVar("T")
 
 
 def tag_decoder(spec: ModelSpec) -> TagDecoder:
@@ -94,9 +96,8 @@ class Engine:
         await self.embed(["Warm up."], normalize=True)
 
     async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
-        sentences = self._tokenize(texts)
-        words = [[t.text for t in tokens] for tokens in sentences]
-        tags = await self._infer("tag", words)
+        sentences = self._split(texts, tokenize)
+        tags = await self._infer("tag", [[t.text for t in tokens] for tokens in sentences])
         return [
             self._decode(tokens, text, t)
             for text, tokens, t in zip(texts, sentences, tags, strict=True)
@@ -114,23 +115,23 @@ class Engine:
         ]
 
     async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
-        sentences = self._tokenize(texts)
-        for i, tokens in enumerate(sentences):
-            if not tokens:
+        sentences = self._split(texts, split_words)
+        for i, sentence in enumerate(sentences):
+            if not sentence:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
-        words = [[t.text for t in tokens] for tokens in sentences]
-        features = self._featurize(words, featurize_pieces)
+        features = self._featurize(sentences, featurize_pieces)
         outputs = await self._submit("embed", features)
         vectors = np.stack([out["embedding"] for out in outputs]).astype(np.float32)  # (N, D)
         if normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return Embeddings(vectors, sum(f.length for f in features))
 
-    def _tokenize(self, texts: list[str]) -> list[list[Token]]:
+    def _split(self, texts: list[str], split: Callable[[str], list[T]]) -> list[list[T]]:
+        """Each text's tokens (or words); sizes are checked before and after splitting."""
         self._check_count(texts)
         for text in texts:  # all sizes first: no work for a request that will be refused
             self._check_chars(len(text))
-        sentences = [tokenize(text) for text in texts]
+        sentences = [split(text) for text in texts]
         for tokens in sentences:
             self._check_words(len(tokens))
         return sentences

@@ -39,12 +39,7 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
         loaded = backend or await asyncio.to_thread(
             OnnxBackend, settings.model_dir, settings.providers, settings.intra_op_threads
         )
-        limits = BatchLimits(
-            settings.max_batch_size,
-            settings.max_batch_tokens,
-            settings.max_wait_ms,
-            settings.max_queue,
-        )
+        limits = BatchLimits.from_settings(settings)
         batcher = Batcher(loaded, limits, metrics, settings.workers, batch_finishers(loaded.spec))
         batcher.start()
         try:

@@ -143,6 +143,7 @@ class LimitsOut(BaseModel):
     max_batch_tokens: int
     max_wait_ms: float
     max_queue: int
+    max_padding: float
     max_inputs_per_request: int
     max_chars_per_input: int
     max_tokens_per_input: int

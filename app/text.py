@@ -98,38 +98,50 @@ class Token(NamedTuple):
     end: int
 
 
+Span = tuple[str, int, int]  # a Token before it is one: (text, start, end)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split `text` into EWT-style words with offsets; never raises, linear time."""
-    words = [
-        Token(word, m.start() + start, m.start() + end)
+    return list(map(Token._make, _spans(text)))
+
+
+def split_words(text: str) -> list[str]:
+    """The words of `tokenize(text)`, without building tokens (embedding needs no offsets)."""
+    return [span[0] for span in _spans(text)]
+
+
+def _spans(text: str) -> list[Span]:
+    found = [
+        (word, m.start() + start, m.start() + end)
         for m in _CHUNK.finditer(text)
         for word, start, end in _chunk_words(m.group())
     ]
-    tokens: list[Token] = []
-    for i, t in enumerate(words):
-        after = words[i + 1].text.lower() if i + 1 < len(words) else ""
-        tokens += _cut(t, 2) if t.text.lower() == "its" and after in _ITS_IS_BEFORE else [t]
-    _split_final_abbreviation(tokens)
-    return tokens
+    spans: list[Span] = []
+    for i, t in enumerate(found):
+        after = found[i + 1][0].lower() if i + 1 < len(found) else ""
+        spans += _cut(t, 2) if t[0].lower() == "its" and after in _ITS_IS_BEFORE else [t]
+    _split_final_abbreviation(spans)
+    return spans
 
 
-def _chunk_words(chunk: str) -> tuple[tuple[str, int, int], ...]:
-    """(text, start, end) of each token of a chunk, offsets into the chunk. Short chunks are
-    cached: they repeat (`the`, `Paris.`), and splitting them is most of the tokenizer's time
-    on the request path. Long ones (rare, and they would bloat the cache) are split each time."""
+def _chunk_words(chunk: str) -> tuple[Span, ...]:
+    """The spans of a chunk, offsets into the chunk. Short chunks are cached: they repeat
+    (`the`, `Paris.`), and splitting them is most of the tokenizer's time on the request path.
+    Long ones (rare, and they would bloat the cache) are split each time."""
     return _short_chunk_words(chunk) if len(chunk) <= 40 else _split_chunk(chunk)
 
 
-def _split_chunk(chunk: str) -> tuple[tuple[str, int, int], ...]:
-    return tuple((t.text, t.start, t.end) for t in _chunk_tokens(chunk, 0))
+def _split_chunk(chunk: str) -> tuple[Span, ...]:
+    return tuple(_chunk_spans(chunk, 0))
 
 
 _short_chunk_words = lru_cache(maxsize=100_000)(_split_chunk)
 
 
-def _chunk_tokens(chunk: str, offset: int) -> list[Token]:
-    """Tokens of one chunk: links whole, the parts around them by the `_TOKEN` rules."""
-    tokens: list[Token] = []
+def _chunk_spans(chunk: str, offset: int) -> list[Span]:
+    """Spans of one chunk: links whole, the parts around them by the `_TOKEN` rules."""
+    spans: list[Span] = []
     done = 0  # chunk[:done] is tokenized
     segments = _SEGMENT.finditer(chunk) if _LINK.search(chunk) else ()
     for seg in segments:
@@ -138,22 +150,22 @@ def _chunk_tokens(chunk: str, offset: int) -> list[Token]:
         start = seg.end() - len(seg.group().lstrip(_LINK_LEAD))
         end = seg.start() + len(seg.group().rstrip(_LINK_TRAIL))
         if start < end:
-            tokens += _plain_tokens(chunk[done:start], offset + done)
-            tokens.append(Token(chunk[start:end], offset + start, offset + end))
+            spans += _plain_spans(chunk[done:start], offset + done)
+            spans.append((chunk[start:end], offset + start, offset + end))
             done = end
-    return tokens + _plain_tokens(chunk[done:], offset + done)
+    return spans + _plain_spans(chunk[done:], offset + done)
 
 
-def _plain_tokens(part: str, offset: int) -> list[Token]:
-    """Tokens of a link-free part of a chunk; combining marks and emoji joiners stay attached."""
-    spans: list[list[int]] = []
+def _plain_spans(part: str, offset: int) -> list[Span]:
+    """Spans of a link-free part of a chunk; combining marks and emoji joiners stay attached."""
+    bounds: list[list[int]] = []
     for m in _TOKEN.finditer(part):
         s, e = m.span()
-        if spans and _attaches(part[s - 1], part[s]):  # matches tile the part: s - 1 is prev's
-            spans[-1][1] = e
+        if bounds and _attaches(part[s - 1], part[s]):  # matches tile the part: s - 1 is prev's
+            bounds[-1][1] = e
         else:
-            spans.append([s, e])
-    return [t for s, e in spans for t in _split_word(part[s:e], offset + s)]
+            bounds.append([s, e])
+    return [t for s, e in bounds for t in _split_word(part[s:e], offset + s)]
 
 
 def _attaches(before: str, c: str) -> bool:
@@ -163,7 +175,7 @@ def _attaches(before: str, c: str) -> bool:
     return c.isalnum() and unicodedata.category(before)[0] == "M"
 
 
-def _split_word(word: str, start: int) -> list[Token]:
+def _split_word(word: str, start: int) -> list[Span]:
     """Split clitics off one matched word: `don't` -> `do n't`, `dont` -> `do nt`."""
     cut = _FUSED.get(word.lower())
     m = _CLITIC.fullmatch(word) if cut is None else None
@@ -171,20 +183,21 @@ def _split_word(word: str, start: int) -> list[Token]:
     # `nt` without an apostrophe only after a verb that takes n't: `dont`, not `want`.
     if host[-1:].isalpha() and (clitic.lower() != "nt" or _NT_HOSTS.fullmatch(host)):
         cut = len(host)
-    token = Token(word, start, start + len(word))
-    return [token] if cut is None else _cut(token, cut)
+    span = (word, start, start + len(word))
+    return [span] if cut is None else _cut(span, cut)
 
 
-def _cut(t: Token, n: int) -> list[Token]:
-    """`t` as two tokens, the first `n` characters long."""
-    return [Token(t.text[:n], t.start, t.start + n), Token(t.text[n:], t.start + n, t.end)]
+def _cut(t: Span, n: int) -> list[Span]:
+    """`t` as two spans, the first `n` characters long."""
+    text, start, end = t
+    return [(text[:n], start, start + n), (text[n:], start + n, end)]
 
 
-def _split_final_abbreviation(tokens: list[Token]) -> None:
+def _split_final_abbreviation(spans: list[Span]) -> None:
     """At the end of the text a sentence period follows: `etc.` -> `etc .` (in place)."""
-    i = len(tokens) - 1
-    while i >= 0 and tokens[i].text in {'"', "'", ")", "”", "’"}:
+    i = len(spans) - 1
+    while i >= 0 and spans[i][0] in {'"', "'", ")", "”", "’"}:
         i -= 1
-    t = tokens[i] if i >= 0 else None
-    if t is not None and len(t.text) > 1 and t.text[0].isalnum() and t.text.endswith("."):
-        tokens[i : i + 1] = _cut(t, len(t.text) - 1)
+    t = spans[i][0] if i >= 0 else ""
+    if len(t) > 1 and t[0].isalnum() and t.endswith("."):
+        spans[i : i + 1] = _cut(spans[i], len(t) - 1)

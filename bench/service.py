@@ -190,9 +190,7 @@ async def _in_process(
     settings: Settings, task: str, texts: list[str], clients: int, seconds: float
 ) -> dict[str, Any]:
     backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
-    limits = BatchLimits(
-        settings.max_batch_size, settings.max_batch_tokens, settings.max_wait_ms, settings.max_queue
-    )
+    limits = BatchLimits.from_settings(settings)
     metrics = Metrics()
     batcher = Batcher(backend, limits, metrics, settings.workers, batch_finishers(backend.spec))
     batcher.start()

@@ -64,7 +64,7 @@ def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") 
 
 async def test_concurrent_submissions_share_a_run() -> None:
     backend = FakeBackend()
-    async with running(backend) as batcher:
+    async with running(backend, max_padding=2.0) as batcher:
         sentences = [sentence(n, first=100 * n) for n in (3, 7, 5, 1, 4)]
         results = await asyncio.gather(*submit_each(batcher, sentences))
     assert len(backend.batches) == 1
@@ -108,6 +108,16 @@ async def test_max_batch_tokens_counts_padding() -> None:
         assert len(lengths) * max(lengths) <= 30 or len(lengths) == 1
     assert [50] in backend.batches  # over the budget on its own: runs alone
     assert sum(len(b) for b in backend.batches) == 6
+
+
+@pytest.mark.parametrize("max_padding, runs", [(1.25, [[10] * 6, [30]]), (3.0, [[10] * 6 + [30]])])
+async def test_max_padding_keeps_a_long_sentence_out(max_padding: float, runs: list) -> None:
+    """Six sentences of 10 pieces and one of 30: together they would be 210 padded pieces for
+    90 real ones (2.3x)."""
+    backend = FakeBackend()
+    async with running(backend, max_padding=max_padding) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in [10] * 6 + [30]]))
+    assert sorted(sorted(b) for b in backend.batches) == runs
 
 
 async def test_length_buckets() -> None:

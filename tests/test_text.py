@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.text import Token, tokenize
+from app.text import Token, split_words, tokenize
 from training import tokeval
 
 
@@ -88,6 +88,13 @@ _TRICKY = st.lists(st.sampled_from(_PIECES), max_size=40).map("".join)
 @given(st.one_of(st.text(), _TRICKY))
 def test_offsets_invariant(text: str) -> None:
     assert_invariant(text, tokenize(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), _TRICKY))
+def test_split_words_are_the_tokens_texts(text: str) -> None:
+    """/embed splits with `split_words`, /tag with `tokenize`: the same words."""
+    assert split_words(text) == [t.text for t in tokenize(text)]
 
 
 def test_one_megabyte_is_fast() -> None:

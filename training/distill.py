@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from app.featurize import Features, WordPiece, featurize, pad_batch
-from app.text import tokenize
+from app.text import split_words
 from training import teacher
 from training.data import load_tagging, read_stsb
 from training.model import BiGRUModel, ModelConfig
@@ -95,7 +95,7 @@ def cached_teacher_vectors(sentences: list[str], cache_dir: Path) -> np.ndarray:
 
 
 def student_features(sentences: list[str], wp: WordPiece) -> list[Features]:
-    return [featurize([t.text for t in tokenize(s)] or ["[UNK]"], wp) for s in sentences]
+    return [featurize(split_words(s) or ["[UNK]"], wp) for s in sentences]
 
 
 def student_encoder(model, wp: WordPiece, batch: int = 256):
