@@ -99,6 +99,17 @@ HOW = """\
   (`bigru shared-probe`, 50k corpus sentences): a ridge head on the frozen tagger's masked
   mean+max pooled states reaches STS-B dev 52.3, far from 85; a shared encoder would have to
   be retrained for embeddings, which moves the tagger.
+- Sentence encoder, 0.3.0 (the tagger is 0.2.0's, read back with `bigru recover`): `/embed`
+  must serve 10x the teacher's sentences per second, and 0.2.0's encoder (the 384-d table into
+  a BiGRU of 256 per direction) left raw ONNX Runtime alone at 8.9x. It now reads a learned
+  128-d projection of the table into a BiGRU of 128 per direction: 0.49 M FLOPs per piece
+  instead of 1.97 M (counted from the graph by `bench/flops.py`), 3.4x the sentences per second
+  in ONNX Runtime on one thread at batch 32. Distilled from scratch on the same 322k sentences
+  (`bigru distill --epochs 4 --threads 1 --sent-input 128 --sent-hidden 128`, 25 min): STS-B dev
+  79.52 after a quarter epoch, 83.02 after one, 83.69 at its best (epoch 3); then CoSENT on
+  STS-B train (`bigru sts-tune --epochs 12`): 84.30 after one epoch, 85.49 after 6, 86.01 at
+  its best (epoch 11); the teacher scores 86.72 by the same command. 0.2.0's larger encoder
+  reached 86.75 (3 distillation epochs, 6 tuning epochs).
 - Export: the TorchScript exporter around pack/pad wires `sequence_lens` into each ONNX GRU.
   Each encoder then goes behind an `If` on a boolean input (`want_tags`, `want_embedding`):
   ONNX Runtime runs every node whatever outputs are asked for, so ungated, `/embed` paid for
