@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,7 @@ class BatchLimits:
         )
 
 
+_LENGTH = operator.attrgetter("length")
 # A batch takes this many sentences whatever their padding: runs this small cost about the same
 # padded or not (fixed overhead per run and per step), so `max_padding` applies beyond them.
 _PADDING_FREE = 4
@@ -172,9 +174,14 @@ class Batcher:
             await self._wake.wait()
 
     def _drop_cancelled(self) -> None:
-        """Forget sentences whose request has gone (client disconnect, failed sibling)."""
-        for task, queue in self._queues.items():
-            self._queues[task] = [item for item in queue if not item.future.done()]
+        """Forget the sentences at the head of each queue whose request has gone (client
+        disconnect, failed sibling), so the oldest live one leads; the rest are dropped when a
+        batch is taken (a scan of the whole queue here, each time, cost more than the batch)."""
+        for queue in self._queues.values():
+            gone = 0
+            while gone < len(queue) and queue[gone].future.done():
+                gone += 1
+            del queue[:gone]
         self.metrics.queue_size.set(self.queued)  # else the gauge keeps counting them
 
     def _oldest_task(self) -> str | None:
@@ -215,7 +222,7 @@ class Batcher:
         if not queue:
             self._queues[task] = []
             return []
-        order = sorted(queue, key=lambda item: item.length)
+        order = sorted(queue, key=_LENGTH)
         lengths = [item.length for item in order]
         lo = hi = order.index(queue[0])  # the oldest; the run is order[lo : hi + 1]
         real = lengths[lo]  # its pieces, pads not counted
