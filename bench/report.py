@@ -352,6 +352,10 @@ def _peer_table(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
     settings = results.get("service_settings") or {}
     how = f"HTTP, {settings.get('workers')} workers x {settings.get('intra_op_threads')} ORT thread"
     name = f"all-MiniLM-L6-v2, ORT, batch {teacher['batch_size']}, {teacher['threads']} threads"
+    rounds = teacher.get("rounds_sentences_per_s")
+    if rounds:
+        each = " and ".join(f"{v:,.0f}" for v in rounds)
+        name += f" (mean of the runs just before and after the lists run: {each})"
     rows = [(name, teacher["sentences_per_s"], 1.0)]
     lists = dig(results.get("service"), "lists")
     if lists:
