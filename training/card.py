@@ -104,7 +104,7 @@ HOW = """\
   a BiGRU of 256 per direction) left raw ONNX Runtime alone at 8.9x. It now reads a learned
   128-d projection of the table into a BiGRU of 128 per direction: 0.49 M FLOPs per piece
   instead of 1.97 M (counted from the graph by `bench/flops.py`); raw ONNX Runtime on the
-  embedding path, batch 32, 2 threads: 6,901-7,450 sentences/s in two `make bench` runs
+  embedding path, batch 32, 2 threads: 6,882-8,321 sentences/s over four `make bench` runs
   (0.2.0: 3,562). Distilled from scratch on the same 322k sentences
   (`bigru distill --epochs 4 --threads 1 --sent-input 128 --sent-hidden 128`, 25 min): STS-B dev
   79.52 after a quarter epoch, 83.02 after one, 83.69 at its best (epoch 3); then CoSENT on
