@@ -121,7 +121,8 @@ class Engine:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
         features = self._featurize(sentences, featurize_pieces)
         outputs = await self._submit("embed", features)
-        vectors = np.stack([out["embedding"] for out in outputs]).astype(np.float32)  # (N, D)
+        vectors = np.stack([out["embedding"] for out in outputs])  # (N, D), a fresh array
+        vectors = vectors.astype(np.float32, copy=False)
         if normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return Embeddings(vectors, sum(f.length for f in features))

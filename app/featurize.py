@@ -140,6 +140,7 @@ def featurize(words: list[str], wordpiece: WordPiece) -> Features:
 
 
 Featurizer = Callable[[list[str], WordPiece], Features]
+_NO_WORDS = np.zeros(0, dtype=np.int64)
 
 
 def featurize_pieces(words: list[str], wordpiece: WordPiece) -> Features:
@@ -147,9 +148,6 @@ def featurize_pieces(words: list[str], wordpiece: WordPiece) -> Features:
     0 (as pads) and word starts empty."""
     ids = [i for word in words for i in wordpiece.word_ids(word)]
     return Features(np.asarray(ids, dtype=np.int64), np.zeros(len(ids), dtype=np.int64), _NO_WORDS)
-
-
-_NO_WORDS = np.zeros(0, dtype=np.int64)
 
 
 def pad_batch(batch: list[Features]) -> dict[str, np.ndarray]:

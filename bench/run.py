@@ -252,32 +252,35 @@ def phase_peer(
             f"{section['export_max_abs_diff']:.1e})",
         )
     threads = len(os.sched_getaffinity(0))
-    rounds = []
+
+    def teacher(when: str) -> dict[str, Any]:
+        t = peer.teacher_rate(path, texts, 32, threads, plan.teacher_s)
+        log("peer", f"all-MiniLM-L6-v2 ORT B=32, {when} /embed lists: {_rate_line(t)}")
+        return t
+
     with service.server(settings.model_dir, {}, workdir / "server-lists.log") as (base, pid):
-        for when in ("before", "after"):
-            if when == "after":
-                r = service.load_run(
-                    base,
-                    pid,
-                    "embed",
-                    plan.list_clients,
-                    texts_file,
-                    plan.warmup_s,
-                    plan.list_s,
-                    plan.load_tool,
-                    plan.per_request,
-                )
-                results.setdefault("service", {})["lists"] = r
-                log(
-                    "peer",
-                    f"/embed {plan.list_clients} clients x {plan.per_request} sentences per "
-                    f"request: {r['sentences_per_s']:>7,.0f} sent/s p99 "
-                    f"{r['latency_ms']['p99'] or 0:6.1f} ms batch "
-                    f"{r['server']['mean_batch_size']:5.1f} errors {r['errors']}",
-                )
-            t = peer.teacher_rate(path, texts, 32, threads, plan.teacher_s)
-            rounds.append(t)
-            log("peer", f"all-MiniLM-L6-v2 ORT B=32, {when} /embed lists: {_rate_line(t)}")
+        before = teacher("before")
+        r = service.load_run(
+            base,
+            pid,
+            "embed",
+            plan.list_clients,
+            texts_file,
+            plan.warmup_s,
+            plan.list_s,
+            plan.load_tool,
+            plan.per_request,
+        )
+        results.setdefault("service", {})["lists"] = r
+        log(
+            "peer",
+            f"/embed {plan.list_clients} clients x {plan.per_request} sentences per "
+            f"request: {r['sentences_per_s']:>7,.0f} sent/s p99 "
+            f"{r['latency_ms']['p99'] or 0:6.1f} ms batch "
+            f"{r['server']['mean_batch_size']:5.1f} errors {r['errors']}",
+        )
+        after = teacher("after")
+    rounds = [before, after]
     section["teacher"] = {
         **rounds[0],
         "sentences_per_s": sum(t["sentences_per_s"] for t in rounds) / len(rounds),

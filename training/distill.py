@@ -38,8 +38,8 @@ class DistillConfig:
     evals_per_epoch: int = 4
     max_minutes: float = 30.0
     threads: int = 2
-    sent_input: int = 0  # the student's shape: see ModelConfig
-    sent_hidden: int = 256
+    sent_input: int = ModelConfig.sent_input  # the student's shape
+    sent_hidden: int = ModelConfig.sent_hidden
 
 
 def build_corpus(data_dir: Path, cfg: DistillConfig) -> list[str]:

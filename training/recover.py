@@ -65,7 +65,7 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     }
     grus: dict[str, list] = {"tagger": [], "sent": []}
     heads: dict[int, np.ndarray] = {}  # the tagger's per-piece heads, by width
-    sent_in: list[np.ndarray] = []  # the sentence encoder's input projection, if it has one
+    sent_in: np.ndarray | None = None  # the sentence encoder's input projection, if any
     for owner, g in _graphs(proto.graph):
         for node in g.node:
             if node.op_type == "GRU":
@@ -75,7 +75,7 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
             elif node.op_type == "MatMul" and node.input[1] in init:
                 w = init[node.input[1]]
                 if owner == "if_want_embedding":
-                    sent_in.append(w.T)
+                    sent_in = w.T
                 else:
                     heads[w.shape[1]] = w.T
     arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
@@ -97,8 +97,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
         **_gru_state("tagger.gru", grus["tagger"]),
         **_gru_state("sent.gru", grus["sent"]),
     }
-    if sent_in:
-        state["sent_in.weight"] = _tensor(sent_in[0])
+    if sent_in is not None:
+        state["sent_in.weight"] = _tensor(sent_in)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) != {"table"} or unexpected:
         raise ValueError(f"{model_dir}: missing {missing}, unexpected {unexpected}")
