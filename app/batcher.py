@@ -1,16 +1,20 @@
 """Dynamic batching: sentences from concurrent requests share ORT runs.
 
-One queue per task (tag and embed ask the graph for different outputs) and one loop task. When
-a worker is free, the loop waits for a sentence, then for company until the batch is full
-(`max_batch_size` sentences or `max_batch_tokens` padded pieces) or the oldest sentence has
-waited `max_wait_ms`. It then takes a run of similar lengths around the oldest sentence (ORT's
-GRU pays for every pad), pads once, runs the backend on a worker thread so the event loop never
-blocks, and hands each sentence its own result: its slice of the outputs, or what the task's
-`finish` function (on the worker thread, over the whole batch) makes of them. `workers` batches
-run at once on the one session (ORT's `Run` is thread-safe): ORT's GRU hardly gains from a
-second intra-op thread, while two runs side by side use two cores. While all workers are busy,
-the queue grows and the next batch is fuller. The model is length-exact: a sentence gets the
-same logits in any batch (its pooled embedding the same up to float32 summation order).
+One queue per task (tag and embed ask the graph for different outputs), shared under one lock
+by `workers` threads. A free worker takes the next batch itself: it waits for a sentence, then
+for company until the batch is full (`max_batch_size` sentences or `max_batch_tokens` padded
+pieces) or the oldest sentence has waited `max_wait_ms`. It takes a run of similar lengths
+around the oldest sentence (ORT's GRU pays for every pad), pads once, runs the backend and the
+task's `finish` function (e.g. decoding, over the whole batch), and hands the results to the
+event loop in one call. The event loop never forms or starts a batch: behind a busy loop (every
+request's parsing, tokenizing and JSON), a worker waited milliseconds for its next batch, and the
+workers were in ORT 60% of the time under load (measured here with 16 clients sending lists).
+
+Each `submit` (one request) gets one future for all its sentences. `workers` batches run at once
+on the one session (ORT's `Run` is thread-safe and releases the GIL): ORT's GRU hardly gains
+from a second intra-op thread, while two runs side by side use two cores. While all workers are
+busy, the queue grows and the next batch is fuller. The model is length-exact: a sentence gets
+the same logits in any batch (its pooled embedding the same up to float32 summation order).
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -78,15 +82,33 @@ _LENGTH = operator.attrgetter("length")
 _PADDING_FREE = 4
 
 
-@dataclass(eq=False)  # identity: items are found in lists by `is`
-class _Item:
-    features: Features
-    future: asyncio.Future[Any]
-    arrived: float = field(default_factory=time.monotonic)
-    length: int = field(init=False)  # pieces; read many times while the queue is sorted
+class _Request:
+    """One `submit`: its sentences' results, in order, on one future of the event loop."""
 
-    def __post_init__(self) -> None:
-        self.length = self.features.length
+    __slots__ = ("future", "results", "missing")
+
+    def __init__(self, future: asyncio.Future[list[Any]], size: int) -> None:
+        self.future = future
+        self.results: list[Any] = [None] * size
+        self.missing = size
+
+
+class _Item:
+    """One queued sentence. Identity matters: items are found in sets and lists by `is`."""
+
+    __slots__ = ("features", "request", "index", "arrived", "length")
+
+    def __init__(self, features: Features, request: _Request, index: int, arrived: float) -> None:
+        self.features = features
+        self.request = request
+        self.index = index  # its place in the request
+        self.arrived = arrived
+        self.length = features.length  # pieces; read many times while the queue is sorted
+
+    @property
+    def gone(self) -> bool:
+        """Its request has failed or was cancelled (client disconnect): nobody wants it."""
+        return self.request.future.done()
 
 
 class Batcher:
@@ -102,84 +124,91 @@ class Batcher:
         self.finish = finish or {}  # per task; default: split_outputs
         self.limits = limits
         self.metrics = metrics
+        self.workers = workers
         self._queues: dict[str, list[_Item]] = {task: [] for task in TASK_OUTPUTS}
-        self._wake = asyncio.Event()
+        self._changed = threading.Condition()  # guards the queues and `_closing`
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self._free = asyncio.Semaphore(workers)  # a batch is formed only when a worker is free
-        self._running: set[asyncio.Task[None]] = set()
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="bigru-ort")
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def queued(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="bigru-batcher")
+        """Start the worker threads; results go to the running event loop."""
+        self._loop = asyncio.get_running_loop()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"bigru-ort-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     async def stop(self) -> None:
-        """Refuse new sentences, finish the queued ones, then stop the loop and the thread."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        self._executor.shutdown(wait=True)
+        """Refuse new sentences, finish the queued ones, then stop the threads."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join)
 
-    def submit(self, task: str, sentences: Sequence[Features]) -> list[asyncio.Future[Any]]:
-        """Queue all `sentences` of one request, or none of them (OverloadedError)."""
-        if self._closing or self._task is None:
+    def submit(self, task: str, sentences: Sequence[Features]) -> asyncio.Future[list[Any]]:
+        """Queue all `sentences` of one request, or none of them (OverloadedError). The future
+        gives their results in order, or the error of the first batch of theirs that failed."""
+        if self._closing or self._loop is None:
             raise NotReadyError("the service is not accepting work")
         if len(sentences) > self.limits.max_queue:  # would never fit: retrying cannot help
             raise InputTooLargeError(
                 f"{len(sentences)} sentences; the queue holds at most {self.limits.max_queue}"
             )
-        if self.queued + len(sentences) > self.limits.max_queue:
-            raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
-        loop = asyncio.get_running_loop()
-        items = [_Item(f, loop.create_future()) for f in sentences]
-        self._queues[task].extend(items)
-        self.metrics.queue_size.set(self.queued)
-        self._wake.set()
-        return [item.future for item in items]
-
-    async def _loop(self) -> None:
-        while True:
-            await self._free.acquire()
-            task = await self._next_task()
-            if task is None:  # closing, and nothing left
-                break
-            await self._gather(task)
-            batch = self._take(task)
+        request = _Request(self._loop.create_future(), len(sentences))
+        now = time.monotonic()
+        items = [_Item(f, request, i, now) for i, f in enumerate(sentences)]
+        with self._changed:
+            if self.queued + len(items) > self.limits.max_queue:
+                raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
+            self._queues[task].extend(items)
             self.metrics.queue_size.set(self.queued)
-            if not batch:
-                self._free.release()
-                continue
-            run = asyncio.get_running_loop().create_task(self._run(task, batch))
-            self._running.add(run)
-            run.add_done_callback(self._finished)
-        await asyncio.gather(*self._running)
+            self._changed.notify()
+        return request.future
 
-    def _finished(self, run: asyncio.Task[None]) -> None:
-        self._running.discard(run)
-        self._free.release()
+    def _work(self) -> None:
+        """A worker thread: take a batch, run it, hand its results over; until stopped and
+        the queues are empty."""
+        while (batch := self._next_batch()) is not None:
+            self._run(*batch)
 
-    async def _next_task(self) -> str | None:
-        """The task of the oldest live sentence, once there is one; None when closing idle."""
-        while True:
-            self._drop_cancelled()
-            task = self._oldest_task()
-            if task is not None or self._closing:
-                return task
-            self._wake.clear()
-            await self._wake.wait()
+    def _next_batch(self) -> tuple[str, list[_Item]] | None:
+        """Wait for the oldest live sentence and its company, then take a batch. None when
+        closing and nothing is left."""
+        with self._changed:
+            while True:
+                self._drop_gone()
+                task = self._oldest_task()
+                if task is None:
+                    if self._closing:
+                        return None
+                    self._changed.wait()
+                    continue
+                deadline = self._queues[task][0].arrived + self.limits.max_wait_ms / 1000
+                while not self._closing and not self._full(task):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._changed.wait(remaining)
+                batch = self._take(task)
+                self.metrics.queue_size.set(self.queued)
+                if batch:
+                    return task, batch
 
-    def _drop_cancelled(self) -> None:
+    def _drop_gone(self) -> None:
         """Forget the sentences at the head of each queue whose request has gone (client
         disconnect, failed sibling), so the oldest live one leads; the rest are dropped when a
         batch is taken (a scan of the whole queue here, each time, cost more than the batch)."""
         for queue in self._queues.values():
             gone = 0
-            while gone < len(queue) and queue[gone].future.done():
+            while gone < len(queue) and queue[gone].gone:
                 gone += 1
             del queue[:gone]
         self.metrics.queue_size.set(self.queued)  # else the gauge keeps counting them
@@ -187,19 +216,6 @@ class Batcher:
     def _oldest_task(self) -> str | None:
         heads = [(q[0].arrived, task) for task, q in self._queues.items() if q]
         return min(heads)[1] if heads else None
-
-    async def _gather(self, task: str) -> None:
-        """Wait until `task` can fill a batch or its oldest sentence has waited long enough."""
-        deadline = self._queues[task][0].arrived + self.limits.max_wait_ms / 1000
-        while not self._closing and not self._full(task):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except TimeoutError:
-                return
 
     def _full(self, task: str) -> bool:
         queue = self._queues[task]
@@ -218,7 +234,7 @@ class Batcher:
         ran ~20% faster on batches held to 1.2x). A sentence over the token limit on its own
         still runs, alone.
         """
-        queue = [item for item in self._queues[task] if not item.future.done()]
+        queue = [item for item in self._queues[task] if not item.gone]
         if not queue:
             self._queues[task] = []
             return []
@@ -248,44 +264,48 @@ class Batcher:
         self._queues[task] = [item for item in queue if item not in taken]
         return batch
 
-    async def _run(self, task: str, batch: list[_Item]) -> None:
+    def _run(self, task: str, batch: list[_Item]) -> None:
+        """On a worker thread: pad, run, finish; the results (or the batch's error) go to the
+        event loop in one call."""
         features = [item.features for item in batch]
         feeds = pad_batch(features)
         B, T = feeds["input_ids"].shape
-        timing: list[float] = []
+        start = time.perf_counter()
         try:
-            loop = asyncio.get_running_loop()
-            results = await loop.run_in_executor(
-                self._executor, self._infer, task, features, feeds, timing
-            )
-        except Exception as e:  # fails this batch only; the loop goes on
+            out = self.backend.run(feeds, TASK_OUTPUTS[task])
+            self.metrics.inference_seconds.observe(time.perf_counter() - start)
+            results = self.finish.get(task, split_outputs)(features, out)
+        except Exception as e:  # fails this batch only; the workers go on
             log.error("%s batch of %d failed: %s", task, B, e)
             message = str(e) if isinstance(e, BackendError) else f"inference failed: {e}"
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(BackendError(message))
-            return
+            self._hand_over(self._fail, batch, BackendError(message))
+        else:
+            self._hand_over(self._deliver, batch, results)
         finally:
             self.metrics.ort_runs.labels(task).inc()
             self.metrics.batch_size.observe(B)
             self.metrics.batch_tokens.observe(B * T)
-            if timing:
-                self.metrics.inference_seconds.observe(timing[0])
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():  # else the client went away while the batch ran
-                item.future.set_result(result)
 
-    def _infer(
-        self,
-        task: str,
-        features: list[Features],
-        feeds: dict[str, np.ndarray],
-        timing: list[float],
-    ) -> list[Any]:
-        """On a worker thread: the ORT run (its seconds appended to `timing`), then `finish`."""
-        start = time.perf_counter()
-        try:
-            out = self.backend.run(feeds, TASK_OUTPUTS[task])
-        finally:
-            timing.append(time.perf_counter() - start)
-        return self.finish.get(task, split_outputs)(features, out)
+    def _hand_over(
+        self, deliver: Callable[[list[_Item], Any], None], batch: list[_Item], what: Any
+    ) -> None:
+        assert self._loop is not None  # started
+        self._loop.call_soon_threadsafe(deliver, batch, what)
+
+    @staticmethod
+    def _deliver(batch: list[_Item], results: list[Any]) -> None:
+        """On the event loop: each sentence's result into its request; complete requests done."""
+        for item, result in zip(batch, results, strict=True):
+            request = item.request
+            if request.future.done():  # failed, or the client went away while the batch ran
+                continue
+            request.results[item.index] = result
+            request.missing -= 1
+            if not request.missing:
+                request.future.set_result(request.results)
+
+    @staticmethod
+    def _fail(batch: list[_Item], error: BackendError) -> None:
+        for item in batch:
+            if not item.request.future.done():
+                item.request.future.set_exception(error)

@@ -9,7 +9,6 @@ the route writes as JSON without making a Python float of every value. Empty inp
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -174,15 +173,7 @@ class Engine:
     async def _submit(self, task: str, features: list[Features]) -> list[Any]:
         if not features:
             return []
-        futures = self.batcher.submit(task, features)
-        # return_exceptions: every future's error is retrieved (no "never retrieved" noise)
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        outputs: list[Any] = []
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-            outputs.append(result)
-        return outputs
+        return await self.batcher.submit(task, features)
 
     def _decode(
         self, tokens: list[Token], source: str | None, tags: WordTags | None

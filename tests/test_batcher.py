@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -58,8 +59,9 @@ async def running(
 
 
 def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") -> list:
-    """One submit per sentence, as concurrent requests would."""
-    return [batcher.submit(task, [s])[0] for s in sentences]
+    """One submit per sentence, as concurrent requests would: a future of a one-item list
+    each."""
+    return [batcher.submit(task, [s]) for s in sentences]
 
 
 async def test_concurrent_submissions_share_a_run() -> None:
@@ -68,7 +70,7 @@ async def test_concurrent_submissions_share_a_run() -> None:
         sentences = [sentence(n, first=100 * n) for n in (3, 7, 5, 1, 4)]
         results = await asyncio.gather(*submit_each(batcher, sentences))
     assert len(backend.batches) == 1
-    for s, out in zip(sentences, results, strict=True):
+    for s, (out,) in zip(sentences, results, strict=True):
         assert out.keys() == {"upos_logits", "ner_logits"}
         assert out["upos_logits"].shape == (s.length, 3)  # cut to its own length
         assert (out["upos_logits"][:, 0] == s.input_ids).all()
@@ -78,9 +80,9 @@ async def test_concurrent_submissions_share_a_run() -> None:
 async def test_tasks_run_separately_with_their_outputs() -> None:
     backend = FakeBackend()
     async with running(backend) as batcher:
-        tag = batcher.submit("tag", [sentence(3)])[0]
-        emb = batcher.submit("embed", [sentence(3)])[0]
-        tagged, embedded = await asyncio.gather(tag, emb)
+        tag = batcher.submit("tag", [sentence(3)])
+        emb = batcher.submit("embed", [sentence(3)])
+        (tagged,), (embedded,) = await asyncio.gather(tag, emb)
     assert len(backend.batches) == 2
     assert tagged.keys() == {"upos_logits", "ner_logits"}
     assert embedded.keys() == {"embedding"} and embedded["embedding"].tolist() == [3003]
@@ -130,9 +132,9 @@ async def test_length_buckets() -> None:
 async def test_waits_for_company_up_to_max_wait() -> None:
     backend = FakeBackend()
     async with running(backend, max_wait_ms=500) as batcher:
-        first = batcher.submit("tag", [sentence(2)])[0]
+        first = batcher.submit("tag", [sentence(2)])
         await asyncio.sleep(0.02)
-        second = batcher.submit("tag", [sentence(3)])[0]
+        second = batcher.submit("tag", [sentence(3)])
         await asyncio.gather(first, second)
     assert backend.batches == [[2, 3]]
 
@@ -141,7 +143,7 @@ async def test_cancelled_items_are_skipped() -> None:
     backend = FakeBackend()
     backend.gate = threading.Event()
     async with running(backend, max_wait_ms=0) as batcher:
-        busy = batcher.submit("tag", [sentence(1)])[0]
+        busy = batcher.submit("tag", [sentence(1)])
         await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
         gone, kept = submit_each(batcher, [sentence(2), sentence(3)])
         gone.cancel()
@@ -155,7 +157,7 @@ async def test_queue_size_forgets_cancelled_items() -> None:
     backend = FakeBackend()
     backend.gate = threading.Event()
     async with running(backend, max_wait_ms=0) as batcher:
-        busy = batcher.submit("tag", [sentence(1)])[0]
+        busy = batcher.submit("tag", [sentence(1)])
         await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
         gone = submit_each(batcher, [sentence(2), sentence(3)])
         gauge = batcher.metrics.registry.get_sample_value
@@ -174,17 +176,18 @@ async def test_a_request_larger_than_the_queue_is_413_not_429() -> None:
         with pytest.raises(InputTooLargeError):  # 413: a retry could never fit
             batcher.submit("tag", [sentence(2)] * 5)
         assert batcher.queued == 0
-        assert (await batcher.submit("tag", [sentence(2)] * 4)[0])["upos_logits"].shape == (2, 3)
+        (out, *_) = await batcher.submit("tag", [sentence(2)] * 4)
+        assert out["upos_logits"].shape == (2, 3)
 
 
 async def test_overload_refuses_the_whole_request() -> None:
     backend = FakeBackend()
     async with running(backend, max_queue=3) as batcher:
-        futures = batcher.submit("tag", [sentence(2), sentence(2)])
+        futures = [batcher.submit("tag", [sentence(2), sentence(2)])]
         with pytest.raises(OverloadedError):
             batcher.submit("embed", [sentence(2), sentence(2)])
         assert batcher.queued == 2  # nothing of the refused request was queued
-        futures += batcher.submit("embed", [sentence(2)])
+        futures.append(batcher.submit("embed", [sentence(2)]))
         await asyncio.gather(*futures)
 
 
@@ -196,7 +199,7 @@ async def test_an_exception_fails_only_its_batch(make_error: Callable[[str], Exc
         others = submit_each(batcher, [sentence(4), sentence(4)])
         results = await asyncio.gather(ok, bad, *others, return_exceptions=True)
     assert all(isinstance(r, BackendError) for r in results[:2])
-    assert all(isinstance(r, dict) for r in results[2:])
+    assert all(isinstance(r, list) for r in results[2:])
     assert len(backend.batches) == 2
 
 
@@ -227,7 +230,35 @@ async def test_workers_run_batches_side_by_side(workers: int, overlap: bool) -> 
     async with running(backend, workers=workers, max_batch_size=1) as batcher:
         futures = submit_each(batcher, [sentence(3), sentence(4)])
         results = await asyncio.gather(*futures, return_exceptions=True)
-    ok = [isinstance(r, dict) for r in results]
+    ok = [isinstance(r, list) for r in results]
     assert ok == [overlap, overlap]
     if overlap:
-        assert sorted(len(r["upos_logits"]) for r in results) == [3, 4]
+        assert sorted(len(r[0]["upos_logits"]) for r in results) == [3, 4]
+
+
+async def test_a_request_split_over_batches_gets_its_results_in_order() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=2, max_padding=100) as batcher:
+        sentences = [sentence(n, first=100 * n) for n in (5, 1, 4, 2, 3)]
+        results = await batcher.submit("embed", sentences)
+    assert len(backend.batches) == 3
+    assert [int(r["embedding"][0]) for r in results] == [int(s.input_ids.sum()) for s in sentences]
+
+
+async def test_a_failed_batch_fails_its_whole_request() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1) as batcher:
+        with pytest.raises(BackendError):
+            await batcher.submit("tag", [sentence(2), sentence(2, first=FAIL_ID), sentence(3)])
+
+
+async def test_workers_take_batches_while_the_event_loop_is_busy() -> None:
+    """A free worker starts the next batch itself: a busy event loop (other requests' parsing,
+    tokenizing, JSON) does not leave it idle."""
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1, max_wait_ms=0) as batcher:
+        futures = submit_each(batcher, [sentence(n) for n in (2, 3, 4)])
+        time.sleep(0.3)  # blocks the event loop, which delivers nothing meanwhile
+        assert sorted(map(len, backend.batches)) == [1, 1, 1]  # all three ran
+        assert not any(f.done() for f in futures)
+        await asyncio.gather(*futures)
