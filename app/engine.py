@@ -9,9 +9,9 @@ the route writes as JSON without making a Python float of every value. Empty inp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -20,10 +20,8 @@ from app.batcher import Batcher, Finish, Outputs
 from app.config import Settings
 from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
 from app.errors import EmptyInputError, InputTooLargeError
-from app.featurize import Features, Featurizer, WordPiece, featurize, featurize_pieces
+from app.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
 from app.text import Token, split_words, tokenize
-
-T = TypeVar("T")
 
 
 def tag_decoder(spec: ModelSpec) -> TagDecoder:
@@ -95,7 +93,7 @@ class Engine:
         await self.embed(["Warm up."], normalize=True)
 
     async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
-        sentences = self._split(texts, tokenize)
+        sentences = self._tokenize(texts)
         tags = await self._infer("tag", [[t.text for t in tokens] for tokens in sentences])
         return [
             self._decode(tokens, text, t)
@@ -114,11 +112,17 @@ class Engine:
         ]
 
     async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
-        sentences = self._split(texts, split_words)
-        for i, sentence in enumerate(sentences):
-            if not sentence:
+        self._check_count(texts)
+        for text in texts:  # all sizes first: no work for a request that will be refused
+            self._check_chars(len(text))
+        found = [self._pieces(text) for text in texts]
+        for _, words in found:
+            self._check_words(words)
+        for i, (_, words) in enumerate(found):
+            if not words:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
-        features = self._featurize(sentences, featurize_pieces)
+        features = [f for f, _ in found]
+        self._check_pieces(features)
         outputs = await self._submit("embed", features)
         vectors = np.stack([out["embedding"] for out in outputs])  # (N, D), a fresh array
         vectors = vectors.astype(np.float32, copy=False)
@@ -126,12 +130,22 @@ class Engine:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return Embeddings(vectors, sum(f.length for f in features))
 
-    def _split(self, texts: list[str], split: Callable[[str], list[T]]) -> list[list[T]]:
-        """Each text's tokens (or words); sizes are checked before and after splitting."""
+    def _pieces(self, text: str) -> tuple[Features, int]:
+        """The sentence encoder's input (piece ids only) and the word count of one text: from
+        the per-chunk cache, unless a rule across chunks may apply or the count is within the one
+        word it may miss of the limit."""
+        found = text_pieces(text, self.wordpiece)
+        if found is not None and found[1] < self.settings.max_tokens_per_input:
+            return found
+        words = split_words(text)
+        return featurize_pieces(words, self.wordpiece), len(words)
+
+    def _tokenize(self, texts: list[str]) -> list[list[Token]]:
+        """Each text's tokens; sizes are checked before and after splitting."""
         self._check_count(texts)
         for text in texts:  # all sizes first: no work for a request that will be refused
             self._check_chars(len(text))
-        sentences = [split(text) for text in texts]
+        sentences = [tokenize(text) for text in texts]
         for tokens in sentences:
             self._check_words(len(tokens))
         return sentences
@@ -151,18 +165,19 @@ class Engine:
             limit = self.settings.max_tokens_per_input
             raise InputTooLargeError(f"an input has {n} tokens; at most {limit}")
 
-    def _featurize(
-        self, sentences: list[list[str]], make: Featurizer = featurize
-    ) -> list[Features]:
+    def _featurize(self, sentences: list[list[str]]) -> list[Features]:
         """Features per sentence; a few words can make many pieces (`a.a.a.…`), so count them."""
-        features = [make(words, self.wordpiece) for words in sentences]
+        features = [featurize(words, self.wordpiece) for words in sentences]
+        self._check_pieces(features)
+        return features
+
+    def _check_pieces(self, features: list[Features]) -> None:
         limit = self.settings.max_pieces_per_input
         for f in features:
             if f.length > limit:
                 raise InputTooLargeError(
                     f"an input has {f.length} WordPiece pieces; at most {limit}"
                 )
-        return features
 
     async def _infer(self, task: str, sentences: list[list[str]]) -> list[WordTags | None]:
         """Decoded tags per sentence; None for an empty one (never run)."""

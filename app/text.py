@@ -111,6 +111,23 @@ def split_words(text: str) -> list[str]:
     return [span[0] for span in _spans(text)]
 
 
+def chunks(text: str) -> list[str] | None:
+    """The whitespace-separated chunks `tokenize` splits one at a time, when `split_words(text)`
+    is their `chunk_words` in turn but for one thing: a final abbreviation's period becomes a
+    word of its own (`etc.` -> `etc .`). None when the rule across chunks may apply (`its`
+    before some words is `it s`)."""
+    if "its" in text.lower():  # in 2% of EWT sentences
+        return None
+    if text.isascii() and text.isprintable():  # only spaces separate: str.split, 4x faster
+        return text.split()
+    return _CHUNK.findall(text)
+
+
+def chunk_words(chunk: str) -> list[str]:
+    """The words of one chunk (no whitespace in it), before the rules across chunks."""
+    return [span[0] for span in _chunk_words(chunk)]
+
+
 def _spans(text: str) -> list[Span]:
     found = [
         (word, m.start() + start, m.start() + end)

@@ -119,6 +119,18 @@ def test_embed_single_string(client: TestClient) -> None:
     )
 
 
+def test_embed_word_limit_counts_every_word(model_dir: Path) -> None:
+    """/embed counts words as /tag does, though it reads pieces per chunk: a final `etc.` is two
+    words (`etc .`), `its` before some words is two (`it s`)."""
+    app = create_app(Settings(model_dir=model_dir, max_tokens_per_input=3))
+    cases = {"a b etc": 200, "a b etc.": 413, "its a b": 413, "it a b": 200, "a, b": 200}
+    with TestClient(app) as client:
+        for text, status in cases.items():
+            for route in ("/embed", "/tag"):
+                r = client.post(route, json={"inputs": text})
+                assert r.status_code == status, (route, text, r.text)
+
+
 def test_openai_embeddings_float_and_base64(client: TestClient, model_dir: Path) -> None:
     body = {"input": TEXTS[:2], "model": "anything"}
     floats = client.post("/v1/embeddings", json=body).json()
