@@ -268,10 +268,10 @@ class Batcher:
         """On a worker thread: pad, run, finish; the results (or the batch's error) go to the
         event loop in one call."""
         features = [item.features for item in batch]
-        feeds = pad_batch(features)
-        B, T = feeds["input_ids"].shape
-        start = time.perf_counter()
-        try:
+        B, T = len(batch), max(item.length for item in batch)
+        try:  # anything that escapes would end this worker and leave the batch's requests hanging
+            feeds = pad_batch(features)
+            start = time.perf_counter()
             out = self.backend.run(feeds, TASK_OUTPUTS[task])
             self.metrics.inference_seconds.observe(time.perf_counter() - start)
             results = self.finish.get(task, split_outputs)(features, out)

@@ -262,3 +262,13 @@ async def test_workers_take_batches_while_the_event_loop_is_busy() -> None:
         assert sorted(map(len, backend.batches)) == [1, 1, 1]  # all three ran
         assert not any(f.done() for f in futures)
         await asyncio.gather(*futures)
+
+
+async def test_a_batch_that_cannot_be_padded_fails_only_its_request() -> None:
+    backend = FakeBackend()
+    broken = Features(np.arange(4), np.ones(2, dtype=np.int64), np.arange(4))  # 2 case ids, 4 ids
+    async with running(backend, max_batch_size=1) as batcher:
+        bad, good = submit_each(batcher, [broken, sentence(3)])
+        results = await asyncio.wait_for(asyncio.gather(bad, good, return_exceptions=True), 5)
+    assert isinstance(results[0], BackendError)
+    assert isinstance(results[1], list) and backend.batches == [[3]]
