@@ -112,9 +112,7 @@ class Engine:
         ]
 
     async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
-        self._check_count(texts)
-        for text in texts:  # all sizes first: no work for a request that will be refused
-            self._check_chars(len(text))
+        self._check_texts(texts)
         found = [self._pieces(text) for text in texts]
         for _, words in found:
             self._check_words(words)
@@ -142,13 +140,17 @@ class Engine:
 
     def _tokenize(self, texts: list[str]) -> list[list[Token]]:
         """Each text's tokens; sizes are checked before and after splitting."""
-        self._check_count(texts)
-        for text in texts:  # all sizes first: no work for a request that will be refused
-            self._check_chars(len(text))
+        self._check_texts(texts)
         sentences = [tokenize(text) for text in texts]
         for tokens in sentences:
             self._check_words(len(tokens))
         return sentences
+
+    def _check_texts(self, texts: list[str]) -> None:
+        """All sizes first: no work for a request that will be refused."""
+        self._check_count(texts)
+        for text in texts:
+            self._check_chars(len(text))
 
     def _check_count(self, inputs: Sequence[object]) -> None:
         if len(inputs) > self.settings.max_inputs_per_request:
