@@ -49,13 +49,18 @@ eval: $(VENV)/.dev
 
 # Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, the
 # teacher as peer, FLOPs vs the matmul peak. ~6 min on 2 cores; results in bench/results/.
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-ab
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run --data $(DATA)
 
 # The same code paths on tiny budgets (< 1 min): a smoke test, not a measurement.
 bench-quick: $(VENV)/.dev
 	$(BIN)/python -m bench.run --quick --data $(DATA)
+
+# This checkout's service against revision BASE's, in alternating rounds (the machine drifts):
+# make bench-ab BASE=aea0dda AB="--route tag --clients 8 --per-request 1"
+bench-ab: $(VENV)/.dev
+	$(BIN)/python -m bench.ab --base $(BASE) --data $(DATA) $(AB)
 
 tokeval: $(VENV)/.dev
 	$(BIN)/bigru tokeval --data $(DATA)

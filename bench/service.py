@@ -47,10 +47,11 @@ _METRICS = ("batch_size_sum", "batch_size_count", "batch_tokens_sum", "inference
 
 @contextmanager
 def server(
-    model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app"
+    model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app", cwd: Path = ROOT
 ) -> Iterator[tuple[str, int]]:
     """Start `python -m <module>` on a free loopback port; yields (base URL, pid); SIGTERM at
-    exit. `module` is the service (`app`) or the same service recording its batches."""
+    exit. `module` is the service (`app`) or the same service recording its batches; `cwd` the
+    source tree it is imported from (another revision's, for `bench.ab`)."""
     port = _free_port()
     full_env = {
         **os.environ,
@@ -62,7 +63,7 @@ def server(
     # the log goes to a file: a pipe nobody reads would fill up and stall the server
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=ROOT, env=full_env, stdout=log, stderr=log
+            [sys.executable, "-m", module], cwd=cwd, env=full_env, stdout=log, stderr=log
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,10 +1,12 @@
 """The benchmark's pure parts: FLOP counting, batching of the corpus, latency percentiles, and
-the report (ratios, targets, Markdown, plots) from a fake results dict. No load is generated."""
+the report (ratios, targets, Markdown, plots) from a fake results dict; and one tiny A/B run of
+two real servers (`bench.ab`)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.featurize import Features
-from bench import report
+from bench import ab, report
 from bench.engine import Rate, length_sorted_batches, measure
 from bench.flops import count_flops
 from bench.load import Connection, run_load, summarize
@@ -282,3 +284,31 @@ def test_report_survives_an_empty_run() -> None:
     summary = report.summarize(empty)
     assert all(t["pass"] is None for t in summary["targets"])
     assert "## Targets" in report.markdown(empty, summary, [])
+
+
+def test_ab_medians_over_rounds() -> None:
+    def run(sps: float, p99: float) -> dict[str, Any]:
+        latency = {"p50": p99 / 2, "p99": p99}
+        return {"sentences_per_s": sps, "requests_per_s": sps / 2, "latency_ms": latency,
+                "server": {"cpu": 1.0}}  # fmt: skip
+
+    s = ab.summarize([run(100, 30), run(300, 10), run(200, 20)])
+    assert (s["sentences_per_s"], s["requests_per_s"], s["p99_ms"]) == (200, 100, 20)
+    assert s["each_sentences_per_s"] == [100, 300, 200] and s["rounds"] == 3
+
+
+def test_ab_runs_both_sides_in_turn(tmp_path: Path, model_dir: Path) -> None:
+    """HEAD in a temporary worktree against this checkout, one short round each; the worktree
+    is gone afterwards."""
+    texts = tmp_path / "texts.json"
+    texts.write_text(json.dumps(["Alice moved to Paris.", "It rained.", "Bob left early."]))
+    out = tmp_path / "ab.json"
+    ab.main(["--base", "HEAD", "--rounds", "1", "--seconds", "0.5", "--warmup", "0.2",
+             "--clients", "2", "--per-request", "2", "--texts", str(texts),
+             "--model-dir", str(model_dir), "--out", str(out)])  # fmt: skip
+    result = json.loads(out.read_text())
+    for side in ("base", "head"):
+        assert result[side]["rounds"] == 1 and result[side]["sentences_per_s"] > 0
+    listed = subprocess.run(["git", "-C", str(ab.ROOT), "worktree", "list"], capture_output=True,
+                            text=True, check=True).stdout  # fmt: skip
+    assert "bigru-ab-" not in listed
