@@ -163,6 +163,9 @@ class Batcher:
                 f"{len(sentences)} sentences; the queue holds at most {self.limits.max_queue}"
             )
         request = _Request(self._loop.create_future(), len(sentences))
+        if not sentences:  # nothing will ever complete it
+            request.future.set_result([])
+            return request.future
         now = time.monotonic()
         items = [_Item(f, request, i, now) for i, f in enumerate(sentences)]
         with self._changed:

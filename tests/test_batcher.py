@@ -272,3 +272,10 @@ async def test_a_batch_that_cannot_be_padded_fails_only_its_request() -> None:
         results = await asyncio.wait_for(asyncio.gather(bad, good, return_exceptions=True), 5)
     assert isinstance(results[0], BackendError)
     assert isinstance(results[1], list) and backend.batches == [[3]]
+
+
+async def test_an_empty_request_is_answered_at_once() -> None:
+    backend = FakeBackend()
+    async with running(backend) as batcher:
+        assert await asyncio.wait_for(batcher.submit("embed", []), 1) == []
+    assert backend.batches == []
