@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -121,7 +120,7 @@ class Engine:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
         features = [f for f, _ in found]
         self._check_pieces(features)
-        outputs = await self._submit("embed", features)
+        outputs = await self.batcher.submit("embed", features)
         vectors = np.stack([out["embedding"] for out in outputs])  # (N, D), a fresh array
         vectors = vectors.astype(np.float32, copy=False)
         if normalize:
@@ -184,13 +183,8 @@ class Engine:
     async def _infer(self, task: str, sentences: list[list[str]]) -> list[WordTags | None]:
         """Decoded tags per sentence; None for an empty one (never run)."""
         features = self._featurize([words for words in sentences if words])
-        tags = iter(await self._submit(task, features))
+        tags = iter(await self.batcher.submit(task, features))
         return [next(tags) if words else None for words in sentences]
-
-    async def _submit(self, task: str, features: list[Features]) -> list[Any]:
-        if not features:
-            return []
-        return await self.batcher.submit(task, features)
 
     def _decode(
         self, tokens: list[Token], source: str | None, tags: WordTags | None
