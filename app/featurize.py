@@ -1,7 +1,8 @@
 """Words -> model inputs: WordPiece ids, a case class per piece, lengths. numpy only.
 
 This is the one featurizer: the service and the training code both import it, so the
-model sees at serve time exactly what it saw in training.
+model sees at serve time exactly what it saw in training. The sentence encoder's input can
+also come straight from raw text (`text_pieces`, the same ids from a per-chunk cache).
 
 The vocabulary is all-MiniLM-L6-v2's (BERT uncased) WordPiece list, so the casing a
 lowercasing vocabulary throws away comes back as a small per-piece case feature taken
