@@ -55,12 +55,14 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def compare(args: argparse.Namespace, trees: dict[str, Path], texts: Path) -> dict[str, Any]:
+def compare(
+    args: argparse.Namespace, trees: dict[str, Path], texts: Path, workdir: Path
+) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
     for i in range(args.rounds):
         for side, tree in trees.items():
             model_dir = args.model_dir or tree / MODEL
-            log = texts.parent / f"server-{side}.log"
+            log = workdir / f"server-{side}.log"
             with service.server(model_dir, {}, log, cwd=tree) as (base, pid):
                 r = service.load_run(
                     base,
@@ -98,13 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.model_dir is not None:
         args.model_dir = args.model_dir.resolve()
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory() as tmp:
-        texts = Path(tmp) / "texts.json"
-        if args.texts is not None:
-            texts.write_text(args.texts.read_text())
-        else:
+        workdir = Path(tmp)
+        texts = args.texts
+        if texts is None:
+            texts = workdir / "texts.json"
             corpus = engine.load_corpus(args.data, ROOT / MODEL / "vocab.txt")
             texts.write_text(json.dumps(corpus.texts))
-        result = compare(args, {"base": base_tree, "head": ROOT}, texts)
+        result = compare(args, {"base": base_tree, "head": ROOT}, texts.resolve(), workdir)
     result["setup"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     for side in ("base", "head"):
         s = result[side]
