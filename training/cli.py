@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--max-minutes", type=float)
     t.add_argument("--seed", type=int)
-    t.add_argument("--hidden", type=int)
+    t.add_argument("--hidden", type=int, help="tagger GRU width per direction")
+    t.add_argument("--layers", type=int, help="tagger GRU layers")
+    t.add_argument("--tag-input", type=int, help="project the table to this width (0: no)")
+    t.add_argument("--lex-dim", type=int, help="width of the trainable lexicon rows")
     t.add_argument("--threads", type=int, help="torch threads (1 degrades best on a busy machine)")
     t.add_argument("--init", help="fine-tune from this checkpoint (LR decays linearly)")
     t.add_argument("--lr", type=float)
@@ -116,8 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             "silver", "silver_ner_weight", "silver_batch_size", "select", "ema",
         )  # fmt: skip
         _override(cfg, args, names)
-        if args.hidden:
-            mcfg.hidden = args.hidden
+        _override(mcfg, args, ("hidden", "layers", "tag_input", "lex_dim"))
         print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
     elif args.cmd == "tag-teacher":
         from training.silver import TeacherConfig, finetune

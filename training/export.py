@@ -71,6 +71,7 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
         "ner_logits": {0: "batch", 1: "time"},
         "embedding": {0: "batch"},
     }
+    model.fold()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and RNN notices
         torch.onnx.export(
@@ -83,6 +84,7 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+    model.unfold()  # parity then compares the graph with the computed projections
     gate_file(path)
 
 

@@ -29,6 +29,7 @@ class ModelConfig:
     lex_rows: int = 0  # trainable lexical rows for pieces frequent in train (0: none)
     lex_dim: int = 64
     lex_dropout: float = 0.15  # a frequent piece is shown as rare this often in training
+    tag_input: int = 0  # tagger GRU input: a linear projection of the table (0: the table)
     hidden: int = 256  # tagger GRU, per direction
     layers: int = 2
     dropout: float = 0.33
@@ -88,17 +89,39 @@ class BiGRUModel(nn.Module):
         # in training adds what EWT teaches about them. Row 0 is padding, row 1 "rare".
         self.register_buffer("lex_index", torch.zeros(cfg.vocab_size, dtype=torch.long))
         self.lex = nn.Embedding(max(cfg.lex_rows, 2), cfg.lex_dim, padding_idx=0)
-        tag_in = cfg.emb_dim + cfg.case_dim + (cfg.lex_dim if cfg.lex_rows else 0)
-        self.tagger = PackedBiGRU(tag_in, cfg.hidden, cfg.layers, cfg.dropout)
+        # A narrower GRU input makes an encoder several times cheaper to run; the projection of
+        # a frozen table is itself a table, so an export folds it into one (see `fold`).
+        self.tag_in = nn.Linear(cfg.emb_dim, cfg.tag_input, bias=False) if cfg.tag_input else None
+        tag_width = (cfg.tag_input or cfg.emb_dim) + cfg.case_dim
+        tag_width += cfg.lex_dim if cfg.lex_rows else 0
+        self.tagger = PackedBiGRU(tag_width, cfg.hidden, cfg.layers, cfg.dropout)
         self.upos = nn.Linear(2 * cfg.hidden, cfg.n_upos)
         self.ner = nn.Linear(2 * cfg.hidden, cfg.n_ner)
         self.crf = CRF(cfg.n_ner)
-        # A narrower GRU input makes the sentence encoder several times cheaper to run.
         self.sent_in = (
             nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False) if cfg.sent_input else None
         )
         self.sent = PackedBiGRU(cfg.sent_input or cfg.emb_dim, cfg.sent_hidden)
         self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim)
+
+    def fold(self) -> None:
+        """Precompute each projected table as a buffer (`folded_tag`, `folded_sent`): the
+        exported graph then looks the projected rows up (no per-piece matmul), with the same
+        float32 values the projection gives. Only the export folds; `unfold` drops them."""
+        with torch.no_grad():
+            for which in ("tag", "sent"):
+                proj = self._projection(which)
+                if proj is not None:
+                    folded = proj(self.table.float()).contiguous()
+                    self.register_buffer(f"folded_{which}", folded)
+
+    def unfold(self) -> None:
+        for which in ("tag", "sent"):
+            if hasattr(self, f"folded_{which}"):
+                delattr(self, f"folded_{which}")
+
+    def _projection(self, which: str) -> nn.Linear | None:
+        return self.tag_in if which == "tag" else self.sent_in
 
     def sentence_parameters(self) -> list[nn.Parameter]:
         """What distillation trains: the sentence encoder and its projection."""
@@ -108,9 +131,18 @@ class BiGRUModel(nn.Module):
     def embed_pieces(self, input_ids: Tensor) -> Tensor:  # (B, T) -> (B, T, E)
         return nn.functional.embedding(input_ids, self.table).float()
 
+    def project_pieces(self, input_ids: Tensor, which: str) -> Tensor:  # (B, T) -> (B, T, C)
+        """An encoder's input rows: the table, or its projection (folded, or computed)."""
+        folded = getattr(self, f"folded_{which}", None)
+        if folded is not None:
+            return nn.functional.embedding(input_ids, folded)
+        proj = self._projection(which)
+        x = self.embed_pieces(input_ids)
+        return x if proj is None else proj(x)
+
     def encode(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> Tensor:
         """The tagger's contextual piece states, (B, T, 2H)."""
-        parts = [self.embed_pieces(input_ids), self.case(case_ids)]
+        parts = [self.project_pieces(input_ids, "tag"), self.case(case_ids)]
         if self.cfg.lex_rows:
             lex = self.lex_index[input_ids]  # (B, T)
             if self.training:
@@ -125,10 +157,7 @@ class BiGRUModel(nn.Module):
         return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
-        x = self.embed_pieces(input_ids)
-        if self.sent_in is not None:
-            x = self.sent_in(x)
-        h = self.sent(x, lengths)  # (B, T, 2H), zero at pads
+        h = self.sent(self.project_pieces(input_ids, "sent"), lengths)  # (B, T, 2H), zero at pads
         return self.sent_proj(masked_mean_max(h, lengths))
 
     def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):

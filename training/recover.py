@@ -55,6 +55,14 @@ def _gru_state(prefix: str, grus: list[tuple[np.ndarray, np.ndarray, np.ndarray]
     return state
 
 
+def _unfold(table: torch.Tensor, folded: np.ndarray) -> np.ndarray:
+    """The (C, E) projection W with table @ W.T == folded (least squares; the table has full
+    column rank, so this is the projection the export folded, to float32 rounding)."""
+    E = table.float().numpy().astype(np.float64)
+    W_T, *_ = np.linalg.lstsq(E, folded.astype(np.float64), rcond=None)
+    return W_T.T.astype(np.float32)
+
+
 def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     """The model an export wrote to `model_dir`, as a BiGRUModel, and its card."""
     card = json.loads((model_dir / "card.json").read_text())
@@ -63,24 +71,27 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     init = {
         t.name: numpy_helper.to_array(t) for _, g in _graphs(proto.graph) for t in g.initializer
     }
-    grus: dict[str, list] = {"tagger": [], "sent": []}
-    heads: dict[int, np.ndarray] = {}  # the tagger's per-piece heads, by width
-    sent_in: np.ndarray | None = None  # the sentence encoder's input projection, if any
-    for owner, g in _graphs(proto.graph):
-        for node in g.node:
-            if node.op_type == "GRU":
-                W, R, B = (init[n] for n in node.input[1:4])
-                key = "sent" if owner == "if_want_embedding" else "tagger"
-                grus[key].append((W, R, B))
-            elif node.op_type == "MatMul" and node.input[1] in init:
-                w = init[node.input[1]]
-                if owner == "if_want_embedding":
-                    sent_in = w.T
-                else:
-                    heads[w.shape[1]] = w.T
+    grus: dict[str, list] = {"tag": [], "sent": []}
     arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
     cfg = ModelConfig(**arch)
     model = BiGRUModel(cfg, teacher.input_table())
+    heads: dict[int, np.ndarray] = {}  # the tagger's per-piece heads, by width
+    projections: dict[str, np.ndarray] = {}  # each encoder's input projection, if any
+    for owner, g in _graphs(proto.graph):
+        key = "sent" if owner == "if_want_embedding" else "tag"
+        for node in g.node:
+            if node.op_type == "GRU":
+                W, R, B = (init[n] for n in node.input[1:4])
+                grus[key].append((W, R, B))
+            elif node.op_type == "MatMul" and node.input[1] in init:
+                w = init[node.input[1]]
+                if w.shape[0] == cfg.emb_dim:  # (E, C): an input projection
+                    projections[key] = w.T
+                else:
+                    heads[w.shape[1]] = w.T
+    for key in ("tag", "sent"):  # folded by the export: recovered from the table they came from
+        if f"model.folded_{key}" in init:
+            projections[key] = _unfold(model.table, init[f"model.folded_{key}"])
     state = {
         "lex_index": _tensor(init["model.lex_index"].astype(np.int64)),
         "case.weight": _tensor(init["model.case.weight"]),
@@ -94,11 +105,11 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
         "crf.end": torch.tensor(spec["crf"]["end"]),
         "sent_proj.weight": _tensor(init["model.sent_proj.weight"]),
         "sent_proj.bias": _tensor(init["model.sent_proj.bias"]),
-        **_gru_state("tagger.gru", grus["tagger"]),
+        **_gru_state("tagger.gru", grus["tag"]),
         **_gru_state("sent.gru", grus["sent"]),
     }
-    if sent_in is not None:
-        state["sent_in.weight"] = _tensor(sent_in)
+    for key, w in projections.items():
+        state[f"{key}_in.weight"] = _tensor(w)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) != {"table"} or unexpected:
         raise ValueError(f"{model_dir}: missing {missing}, unexpected {unexpected}")

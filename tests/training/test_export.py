@@ -14,10 +14,11 @@ LENGTHS = [1, 60, 17, 3, 42, 8, 25, 2, 60, 1]
 
 @pytest.fixture(scope="module", params=[0, 10], ids=["table", "projected"])
 def small_model(request: pytest.FixtureRequest) -> BiGRUModel:
-    """Sentence encoder on the table itself, or on a narrower projection of it."""
+    """Both encoders on the table itself, or on narrower projections of it (folded by the
+    export into tables of their own)."""
     torch.manual_seed(0)
     cfg = ModelConfig(
-        vocab_size=2000, emb_dim=24, case_dim=4, hidden=16, layers=2,
+        vocab_size=2000, emb_dim=24, case_dim=4, tag_input=request.param, hidden=16, layers=2,
         sent_input=request.param, sent_hidden=12, sent_dim=20,
     )  # fmt: skip
     model = BiGRUModel(cfg, torch.randn(2000, 24))
@@ -36,6 +37,17 @@ def onnx_path(small_model, tmp_path_factory):
 
 def test_onnx_matches_pytorch_per_sentence_on_padded_batch(small_model, onnx_path):
     assert parity(small_model, onnx_path, LENGTHS, vocab=2000) <= 1e-4
+
+
+def test_export_folds_the_projections_into_tables(small_model, onnx_path):
+    """A projected encoder's graph looks its rows up: no matmul over the input table."""
+    import onnx
+
+    names = {t.name for t in onnx.load(str(onnx_path)).graph.initializer}
+    projected = small_model.cfg.tag_input > 0
+    assert ({"model.folded_tag", "model.folded_sent"} <= names) == projected
+    assert ("model.table" in names) != projected
+    assert not hasattr(small_model, "folded_tag")  # the exporter leaves the model as it was
 
 
 def test_pytorch_padded_batch_equals_each_sentence_alone(small_model):

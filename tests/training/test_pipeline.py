@@ -93,14 +93,18 @@ def test_train_export_eval_on_a_fixture(tmp_path: Path) -> None:
     assert result["ner_f1"] == pytest.approx(best["ner_f1"])
     assert -100 <= result["stsb_spearman"] <= 100
 
-    # `bigru recover` reads the very weights back out of the exported directory.
+    # `bigru recover` reads the very weights back out of the exported directory; the export
+    # folded the sentence projection into a table, so it comes back by least squares.
     write_card(out, "fixture", "0.0.1", ckpt, {**facts, "parameters": 0}, result, run)
     recovered, _ = recover(out)
     want, got = model.state_dict(), recovered.state_dict()
     assert want.keys() == got.keys()
-    assert all(torch.equal(want[k], got[k]) for k in want), [
+    folded = {"sent_in.weight"}
+    assert all(torch.equal(want[k], got[k]) for k in want.keys() - folded), [
         k for k in want if not torch.equal(want[k], got[k])
     ]
+    for k in folded:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=1e-5)
 
 
 def test_distill_on_a_fixture_corpus(tmp_path: Path) -> None:
