@@ -1,42 +1,26 @@
-"""HTTP routes, each thin: body -> plain Python -> engine -> response body. Plus the middleware
-that gives every request an id, a log line and its metrics."""
+"""HTTP routes, each thin: body -> plain Python -> engine -> response body.
+
+POST /tag and /embed are served by hot_routes.py in front of this app; their routes here
+document them (OpenAPI) and answer what that path leaves to them (a body not sent as JSON)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import importlib.metadata
-import logging
-import re
 import secrets
-import time
-import uuid
-from collections.abc import Awaitable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import numpy as np
-import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import TypeAdapter
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import logs
 from app.config import Settings
 from app.engine import Engine
-from app.errors import (
-    BodyLimitMiddleware,
-    ClientGoneError,
-    InvalidInputError,
-    NotReadyError,
-    UnauthorizedError,
-    error_response,
-)
-from app.metrics import Metrics
+from app.errors import InvalidInputError, NotReadyError, UnauthorizedError
+from app.hot_routes import UNAUTHORIZED, as_list, embed_answer, tag_answer, while_connected
 from app.schemas import (
     EmbeddingOut,
     EmbeddingsRequest,
@@ -52,8 +36,6 @@ from app.schemas import (
     TagResponse,
     Usage,
 )
-
-log = logging.getLogger(__name__)
 
 # What each error status means, for the OpenAPI schema; every one has the ErrorResponse body.
 _ERROR_DOCS: dict[int, dict[str, Any]] = {
@@ -79,8 +61,6 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
     500: {"description": "inference failed; the log line carries the request id"},
     503: {"description": "the model is not loaded yet"},
 }
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_ROUTES = {"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page loads only its own files and talks only to this server; the browser enforces it.
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
@@ -111,52 +91,13 @@ async def _authorize(
     given = credentials.credentials if credentials is not None else ""
     # constant time: the comparison does not tell how much of a guess was right
     if not secrets.compare_digest(given.encode(), key.encode()):
-        raise UnauthorizedError("missing or wrong API key (Authorization: Bearer <key>)")
-
-
-T = TypeVar("T")
-
-
-async def _while_connected(request: Request, work: Awaitable[T]) -> T:
-    """Await `work`, cancelling it if the client disconnects first: its queued sentences are
-    then skipped by the batcher instead of being run for nobody."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
-    try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        watcher.cancel()
-    if task not in done:
-        task.cancel()
-        raise ClientGoneError("the client disconnected")
-    return task.result()
-
-
-async def _disconnect(request: Request) -> None:
-    # the body has been read: the next message is the disconnect (or the end of the response)
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
+        raise UnauthorizedError(UNAUTHORIZED)
 
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 router = APIRouter()  # /health only: probes carry no key
 guarded = APIRouter(dependencies=[Depends(_authorize)])  # every other route when a key is set
 _INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
-
-
-def _as_list(inputs: str | list[str]) -> list[str]:
-    return [inputs] if isinstance(inputs, str) else inputs
-
-
-# The hot routes return their body already serialized. /tag: pydantic-core validates the
-# engine's dataclasses against the response schema and writes the JSON in one pass (FastAPI's
-# own path, dataclasses -> dicts -> validation -> dicts -> json.dumps, cost ~0.5 ms more per
-# sentence). /embed: orjson writes the float32 array itself, each value in the fewest digits
-# that read back as the same float32 (half the bytes of float64 digits, a third of the time).
-_TAG_JSON = TypeAdapter(TagResponse)
 _JSON = "application/json"
 
 
@@ -165,23 +106,14 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response
     """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
     input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
     text gives no tokens and no entities."""
-    if body.tokens is not None:
-        work = engine.tag_tokens(body.tokens)
-    else:
-        assert body.inputs is not None  # TagRequest guarantees exactly one
-        work = engine.tag_texts(_as_list(body.inputs))
-    tagged = await _while_connected(request, work)
-    body = _TAG_JSON.dump_json(_TAG_JSON.validate_python(tagged, from_attributes=True))
-    return Response(body, media_type=_JSON)
+    return Response(await tag_answer(engine, body, request.receive), media_type=_JSON)
 
 
 @guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
 async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Response:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
-    work = engine.embed(_as_list(body.inputs), body.normalize)
-    vectors = (await _while_connected(request, work)).vectors
-    return Response(orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY), media_type=_JSON)
+    return Response(await embed_answer(engine, body, request.receive), media_type=_JSON)
 
 
 @guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)
@@ -192,7 +124,8 @@ async def openai_embeddings(
     dim = engine.spec.embedding_dim
     if body.dimensions is not None and body.dimensions != dim:
         raise InvalidInputError(f"dimensions must be {dim} for this model")
-    result = await _while_connected(request, engine.embed(_as_list(body.input), normalize=True))
+    work = engine.embed(as_list(body.input), normalize=True)
+    result = await while_connected(request.receive, work)
     as_base64 = body.encoding_format == "base64"
     data = [
         EmbeddingOut(index=i, embedding=_base64(v) if as_base64 else v.tolist())
@@ -272,62 +205,3 @@ async def index() -> FileResponse:
     """A page to try the model: text in, entities and UPOS out; similarity of two sentences.
     Its script and style are under /static (mounted in main.py)."""
     return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": _PAGE_CSP})
-
-
-class RequestContextMiddleware:
-    """X-Request-ID in (if sane) and out, one log line and the request metrics per request; an
-    unexpected exception becomes a logged 500 in the usual error body."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
-        token = logs.request_id.set(rid)
-        status = 500
-        started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                started, status = True, message["status"]
-                headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        start = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error")
-            if started:
-                raise
-            await error_response("internal", f"internal error, request id {rid}")(
-                scope, receive, send_with_id
-            )
-        finally:
-            seconds = time.perf_counter() - start
-            route = scope["path"] if scope["path"] in _ROUTES else "other"
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.request_seconds.labels(route).observe(seconds)
-            log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, seconds * 1000)
-            logs.request_id.reset(token)
-
-
-def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """Outermost last: ids and metrics see every response, the 413s and CORS ones too."""
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["*"],
-            expose_headers=["X-Request-ID"],
-        )
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)

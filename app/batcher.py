@@ -269,7 +269,8 @@ class Batcher:
 
     def _run(self, task: str, batch: list[_Item]) -> None:
         """On a worker thread: pad, run, finish; the results (or the batch's error) go to the
-        event loop in one call."""
+        event loop in one call, after the run is counted (a client that reads /metrics once
+        answered sees its run)."""
         features = [item.features for item in batch]
         B, T = len(batch), max(item.length for item in batch)
         try:  # anything that escapes would end this worker and leave the batch's requests hanging
@@ -281,13 +282,13 @@ class Batcher:
         except Exception as e:  # fails this batch only; the workers go on
             log.error("%s batch of %d failed: %s", task, B, e)
             message = str(e) if isinstance(e, BackendError) else f"inference failed: {e}"
-            self._hand_over(self._fail, batch, BackendError(message))
+            deliver, what = self._fail, BackendError(message)
         else:
-            self._hand_over(self._deliver, batch, results)
-        finally:
-            self.metrics.ort_runs.labels(task).inc()
-            self.metrics.batch_size.observe(B)
-            self.metrics.batch_tokens.observe(B * T)
+            deliver, what = self._deliver, results
+        self.metrics.ort_runs.labels(task).inc()
+        self.metrics.batch_size.observe(B)
+        self.metrics.batch_tokens.observe(B * T)
+        self._hand_over(deliver, batch, what)
 
     def _hand_over(
         self, deliver: Callable[[list[_Item], Any], None], batch: list[_Item], what: Any

@@ -15,21 +15,27 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
+from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 
-from app.api import STATIC_DIR, install_middleware, page, router
+from app import gateway
+from app.api import STATIC_DIR, page, router
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
 from app.engine import Engine, batch_finishers
-from app.errors import ModelLoadError, install_error_handlers
+from app.errors import ModelLoadError
+from app.hot_routes import HotRoutes
+from app.http_errors import install_error_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, backend: OnnxBackend | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, backend: OnnxBackend | None = None
+) -> gateway.Gateway:
     """The service; `backend` is loaded from `settings.model_dir` at startup unless given."""
     settings = settings or Settings()
     metrics = Metrics()
@@ -63,8 +69,11 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
     app.include_router(page)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_error_handlers(app)
-    install_middleware(app, settings, metrics)
-    return app
+
+    def hot(inner: ASGIApp) -> HotRoutes:
+        return HotRoutes(inner, lambda: app.state.engine, settings.api_key)
+
+    return gateway.build(app, hot, metrics, settings.max_body_bytes, settings.cors_origins)
 
 
 class _Server(uvicorn.Server):

@@ -1,0 +1,102 @@
+"""The one map from domain errors to HTTP, and the writer of every error body.
+
+Every error response, ours, pydantic's and Starlette's (404, 405), is
+`{"error": str, "error_type": str}` with the status of its `error_type`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from app.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+STATUS = {
+    "validation": 422,
+    "invalid_input": 422,
+    "empty_input": 422,
+    "too_large": 413,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "http": 400,
+    "overloaded": 429,
+    "client_gone": 499,  # nginx's convention; only the log and the metrics ever see it
+    "not_ready": 503,
+    "backend": 500,
+    "model_load": 500,
+    "internal": 500,
+}
+_HEADERS = {
+    "overloaded": {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    "unauthorized": {"WWW-Authenticate": "Bearer"},
+}
+# FastAPI raises a 400 only for a body it cannot decode (not UTF-8): a validation error too.
+_HTTP_TYPES = {400: "validation", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+# Errors about the body as a whole: it is missing, or not a JSON object.
+_NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type", "model_type"}
+NOT_AN_OBJECT = "the body must be a JSON object, sent as Content-Type: application/json"
+
+
+def error_response(error_type: str, message: str) -> JSONResponse:
+    body = {"error": message, "error_type": error_type}
+    return JSONResponse(body, STATUS[error_type], headers=_HEADERS.get(error_type))
+
+
+def service_error_response(exc: ServiceError) -> JSONResponse:
+    """A domain error's response; a 5xx is logged (with the request id, by the log filter)."""
+    if STATUS[exc.error_type] >= 500:
+        log.error("%s: %s", exc.error_type, exc)
+    return error_response(exc.error_type, str(exc) or exc.error_type)
+
+
+def validation_message(errors: Iterable[Any]) -> str:
+    """`field.0: message; ...`, without the union-member tags pydantic puts in locations.
+    Takes FastAPI's errors (located under "body") and pydantic's own alike."""
+    parts: dict[str, None] = {}  # ordered and deduplicated
+    for e in errors:
+        loc = tuple(e.get("loc", ()))
+        loc = loc[1:] if loc[:1] == ("body",) else loc
+        if not loc and e.get("type") in _NOT_AN_OBJECT:
+            parts[NOT_AN_OBJECT] = None
+            continue
+        where = ".".join(str(p) for p in loc if "[" not in str(p))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts[f"{where}: {msg}" if where else msg] = None
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return service_error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response("validation", validation_message(exc.errors()))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    error_type = _HTTP_TYPES.get(exc.status_code)
+    if error_type is None:  # a rarer 4xx of Starlette's: keep its code
+        response = error_response("http", str(exc.detail))
+        response.status_code = exc.status_code
+        return response
+    return error_response(error_type, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
