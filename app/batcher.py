@@ -1,9 +1,11 @@
 """Dynamic batching: sentences from concurrent requests share ORT runs.
 
 One queue per task (tag and embed ask the graph for different outputs), shared under one lock
-by `workers` threads. A free worker takes the next batch itself: it waits for a sentence, then
-for company until the batch is full (`max_batch_size` sentences or `max_batch_tokens` padded
-pieces) or the oldest sentence has waited `max_wait_ms`. It takes a run of similar lengths
+by `workers` threads. A free worker takes the next batch itself, at once: whatever is queued,
+up to `max_batch_size` sentences or `max_batch_tokens` padded pieces. Batches grow by
+themselves while the previous ones run, so light load pays no wait and heavy load gets full
+batches (as TEI's queue does); `max_wait_ms` > 0 makes the oldest sentence wait that long for
+company instead, while the batch is not full. A worker takes a run of similar lengths
 around the oldest sentence (ORT's GRU pays for every pad), pads once, runs the backend and the
 task's `finish` function (e.g. decoding, over the whole batch), and hands the results to the
 event loop in one call. The event loop never forms or starts a batch: behind a busy loop (every
@@ -61,7 +63,7 @@ class Runner(Protocol):
 class BatchLimits:
     max_batch_size: int = 32
     max_batch_tokens: int = 4096
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_queue: int = 2048
     max_padding: float = 1.25  # padded pieces per real piece, beyond the first few sentences
 

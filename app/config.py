@@ -43,7 +43,7 @@ class Settings(BaseSettings):
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T
-    max_wait_ms: float = Field(2.0, ge=0)  # how long the first sentence waits for company
+    max_wait_ms: float = Field(0.0, ge=0)  # how long the first sentence waits for company
     max_queue: int = Field(2048, ge=1)  # queued sentences; beyond -> 429
     max_padding: float = Field(1.25, ge=1.0)  # padded / real pieces a batch may grow to
 

@@ -18,7 +18,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert (s.host, s.port) == ("127.0.0.1", 8000)
     assert s.providers == ["cpu"] and s.cors_origins == []
     assert (s.intra_op_threads, s.max_batch_size, s.max_batch_tokens) == (1, 32, 4096)
-    assert (s.max_wait_ms, s.max_queue, s.max_body_bytes) == (2, 2048, 2 * 1024 * 1024)
+    assert (s.max_wait_ms, s.max_queue, s.max_body_bytes) == (0, 2048, 2 * 1024 * 1024)
     assert (s.max_inputs_per_request, s.max_chars_per_input, s.max_tokens_per_input) == (
         256,
         20_000,
