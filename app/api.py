@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from app import logs
 from app.config import Settings
@@ -37,6 +38,7 @@ from app.errors import (
     error_response,
 )
 from app.metrics import Metrics
+from app.openai_compat import openai_errors
 from app.schemas import (
     EmbeddingOut,
     EmbeddingsRequest,
@@ -84,6 +86,9 @@ _ROUTES = {"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metric
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page loads only its own files and talks only to this server; the browser enforces it.
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+# Swagger UI: FastAPI's page starts it from an inline script, and it sets inline styles.
+_DOCS_CSP = _PAGE_CSP + "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+SWAGGER_UI_DIR = swagger_ui_path  # Swagger UI's files, from the pinned swagger-ui-bundle-v2
 
 
 async def _engine(request: Request) -> Engine:
@@ -102,7 +107,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 _bearer = HTTPBearer(auto_error=False, description="needed only when BIGRU_API_KEY is set")
 
 
-async def _authorize(
+async def authorize(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     key = request.app.state.settings.api_key
@@ -117,7 +122,7 @@ async def _authorize(
 T = TypeVar("T")
 
 
-async def _while_connected(request: Request, work: Awaitable[T]) -> T:
+async def while_connected(request: Request, work: Awaitable[T]) -> T:
     """Await `work`, cancelling it if the client disconnects first: its queued sentences are
     then skipped by the batcher instead of being run for nobody."""
     task = asyncio.ensure_future(work)
@@ -143,8 +148,8 @@ async def _disconnect(request: Request) -> None:
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 router = APIRouter()  # /health only: probes carry no key
-guarded = APIRouter(dependencies=[Depends(_authorize)])  # every other route when a key is set
-_INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
+guarded = APIRouter(dependencies=[Depends(authorize)])  # every other route when a key is set
+INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
 
 
 def _as_list(inputs: str | list[str]) -> list[str]:
@@ -160,7 +165,7 @@ _TAG_JSON = TypeAdapter(TagResponse)
 _JSON = "application/json"
 
 
-@guarded.post("/tag", response_model=TagResponse, responses=_INFERENCE_ERRORS)
+@guarded.post("/tag", response_model=TagResponse, responses=INFERENCE_ERRORS)
 async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response:
     """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
     input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
@@ -170,21 +175,25 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response
     else:
         assert body.inputs is not None  # TagRequest guarantees exactly one
         work = engine.tag_texts(_as_list(body.inputs))
-    tagged = await _while_connected(request, work)
+    tagged = await while_connected(request, work)
     body = _TAG_JSON.dump_json(_TAG_JSON.validate_python(tagged, from_attributes=True))
     return Response(body, media_type=_JSON)
 
 
-@guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
+@guarded.post("/embed", response_model=EmbedResponse, responses=INFERENCE_ERRORS)
 async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Response:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
-    work = engine.embed(_as_list(body.inputs), body.normalize)
-    vectors = (await _while_connected(request, work)).vectors
+    work = engine.embed(_as_list(body.inputs), body.normalize, body.truncation)
+    vectors = (await while_connected(request, work)).vectors
     return Response(orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY), media_type=_JSON)
 
 
-@guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)
+@guarded.post(
+    "/v1/embeddings",
+    response_model=EmbeddingsResponse,
+    responses=openai_errors(INFERENCE_ERRORS),
+)
 async def openai_embeddings(
     body: EmbeddingsRequest, engine: EngineDep, request: Request
 ) -> EmbeddingsResponse:
@@ -192,7 +201,7 @@ async def openai_embeddings(
     dim = engine.spec.embedding_dim
     if body.dimensions is not None and body.dimensions != dim:
         raise InvalidInputError(f"dimensions must be {dim} for this model")
-    result = await _while_connected(request, engine.embed(_as_list(body.input), normalize=True))
+    result = await while_connected(request, engine.embed(_as_list(body.input), normalize=True))
     as_base64 = body.encoding_format == "base64"
     data = [
         EmbeddingOut(index=i, embedding=_base64(v) if as_base64 else v.tolist())
@@ -255,12 +264,18 @@ async def openapi(request: Request) -> JSONResponse:
 @guarded.get("/docs", include_in_schema=False)
 async def docs(request: Request) -> HTMLResponse:
     """Swagger UI with the schema inline (`spec` wins over `url`): a page fetched with the key
-    needs no second, keyless request for the schema."""
-    return get_swagger_ui_html(
+    needs no second, keyless request for the schema. Its files are served from /swagger-ui
+    (mounted in main.py), so the page works offline; no validator badge from swagger.io."""
+    html = get_swagger_ui_html(
         openapi_url="openapi.json",
         title="bigru-serve",
-        swagger_ui_parameters={"spec": request.app.openapi()},
+        swagger_js_url="swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="swagger-ui/swagger-ui.css",
+        swagger_favicon_url="swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"spec": request.app.openapi(), "validatorUrl": None},
     )
+    html.headers["Content-Security-Policy"] = _DOCS_CSP
+    return html
 
 
 router.include_router(guarded)

@@ -17,7 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
 
-from app.api import STATIC_DIR, install_middleware, page, router
+from app import huggingface
+from app.api import STATIC_DIR, SWAGGER_UI_DIR, install_middleware, page, router
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
@@ -25,6 +26,7 @@ from app.engine import Engine, batch_finishers
 from app.errors import ModelLoadError, install_error_handlers
 from app.logs import configure_logging
 from app.metrics import Metrics
+from app.openai_compat import OpenAIErrorMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +62,13 @@ def create_app(settings: Settings | None = None, backend: OnnxBackend | None = N
     app.state.metrics = metrics
     app.state.engine = None
     app.include_router(router)
+    app.include_router(huggingface.router)
     app.include_router(page)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/swagger-ui", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
     install_error_handlers(app)
     install_middleware(app, settings, metrics)
+    app.add_middleware(OpenAIErrorMiddleware)  # outermost: it sees every /v1/ error body
     return app
 
 
