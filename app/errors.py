@@ -99,10 +99,13 @@ def error_response(error_type: str, message: str) -> JSONResponse:
 _NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type"}
 
 
-def _validation_message(errors: Iterable[Any]) -> str:
+def _validation_message(errors: Iterable[Any], body: Any = None) -> str:
     """`field.0: message; ...`, without the union-member tags pydantic puts in locations."""
     parts: dict[str, None] = {}  # ordered and deduplicated
     for e in errors:
+        if e.get("type") == "json_invalid":
+            parts[_json_message(e, body)] = None
+            continue
         if tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT:
             parts["the body must be a JSON object, sent as Content-Type: application/json"] = None
             continue
@@ -110,6 +113,18 @@ def _validation_message(errors: Iterable[Any]) -> str:
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         parts[f"{loc}: {msg}" if loc else msg] = None
     return "; ".join(parts) or "invalid request"
+
+
+def _json_message(error: Any, body: Any) -> str:
+    """What stopped the body parsing as JSON, and where: FastAPI gives the character offset
+    (the error's last location) and the text, from which the line and column follow."""
+    reason = str(error.get("ctx", {}).get("error") or error.get("msg", "invalid"))
+    pos = tuple(error.get("loc", ()))[-1:]
+    if not (pos and isinstance(pos[0], int) and isinstance(body, str)):
+        return f"the body is not valid JSON: {reason}"
+    at = pos[0]
+    line, column = body.count("\n", 0, at) + 1, at - body.rfind("\n", 0, at)
+    return f"the body is not valid JSON: {reason} at line {line}, column {column} (character {at})"
 
 
 async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
@@ -121,7 +136,7 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response("validation", _validation_message(exc.errors()))
+    return error_response("validation", _validation_message(exc.errors(), exc.body))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

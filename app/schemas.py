@@ -138,6 +138,15 @@ class EmbedRequest(_Body):
 EmbedResponse = list[list[float]]
 
 
+def _token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _token_ids(value: Any) -> bool:
+    """One token id, or a list of them: OpenAI's forms of input besides text."""
+    return _token_id(value) or (isinstance(value, list) and all(map(_token_id, value)))
+
+
 class EmbeddingsRequest(_Body):
     """OpenAI-compatible; `model` is accepted and ignored (this server has one model)."""
 
@@ -152,8 +161,7 @@ class EmbeddingsRequest(_Body):
     def _not_token_ids(cls, value: Any) -> Any:
         """OpenAI also takes token ids (LangChain's OpenAIEmbeddings sends tiktoken's by
         default); they index another tokenizer's vocabulary, so say what to send instead."""
-        ids = [v for v in value if isinstance(v, int | list)] if isinstance(value, list) else []
-        if any(not isinstance(v, bool) for v in ids):
+        if isinstance(value, list) and value and all(map(_token_ids, value)):
             raise ValueError(
                 "token ids are not accepted, only text: this model has its own vocabulary. "
                 "Send strings (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))"

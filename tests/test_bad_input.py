@@ -18,12 +18,16 @@ from conftest import error_of
 from fastapi.testclient import TestClient
 
 ROUTES = {"/tag": "inputs", "/embed": "inputs", "/v1/embeddings": "input"}
+HF = "/pipeline/token-classification"
 MB = 1024 * 1024
 EMOJI = "I ❤️ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👩‍👩‍👧 🇫🇷 and 𠀀 in Paris."
 CONTROL = "Alice\x00lives\x01in\x7fParis\u200b.\ufeff Bob\x1b[31m left\u0085."
 RTL = "\u200fשלום עולם, مرحبا بالعالم from Tel Aviv."
 RULE = "tokens.0.1: a token must be non-empty, with no whitespace or control characters"
 CTYPE = "Content-Type: application/json"
+NOT_JSON = "the body is not valid JSON: Expecting value at line 1, column 12 (character 11)"
+IDS = "OpenAIEmbeddings(check_embedding_ctx_length=False)"
+BOOL = "normalize: Input should be a valid boolean"
 
 
 def case(
@@ -57,8 +61,12 @@ def embed_routes(name: str, text: Any, status: int, error_type: str | None = Non
 
 CASES = [
     # not JSON, not an object, not sent as JSON
-    *[case(f"invalid-json{r}", r, b'{"inputs": ', 422, "validation") for r in ROUTES],
-    case("trailing-garbage", "/tag", b'{"inputs": "a"} x', 422, "validation"),
+    *[
+        case(f"invalid-json{r}", r, b'{"inputs": ', 422, "validation", message=NOT_JSON)
+        for r in ROUTES
+    ],
+    case("trailing-garbage", "/tag", b'{"inputs": "a"} x', 422, "validation", message="Extra"),
+    case("json-where", "/tag", b'{"inputs": "a",\n "b" 1}', 422, message="line 2, column 6"),
     case("not-utf8", "/tag", '{"inputs": "café"}'.encode("latin-1"), 422, "validation"),
     case("deep-nesting", "/tag", b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422),
     case("huge-number", "/embed", b'{"inputs": "a", "normalize": ' + b"9" * 5000 + b"}", 422),
@@ -77,10 +85,29 @@ CASES = [
     # wrong field types, unknown fields
     case("inputs-number", "/tag", {"inputs": 3}, 422, "validation"),
     case("inputs-object", "/embed", {"inputs": {"text": "a"}}, 422, "validation"),
-    case("inputs-numbers", "/v1/embeddings", {"input": [1, 2]}, 422, "validation"),
+    case("token-ids", "/v1/embeddings", {"input": [1, 2]}, 422, "validation", message=IDS),
+    case("token-id-lists", "/v1/embeddings", {"input": [[1, 2], [3]]}, 422, message=IDS),
     case("tokens-string", "/tag", {"tokens": "a b"}, 422, "validation"),
     case("tokens-flat", "/tag", {"tokens": ["a", "b"]}, 422, "validation"),
     case("normalize-word", "/embed", {"inputs": "a", "normalize": "maybe"}, 422, "validation"),
+    # JSON types are strict: no string or number read as a bool, no string as a number
+    case("normalize-yes", "/embed", {"inputs": "a", "normalize": "yes"}, 422, message=BOOL),
+    case("normalize-true-string", "/embed", {"inputs": "a", "normalize": "true"}, 422),
+    case("normalize-one", "/embed", {"inputs": "a", "normalize": 1}, 422, message=BOOL),
+    case("truncate-string", "/embed", {"inputs": "a", "truncate": "true"}, 422, "validation"),
+    case("dimensions-string", "/v1/embeddings", {"input": "a", "dimensions": "384"}, 422),
+    case("dimensions-float", "/v1/embeddings", {"input": "a", "dimensions": 384.0}, 422),
+    # TEI's fields: a direction is Left or Right; the model has no prompts
+    case("direction-lower", "/embed", {"inputs": "a", "truncation_direction": "left"}, 422),
+    case("prompt", "/embed", {"inputs": "a", "prompt_name": "query"}, 422, message="no prompts"),
+    case("prompt-tei-path", "/", {"inputs": "a", "prompt_name": "q"}, 422, message="no prompts"),
+    case("prompt-null", "/embed", {"inputs": "a", "prompt_name": None}, 200),
+    # the token-classification pipeline: one text; the strategies that group words
+    case("hf-inputs-list", HF, {"inputs": ["a"]}, 422, "validation"),
+    case(
+        "hf-strategy-none", HF, {"inputs": "a", "parameters": {"aggregation_strategy": "none"}}, 422
+    ),
+    case("hf-stride", HF, {"inputs": "a", "parameters": {"stride": 4}}, 422, "validation"),
     case("format-hex", "/v1/embeddings", {"input": "a", "encoding_format": "hex"}, 422),
     case("dimensions-word", "/v1/embeddings", {"input": "a", "dimensions": "x"}, 422),
     case("unknown-field-tag", "/tag", {"inputs": "a", "extra": 1}, 422, "validation"),
