@@ -82,7 +82,10 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
     503: {"description": "the model is not loaded yet"},
 }
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_ROUTES = {"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"}
+_ROUTES = {
+    *("/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"),
+    *("/invocations", "/pipeline/token-classification"),  # app/huggingface.py
+}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page loads only its own files and talks only to this server; the browser enforces it.
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"

@@ -195,6 +195,16 @@ class TokenClassificationParameters(_Body):
     )
     ignore_labels: list[str] = Field(["O"], description="entity labels to leave out")
 
+    @field_validator("aggregation_strategy", mode="before")
+    @classmethod
+    def _grouped(cls, value: Any) -> Any:
+        if value == "none":
+            raise ValueError(
+                "the model labels whole words, so every strategy groups them; "
+                "per-word labels are on /tag"
+            )
+        return value
+
 
 class TokenClassificationRequest(_Body):
     """Hugging Face's token-classification body, as `InferenceClient.token_classification`

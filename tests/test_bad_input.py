@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 ROUTES = {"/tag": "inputs", "/embed": "inputs", "/v1/embeddings": "input"}
 HF = "/pipeline/token-classification"
+NONE = {"aggregation_strategy": "none"}
 MB = 1024 * 1024
 EMOJI = "I ❤️ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👩‍👩‍👧 🇫🇷 and 𠀀 in Paris."
 CONTROL = "Alice\x00lives\x01in\x7fParis\u200b.\ufeff Bob\x1b[31m left\u0085."
@@ -104,9 +105,7 @@ CASES = [
     case("prompt-null", "/embed", {"inputs": "a", "prompt_name": None}, 200),
     # the token-classification pipeline: one text; the strategies that group words
     case("hf-inputs-list", HF, {"inputs": ["a"]}, 422, "validation"),
-    case(
-        "hf-strategy-none", HF, {"inputs": "a", "parameters": {"aggregation_strategy": "none"}}, 422
-    ),
+    case("hf-strategy-none", HF, {"inputs": "a", "parameters": NONE}, 422, message="on /tag"),
     case("hf-stride", HF, {"inputs": "a", "parameters": {"stride": 4}}, 422, "validation"),
     case("format-hex", "/v1/embeddings", {"input": "a", "encoding_format": "hex"}, 422),
     case("dimensions-word", "/v1/embeddings", {"input": "a", "dimensions": "x"}, 422),
