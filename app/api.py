@@ -16,11 +16,13 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from swagger_ui_bundle import swagger_ui_path
 
 from app.config import Settings
 from app.engine import Engine
 from app.errors import InvalidInputError, NotReadyError, UnauthorizedError
 from app.hot_routes import UNAUTHORIZED, as_list, embed_answer, tag_answer, while_connected
+from app.openai_compat import openai_errors
 from app.schemas import (
     EmbeddingOut,
     EmbeddingsRequest,
@@ -64,6 +66,9 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page loads only its own files and talks only to this server; the browser enforces it.
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+# Swagger UI: FastAPI's page starts it from an inline script, and it sets inline styles.
+_DOCS_CSP = _PAGE_CSP + "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
+SWAGGER_UI_DIR = swagger_ui_path  # Swagger UI's files, from the pinned swagger-ui-bundle-v2
 
 
 async def _engine(request: Request) -> Engine:
@@ -82,7 +87,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 _bearer = HTTPBearer(auto_error=False, description="needed only when BIGRU_API_KEY is set")
 
 
-async def _authorize(
+async def authorize(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> None:
     key = request.app.state.settings.api_key
@@ -96,12 +101,12 @@ async def _authorize(
 
 EngineDep = Annotated[Engine, Depends(_engine)]
 router = APIRouter()  # /health only: probes carry no key
-guarded = APIRouter(dependencies=[Depends(_authorize)])  # every other route when a key is set
-_INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
+guarded = APIRouter(dependencies=[Depends(authorize)])  # every other route when a key is set
+INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
 _JSON = "application/json"
 
 
-@guarded.post("/tag", response_model=TagResponse, responses=_INFERENCE_ERRORS)
+@guarded.post("/tag", response_model=TagResponse, responses=INFERENCE_ERRORS)
 async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response:
     """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
     input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
@@ -109,14 +114,18 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response
     return Response(await tag_answer(engine, body, request.receive), media_type=_JSON)
 
 
-@guarded.post("/embed", response_model=EmbedResponse, responses=_INFERENCE_ERRORS)
+@guarded.post("/embed", response_model=EmbedResponse, responses=INFERENCE_ERRORS)
 async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Response:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
     return Response(await embed_answer(engine, body, request.receive), media_type=_JSON)
 
 
-@guarded.post("/v1/embeddings", response_model=EmbeddingsResponse, responses=_INFERENCE_ERRORS)
+@guarded.post(
+    "/v1/embeddings",
+    response_model=EmbeddingsResponse,
+    responses=openai_errors(INFERENCE_ERRORS),
+)
 async def openai_embeddings(
     body: EmbeddingsRequest, engine: EngineDep, request: Request
 ) -> EmbeddingsResponse:
@@ -188,12 +197,18 @@ async def openapi(request: Request) -> JSONResponse:
 @guarded.get("/docs", include_in_schema=False)
 async def docs(request: Request) -> HTMLResponse:
     """Swagger UI with the schema inline (`spec` wins over `url`): a page fetched with the key
-    needs no second, keyless request for the schema."""
-    return get_swagger_ui_html(
+    needs no second, keyless request for the schema. Its files are served from /swagger-ui
+    (mounted in main.py), so the page works offline; no validator badge from swagger.io."""
+    html = get_swagger_ui_html(
         openapi_url="openapi.json",
         title="bigru-serve",
-        swagger_ui_parameters={"spec": request.app.openapi()},
+        swagger_js_url="swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="swagger-ui/swagger-ui.css",
+        swagger_favicon_url="swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"spec": request.app.openapi(), "validatorUrl": None},
     )
+    html.headers["Content-Security-Policy"] = _DOCS_CSP
+    return html
 
 
 router.include_router(guarded)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
 from app.errors import EmptyInputError, InputTooLargeError
 from app.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
 from app.text import Token, split_words, tokenize
+
+Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long input from
+_Seq = TypeVar("_Seq", str, list[str], np.ndarray)
 
 
 def tag_decoder(spec: ModelSpec) -> TagDecoder:
@@ -110,9 +114,16 @@ class Engine:
             for words, t in zip(sentences, tags, strict=True)
         ]
 
-    async def embed(self, texts: list[str], normalize: bool) -> Embeddings:
-        self._check_texts(texts)
-        found = [self._pieces(text) for text in texts]
+    async def embed(
+        self, texts: list[str], normalize: bool, truncate: Side | None = None
+    ) -> Embeddings:
+        """`truncate`: an input over a size limit is cut from that end to fit, not refused."""
+        if truncate is None:
+            self._check_texts(texts)
+            found = [self._pieces(text) for text in texts]
+        else:
+            self._check_count(texts)
+            found = [self._fit(text, truncate) for text in texts]
         for _, words in found:
             self._check_words(words)
         for i, (_, words) in enumerate(found):
@@ -136,6 +147,20 @@ class Engine:
             return found
         words = split_words(text)
         return featurize_pieces(words, self.wordpiece), len(words)
+
+    def _fit(self, text: str, side: Side) -> tuple[Features, int]:
+        """`_pieces` of the text, cut from `side` to the characters, then the words, then the
+        pieces an input may have (TEI's `truncate`)."""
+        s = self.settings
+        if len(text) <= s.max_chars_per_input:
+            found = self._pieces(text)
+            if found[1] <= s.max_tokens_per_input and found[0].length <= s.max_pieces_per_input:
+                return found
+        words = split_words(_keep(text, s.max_chars_per_input, side))
+        words = _keep(words, s.max_tokens_per_input, side)
+        f = featurize_pieces(words, self.wordpiece)
+        ids = _keep(f.input_ids, s.max_pieces_per_input, side)
+        return Features(ids, f.case_ids[: len(ids)], f.word_starts), len(words)
 
     def _tokenize(self, texts: list[str]) -> list[list[Token]]:
         """Each text's tokens; sizes are checked before and after splitting."""
@@ -206,6 +231,11 @@ class Engine:
         ]
         spans = iob2_spans([t.ner for t in tagged])
         return TaggedSentence(tagged, [_entity(span, tagged, source) for span in spans])
+
+
+def _keep(items: _Seq, n: int, cut_from: Side) -> _Seq:
+    """At most `n` of `items`, the rest cut from the `cut_from` end."""
+    return items[:n] if cut_from == "right" else items[max(len(items) - n, 0) :]
 
 
 def _entity(span: Span, tagged: list[TaggedToken], source: str | None) -> Entity:

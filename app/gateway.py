@@ -20,14 +20,19 @@ from starlette.datastructures import State
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import logs
+from app import logs, openai_compat
 from app.http_errors import error_response
 from app.metrics import Metrics
 
 log = logging.getLogger("app.api")  # the request log line's logger, as the docs name it
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-ROUTES = frozenset({"/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"})
+ROUTES = frozenset(
+    {
+        *("/", "/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"),
+        *("/invocations", "/pipeline/token-classification"),  # app/huggingface.py
+    }
+)
 
 
 class RequestIds:
@@ -66,6 +71,8 @@ class Gateway:
         status = 500
         started = False
         rid_header = (b"x-request-id", rid.encode())
+        if scope["path"].startswith(openai_compat.PREFIX):
+            send = openai_compat.rewrite_errors(send)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started

@@ -1,5 +1,5 @@
-"""POST /tag and POST /embed on a lean path: raw ASGI, body bytes -> pydantic-core -> engine ->
-orjson bytes.
+"""POST /tag and POST /embed (and /embed's TEI paths, / and /invocations) on a lean path:
+raw ASGI, body bytes -> pydantic-core -> engine -> orjson bytes.
 
 Most callers send one sentence per request, so what a request costs outside the model matters
 as much as the model. This path skips FastAPI's routing, dependency solving and response
@@ -60,7 +60,7 @@ async def tag_answer(engine: Engine, body: TagRequest, receive: Receive) -> byte
 async def embed_answer(engine: Engine, body: EmbedRequest, receive: Receive) -> bytes:
     """The /embed response body: orjson writes the float32 rows itself, each value in the
     fewest digits that read back as the same float32."""
-    work = engine.embed(as_list(body.inputs), body.normalize)
+    work = engine.embed(as_list(body.inputs), body.normalize, body.truncation)
     vectors = (await while_connected(receive, work)).vectors
     return orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY)
 
@@ -95,6 +95,9 @@ Handler = Callable[[Engine, BaseModel, Receive], Awaitable[bytes]]
 _ROUTES: dict[str, tuple[type[BaseModel], Handler]] = {
     "/tag": (TagRequest, tag_answer),  # type: ignore[dict-item]
     "/embed": (EmbedRequest, embed_answer),  # type: ignore[dict-item]
+    # text-embeddings-inference's paths for the same (app/huggingface.py documents them)
+    "/": (EmbedRequest, embed_answer),  # type: ignore[dict-item]
+    "/invocations": (EmbedRequest, embed_answer),  # type: ignore[dict-item]
 }
 
 
@@ -130,7 +133,8 @@ class HotRoutes:
                 raise ValidationError.from_exception_data(model.__name__, [_MISSING])
             content = await answer(engine, model.model_validate_json(raw), receive)
         except ValidationError as e:
-            await error_response("validation", validation_message(e.errors()))(scope, receive, send)
+            message = validation_message(e.errors())
+            await error_response("validation", message)(scope, receive, send)
             return
         except ServiceError as e:
             await service_error_response(e)(scope, receive, send)

@@ -7,6 +7,7 @@ Every error response, ours, pydantic's and Starlette's (404, 405), is
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,6 +46,7 @@ _HEADERS = {
 _HTTP_TYPES = {400: "validation", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 # Errors about the body as a whole: it is missing, or not a JSON object.
 _NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type", "model_type"}
+_PYDANTIC_WHERE = re.compile(r" at line (\d+) column (\d+)$")
 NOT_AN_OBJECT = "the body must be a JSON object, sent as Content-Type: application/json"
 
 
@@ -60,11 +62,14 @@ def service_error_response(exc: ServiceError) -> JSONResponse:
     return error_response(exc.error_type, str(exc) or exc.error_type)
 
 
-def validation_message(errors: Iterable[Any]) -> str:
+def validation_message(errors: Iterable[Any], body: Any = None) -> str:
     """`field.0: message; ...`, without the union-member tags pydantic puts in locations.
     Takes FastAPI's errors (located under "body") and pydantic's own alike."""
     parts: dict[str, None] = {}  # ordered and deduplicated
     for e in errors:
+        if e.get("type") == "json_invalid":
+            parts[_json_message(e, body)] = None
+            continue
         loc = tuple(e.get("loc", ()))
         loc = loc[1:] if loc[:1] == ("body",) else loc
         if not loc and e.get("type") in _NOT_AN_OBJECT:
@@ -76,6 +81,20 @@ def validation_message(errors: Iterable[Any]) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _json_message(error: Any, body: Any) -> str:
+    """What stopped the body parsing as JSON, and where. FastAPI gives the character offset
+    (the error's last location) and the text, from which the line and column follow; pydantic's
+    own parser names the line and column in its reason."""
+    reason = str(error.get("ctx", {}).get("error") or error.get("msg", "invalid"))
+    reason = _PYDANTIC_WHERE.sub(r" at line \1, column \2", reason.removeprefix("Invalid JSON: "))
+    pos = tuple(error.get("loc", ()))[-1:]
+    if not (pos and isinstance(pos[0], int) and isinstance(body, str)):
+        return f"the body is not valid JSON: {reason}"
+    at = pos[0]
+    line, column = body.count("\n", 0, at) + 1, at - body.rfind("\n", 0, at)
+    return f"the body is not valid JSON: {reason} at line {line}, column {column} (character {at})"
+
+
 async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     return service_error_response(exc)
@@ -83,7 +102,7 @@ async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response("validation", validation_message(exc.errors()))
+    return error_response("validation", validation_message(exc.errors(), exc.body))
 
 
 async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -18,8 +18,8 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 
-from app import gateway
-from app.api import STATIC_DIR, page, router
+from app import gateway, huggingface
+from app.api import STATIC_DIR, SWAGGER_UI_DIR, page, router
 from app.backend import OnnxBackend
 from app.batcher import Batcher, BatchLimits
 from app.config import Settings
@@ -66,8 +66,10 @@ def create_app(
     app.state.metrics = metrics
     app.state.engine = None
     app.include_router(router)
+    app.include_router(huggingface.router)
     app.include_router(page)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/swagger-ui", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
     install_error_handlers(app)
 
     def hot(inner: ASGIApp) -> HotRoutes:

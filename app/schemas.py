@@ -1,11 +1,13 @@
-"""Request and response bodies (pydantic v2). Unknown fields are refused with a 422."""
+"""Request and response bodies (pydantic v2). Unknown fields are refused with a 422, and so is a
+value of the wrong JSON type: request bodies are strict (`"yes"` is not a bool, `"384"` not an
+int)."""
 
 from __future__ import annotations
 
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def _encodable(text: str) -> str:
@@ -39,7 +41,7 @@ Word = Annotated[
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _exactly_one_schema(schema: dict[str, Any]) -> None:
@@ -96,12 +98,53 @@ class TagResult(BaseModel):
 TagResponse = list[TagResult]
 
 
+def _null_only(schema: dict[str, Any]) -> None:
+    """Advertise null as the one valid value; a string still gets a 422 that says why."""
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "null"
+
+
 class EmbedRequest(_Body):
+    """/embed's body, also TEI's: `truncate`, `truncation_direction` and `prompt_name` have TEI's
+    meaning."""
+
     inputs: Text | Texts = Field(examples=["Alice moved to Paris."])
     normalize: bool = True
+    truncate: bool = Field(
+        False, description="cut an input over a size limit to fit instead of refusing it"
+    )
+    truncation_direction: Literal["Left", "Right"] = Field(
+        "Right", description="the end `truncate` cuts from"
+    )
+    prompt_name: str | None = Field(
+        None, description="the model has no prompts", json_schema_extra=_null_only
+    )
+
+    @field_validator("prompt_name")
+    @classmethod
+    def _no_prompts(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(f"this model has no prompts, so none named {value!r}; leave it unset")
+
+    @property
+    def truncation(self) -> Literal["left", "right"] | None:
+        """The end an over-long input is cut from; None: refuse it."""
+        if not self.truncate:
+            return None
+        return "left" if self.truncation_direction == "Left" else "right"
 
 
 EmbedResponse = list[list[float]]
+
+
+def _token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _token_ids(value: Any) -> bool:
+    """One token id, or a list of them: OpenAI's forms of input besides text."""
+    return _token_id(value) or (isinstance(value, list) and all(map(_token_id, value)))
 
 
 class EmbeddingsRequest(_Body):
@@ -112,6 +155,18 @@ class EmbeddingsRequest(_Body):
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
     dimensions: int | None = Field(None, description="must equal the model's embedding_dim")
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _not_token_ids(cls, value: Any) -> Any:
+        """OpenAI also takes token ids (LangChain's OpenAIEmbeddings sends tiktoken's by
+        default); they index another tokenizer's vocabulary, so say what to send instead."""
+        if isinstance(value, list) and value and all(map(_token_ids, value)):
+            raise ValueError(
+                "token ids are not accepted, only text: this model has its own vocabulary. "
+                "Send strings (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))"
+            )
+        return value
 
 
 class EmbeddingOut(BaseModel):
@@ -130,6 +185,61 @@ class EmbeddingsResponse(BaseModel):
     data: list[EmbeddingOut]
     model: str
     usage: Usage
+
+
+class TokenClassificationParameters(_Body):
+    aggregation_strategy: Literal["simple", "first", "average", "max"] = Field(
+        "simple",
+        description="all give the same groups: the model labels whole words (per-word labels: "
+        "/tag)",
+    )
+    ignore_labels: list[str] = Field(["O"], description="entity labels to leave out")
+
+    @field_validator("aggregation_strategy", mode="before")
+    @classmethod
+    def _grouped(cls, value: Any) -> Any:
+        if value == "none":
+            raise ValueError(
+                "the model labels whole words, so every strategy groups them; "
+                "per-word labels are on /tag"
+            )
+        return value
+
+
+class TokenClassificationRequest(_Body):
+    """Hugging Face's token-classification body, as `InferenceClient.token_classification`
+    sends it."""
+
+    inputs: Text = Field(examples=["Alice moved to Paris."])
+    parameters: TokenClassificationParameters = Field(default_factory=TokenClassificationParameters)
+
+
+class EntityGroupOut(BaseModel):
+    """One entity in the Hugging Face pipeline format."""
+
+    entity_group: str
+    score: float = Field(description="mean ner_score of its words")
+    word: str = Field(description="the entity's text")
+    start: int = Field(description="character offset into the input")
+    end: int = Field(description="exclusive character offset")
+
+
+TokenClassificationResponse = list[EntityGroupOut]
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str = Field(
+        description="invalid_request_error, authentication_error, rate_limit_error or server_error"
+    )
+    param: str | None = Field(description="always null")
+    code: str = Field(description="this server's error_type")
+
+
+class OpenAIErrorResponse(BaseModel):
+    """The error body of /v1/* routes, in OpenAI's shape (what the OpenAI SDK reads)."""
+
+    error: OpenAIError
 
 
 class ModelOut(BaseModel):

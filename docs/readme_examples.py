@@ -1,4 +1,5 @@
-"""Re-run the README's curl examples against a live server and write their real outputs back.
+"""Re-run the README's curl and Python examples against a live server and write their real
+outputs back.
 
 Usage, with the service on localhost:8000 (`make serve` in another shell):
 
@@ -8,10 +9,14 @@ Each ```sh block whose command is `curl ... localhost:8000...` and that is follo
 an output block gets that block replaced. JSON is printed with indent 1, floats rounded to 4
 digits and float lists longer than 8 cut to their first 4 and `...`; plain text (/metrics)
 keeps only the lines whose metric and labels the block already showed, in the same order.
+Each ```python block followed at once by a ```text block gets what it prints
+(tests/test_clients.py runs them too, against its own server, and compares).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import subprocess
@@ -19,7 +24,9 @@ import sys
 from pathlib import Path
 
 _BLOCK = re.compile(r"```sh\n(curl [^`]*?localhost:8000[^`]*?)```\n```(\w*)\n(.*?)```", re.S)
+_PYTHON = re.compile(r"```python\n(.*?)```\n```text\n(.*?)```", re.S)
 _CUT = "\x00cut\x00"
+BASE = "http://localhost:8000"
 
 
 def _shorten(value: object) -> object:
@@ -54,7 +61,23 @@ def refresh(readme: Path) -> None:
         body = _json(out.stdout) if kind == "json" else _metrics(out.stdout, shown)
         return f"```sh\n{command}```\n```{kind}\n{body}```"
 
-    readme.write_text(_BLOCK.sub(replace, source))
+    def replace_python(m: re.Match[str]) -> str:
+        return f"```python\n{m.group(1)}```\n```text\n{run_python(m.group(1))}```"
+
+    readme.write_text(_PYTHON.sub(replace_python, _BLOCK.sub(replace, source)))
+
+
+def python_examples(readme: Path) -> list[tuple[str, str]]:
+    """(code, the output shown) of each Python example."""
+    return [(m.group(1), m.group(2)) for m in _PYTHON.finditer(readme.read_text())]
+
+
+def run_python(code: str, base: str = BASE) -> str:
+    """What a Python example prints, run here against the server at `base`."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code.replace(BASE, base), "<README example>", "exec"), {})
+    return out.getvalue()
 
 
 if __name__ == "__main__":

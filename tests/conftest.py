@@ -33,6 +33,28 @@ def find_model_dir() -> Path:
     return Path(os.environ.get("BIGRU_TEST_MODEL_DIR") or ROOT / "models" / "bigru-en")
 
 
+def error_of(response: httpx.Response) -> tuple[str, str]:
+    """(message, error_type) of an error response, in the shape its route writes: OpenAI's
+    `{"error": {"message", "type", "param", "code"}}` under /v1/, `{"error", "error_type"}`
+    elsewhere."""
+    body = response.json()
+    assert response.headers["content-type"] == "application/json"
+    if response.url.path.startswith("/v1/"):
+        assert body.keys() == {"error"}, body
+        error = body["error"]
+        assert error.keys() == {"message", "type", "param", "code"}, body
+        status = response.status_code
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, kind)
+        assert error["type"] == kind and error["param"] is None, body
+        message, error_type = error["message"], error["code"]
+    else:
+        assert body.keys() == {"error", "error_type"}, body
+        message, error_type = body["error"], body["error_type"]
+    assert isinstance(message, str) and message, body
+    return message, error_type
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import error_of
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -34,9 +36,7 @@ def spec(model_dir: Path) -> dict:
 
 def assert_error(response, status: int, error_type: str) -> None:
     assert response.status_code == status, response.text
-    assert response.json().keys() == {"error", "error_type"}
-    assert response.json()["error_type"] == error_type
-    assert response.json()["error"]
+    assert error_of(response)[1] == error_type
 
 
 # /tag
@@ -223,12 +223,16 @@ GUARDED = [
     ("POST", "/tag", {"inputs": "hi"}),
     ("POST", "/embed", {"inputs": "hi"}),
     ("POST", "/v1/embeddings", {"input": "hi"}),
+    ("POST", "/", {"inputs": "hi"}),  # TEI's path; GET / is the page
+    ("POST", "/invocations", {"inputs": "hi"}),
+    ("POST", "/pipeline/token-classification", {"inputs": "hi"}),
     ("GET", "/info", None),
     ("GET", "/metrics", None),
     ("GET", "/docs", None),
     ("GET", "/openapi.json", None),
 ]
-OPEN = ["/health", "/", "/static/page.js", "/static/page.css"]  # the page asks for the key
+# the page asks for the key; Swagger UI's files are public
+OPEN = ["/health", "/", "/static/page.js", "/static/page.css", "/swagger-ui/swagger-ui-bundle.js"]
 
 
 @pytest.fixture(scope="module")
@@ -372,6 +376,21 @@ def test_metrics(client: TestClient) -> None:
 
 
 def test_docs(client: TestClient) -> None:
-    assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/tag", "/embed", "/v1/embeddings", "/health", "/info", "/metrics"} <= paths.keys()
+    assert {"/", "/invocations", "/pipeline/token-classification"} <= paths.keys()
+    assert paths["/"].keys() == {"post"}  # GET / is the page, not part of the API
+
+
+def test_docs_load_nothing_from_another_host(client: TestClient) -> None:
+    """Swagger UI's script, style and icon come from this server; the browser test
+    (test_page.py) checks what the rendered page requests."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    links = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page.text)
+    assert len(links) == 3, links
+    for link in links:
+        assert not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:|//", link), f"not relative: {link}"
+        assert client.get(f"/{link}").status_code == 200, link
+    assert '"validatorUrl": null' in page.text  # no badge image from swagger.io

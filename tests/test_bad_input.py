@@ -1,5 +1,6 @@
 """Bad input, one table through the real app and model: every row gets its documented status
-(a JSON `{error, error_type}` for a 4xx, never a 5xx) and the service stays healthy after it.
+(a JSON error body for a 4xx, never a 5xx; `{error, error_type}`, or OpenAI's shape under /v1/)
+and the service stays healthy after it.
 
 Empty or whitespace-only text (control characters count as whitespace) is not an error for
 /tag, which returns no tokens for it, and a 422 `empty_input` for the embedding routes.
@@ -13,15 +14,21 @@ import unicodedata
 from typing import Any
 
 import pytest
+from conftest import error_of
 from fastapi.testclient import TestClient
 
 ROUTES = {"/tag": "inputs", "/embed": "inputs", "/v1/embeddings": "input"}
+HF = "/pipeline/token-classification"
+NONE = {"aggregation_strategy": "none"}
 MB = 1024 * 1024
 EMOJI = "I ❤️ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👩‍👩‍👧 🇫🇷 and 𠀀 in Paris."
 CONTROL = "Alice\x00lives\x01in\x7fParis\u200b.\ufeff Bob\x1b[31m left\u0085."
 RTL = "\u200fשלום עולם, مرحبا بالعالم from Tel Aviv."
 RULE = "tokens.0.1: a token must be non-empty, with no whitespace or control characters"
 CTYPE = "Content-Type: application/json"
+NOT_JSON = "the body is not valid JSON: "  # then what the parser expected, and where
+IDS = "OpenAIEmbeddings(check_embedding_ctx_length=False)"
+BOOL = "normalize: Input should be a valid boolean"
 
 
 def case(
@@ -55,8 +62,12 @@ def embed_routes(name: str, text: Any, status: int, error_type: str | None = Non
 
 CASES = [
     # not JSON, not an object, not sent as JSON
-    *[case(f"invalid-json{r}", r, b'{"inputs": ', 422, "validation") for r in ROUTES],
-    case("trailing-garbage", "/tag", b'{"inputs": "a"} x', 422, "validation"),
+    *[
+        case(f"invalid-json{r}", r, b'{"inputs": ', 422, "validation", message=NOT_JSON)
+        for r in ROUTES
+    ],
+    case("trailing-garbage", "/tag", b'{"inputs": "a"} x', 422, "validation", message="trailing"),
+    case("json-where", "/tag", b'{"inputs": "a",\n "b" 1}', 422, message="line 2, column 6"),
     case("not-utf8", "/tag", '{"inputs": "café"}'.encode("latin-1"), 422, "validation"),
     case("deep-nesting", "/tag", b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 422),
     case("huge-number", "/embed", b'{"inputs": "a", "normalize": ' + b"9" * 5000 + b"}", 422),
@@ -75,10 +86,27 @@ CASES = [
     # wrong field types, unknown fields
     case("inputs-number", "/tag", {"inputs": 3}, 422, "validation"),
     case("inputs-object", "/embed", {"inputs": {"text": "a"}}, 422, "validation"),
-    case("inputs-numbers", "/v1/embeddings", {"input": [1, 2]}, 422, "validation"),
+    case("token-ids", "/v1/embeddings", {"input": [1, 2]}, 422, "validation", message=IDS),
+    case("token-id-lists", "/v1/embeddings", {"input": [[1, 2], [3]]}, 422, message=IDS),
     case("tokens-string", "/tag", {"tokens": "a b"}, 422, "validation"),
     case("tokens-flat", "/tag", {"tokens": ["a", "b"]}, 422, "validation"),
     case("normalize-word", "/embed", {"inputs": "a", "normalize": "maybe"}, 422, "validation"),
+    # JSON types are strict: no string or number read as a bool, no string as a number
+    case("normalize-yes", "/embed", {"inputs": "a", "normalize": "yes"}, 422, message=BOOL),
+    case("normalize-true-string", "/embed", {"inputs": "a", "normalize": "true"}, 422),
+    case("normalize-one", "/embed", {"inputs": "a", "normalize": 1}, 422, message=BOOL),
+    case("truncate-string", "/embed", {"inputs": "a", "truncate": "true"}, 422, "validation"),
+    case("dimensions-string", "/v1/embeddings", {"input": "a", "dimensions": "384"}, 422),
+    case("dimensions-float", "/v1/embeddings", {"input": "a", "dimensions": 384.0}, 422),
+    # TEI's fields: a direction is Left or Right; the model has no prompts
+    case("direction-lower", "/embed", {"inputs": "a", "truncation_direction": "left"}, 422),
+    case("prompt", "/embed", {"inputs": "a", "prompt_name": "query"}, 422, message="no prompts"),
+    case("prompt-tei-path", "/", {"inputs": "a", "prompt_name": "q"}, 422, message="no prompts"),
+    case("prompt-null", "/embed", {"inputs": "a", "prompt_name": None}, 200),
+    # the token-classification pipeline: one text; the strategies that group words
+    case("hf-inputs-list", HF, {"inputs": ["a"]}, 422, "validation"),
+    case("hf-strategy-none", HF, {"inputs": "a", "parameters": NONE}, 422, message="on /tag"),
+    case("hf-stride", HF, {"inputs": "a", "parameters": {"stride": 4}}, 422, "validation"),
     case("format-hex", "/v1/embeddings", {"input": "a", "encoding_format": "hex"}, 422),
     case("dimensions-word", "/v1/embeddings", {"input": "a", "dimensions": "x"}, 422),
     case("unknown-field-tag", "/tag", {"inputs": "a", "extra": 1}, 422, "validation"),
@@ -165,12 +193,10 @@ def test_bad_input(
     if status == 200:
         check_answer(route, json.loads(content), r.json())
     else:
-        assert r.headers["content-type"] == "application/json"
-        assert r.json().keys() == {"error", "error_type"}
-        assert isinstance(r.json()["error"], str) and r.json()["error"]
+        said, kind = error_of(r)
         if error_type is not None:
-            assert r.json()["error_type"] == error_type
-        assert message in r.json()["error"]
+            assert kind == error_type
+        assert message in said
     assert client.get("/health").status_code == 200
 
 
@@ -199,3 +225,11 @@ def check_answer(route: str, body: dict[str, Any], answer: Any) -> None:
 
 def _separator(c: str) -> bool:
     return c.isspace() or unicodedata.category(c) in ("Cc", "Cf") and c != "\u200d"
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_json_error_names_its_line_and_column(client: TestClient, route: str) -> None:
+    body = b'{\n  "' + ROUTES[route].encode() + b'": ["a",\n  }'
+    r = client.post(route, content=body, headers={"content-type": "application/json"})
+    said, _ = error_of(r)
+    assert said.startswith(NOT_JSON) and "line 3" in said and "column" in said, said

@@ -28,8 +28,10 @@ class FakeBackend:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []  # lengths of each run's sentences
         self.gate: threading.Event | None = None  # when set, runs wait for it
+        self.entered = threading.Event()  # a run has started
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        self.entered.set()
         if self.gate is not None:
             self.gate.wait(5)
         ids, lengths = feeds["input_ids"], feeds["lengths"]  # (B, T), (B,)
@@ -50,12 +52,23 @@ def sentence(n: int, first: int = 1000) -> Features:
 async def running(
     backend: FakeBackend, workers: int = 1, **limits: float
 ) -> AsyncIterator[Batcher]:
+    """A started batcher. Unless a test sets `max_wait_ms`, the first sentence waits 200 ms for
+    company, so sentences submitted together are batched together whatever the threads do."""
+    limits = {"max_wait_ms": 200, **limits}
     batcher = Batcher(backend, BatchLimits(**limits), Metrics(), workers)  # type: ignore[arg-type]
     batcher.start()
     try:
         yield batcher
     finally:
         await batcher.stop()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll `condition` on the event loop until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)
 
 
 def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") -> list:
@@ -133,10 +146,33 @@ async def test_waits_for_company_up_to_max_wait() -> None:
     backend = FakeBackend()
     async with running(backend, max_wait_ms=500) as batcher:
         first = batcher.submit("tag", [sentence(2)])
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # the second sentence arrives 20 ms after the first
         second = batcher.submit("tag", [sentence(3)])
         await asyncio.gather(first, second)
     assert backend.batches == [[2, 3]]
+
+
+async def test_a_free_worker_takes_a_lone_sentence_at_once() -> None:
+    """With no wait, light load pays nothing for batching: a lone sentence runs as soon as it
+    is queued, whatever the company it could have waited for."""
+    backend = FakeBackend()
+    async with running(backend, max_wait_ms=0) as batcher:
+        started = time.monotonic()
+        await batcher.submit("tag", [sentence(2)])
+        assert time.monotonic() - started < 0.2  # the waiting default of `running` is 200 ms
+    assert backend.batches == [[2]]
+
+
+async def test_without_a_wait_batches_grow_while_a_run_is_busy() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])
+        await until(backend.entered.is_set)  # the only worker is in its run
+        queued = submit_each(batcher, [sentence(2), sentence(3), sentence(4)])
+        backend.gate.set()
+        await asyncio.gather(busy, *queued)
+    assert backend.batches == [[1], [2, 3, 4]]
 
 
 async def test_cancelled_items_are_skipped() -> None:
@@ -144,7 +180,7 @@ async def test_cancelled_items_are_skipped() -> None:
     backend.gate = threading.Event()
     async with running(backend, max_wait_ms=0) as batcher:
         busy = batcher.submit("tag", [sentence(1)])
-        await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
+        await until(backend.entered.is_set)  # the first run is now blocked in the worker thread
         gone, kept = submit_each(batcher, [sentence(2), sentence(3)])
         gone.cancel()
         backend.gate.set()
@@ -158,7 +194,7 @@ async def test_queue_size_forgets_cancelled_items() -> None:
     backend.gate = threading.Event()
     async with running(backend, max_wait_ms=0) as batcher:
         busy = batcher.submit("tag", [sentence(1)])
-        await asyncio.sleep(0.05)  # the first run is now blocked in the worker thread
+        await until(backend.entered.is_set)  # the first run is now blocked in the worker thread
         gone = submit_each(batcher, [sentence(2), sentence(3)])
         gauge = batcher.metrics.registry.get_sample_value
         assert gauge("bigru_queue_size") == 2
@@ -166,8 +202,7 @@ async def test_queue_size_forgets_cancelled_items() -> None:
             future.cancel()
         backend.gate.set()
         await busy
-        await asyncio.sleep(0.05)  # the loop comes round once more, then waits
-        assert batcher.queued == 0 and gauge("bigru_queue_size") == 0
+        await until(lambda: batcher.queued == 0 and gauge("bigru_queue_size") == 0)
     assert backend.batches == [[1]]
 
 
@@ -258,7 +293,9 @@ async def test_workers_take_batches_while_the_event_loop_is_busy() -> None:
     backend = FakeBackend()
     async with running(backend, max_batch_size=1, max_wait_ms=0) as batcher:
         futures = submit_each(batcher, [sentence(n) for n in (2, 3, 4)])
-        time.sleep(0.3)  # blocks the event loop, which delivers nothing meanwhile
+        deadline = time.monotonic() + 5
+        while len(backend.batches) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)  # blocks the event loop, which delivers nothing meanwhile
         assert sorted(map(len, backend.batches)) == [1, 1, 1]  # all three ran
         assert not any(f.done() for f in futures)
         await asyncio.gather(*futures)

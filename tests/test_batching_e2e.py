@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Callable
 
 import httpx
@@ -31,6 +32,14 @@ TEXTS = [
     "They're gonna sell the house in Springfield for $350,000 next month.",
     "Dr. Smith works at Mount Sinai Hospital in New York City.",
 ]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll `condition` until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
 
 
 async def ort_runs(client: httpx.AsyncClient, task: str) -> float:
@@ -102,9 +111,10 @@ async def test_a_disconnected_client_is_not_run(make_settings: Callable[..., Set
     async with LifespanManager(app, startup_timeout=120, shutdown_timeout=60) as manager:
         before = registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"})
         call = asyncio.create_task(manager.app(scope, receive, send))
-        await asyncio.sleep(0.05)  # the sentence is queued, waiting for company
+        await until(lambda: registry.get_sample_value("bigru_queue_size") == 1)  # waiting
         gone.set()
         await call
-        await asyncio.sleep(0.4)  # past max_wait: the batcher has looked at its queue
+        # at max_wait the worker looks at its queue, finds the sentence gone and drops it
+        await until(lambda: registry.get_sample_value("bigru_queue_size") == 0)
         assert registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == before
     assert sent[0]["status"] == 499

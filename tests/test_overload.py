@@ -164,14 +164,14 @@ async def test_overload_is_refused_fast_and_the_rest_is_served_exactly(server: S
         assert tally.ok and tally.overloaded, (len(tally.ok), len(tally.overloaded))
         assert tally.no_retry_after == 0
         # Refused at once: a 429 never waits for the model, a 200 waits for a batch or more.
-        # Absolute times mean little on a loaded machine (both event loops queue work), so each
-        # is compared with the 200s: in the server's own timing (its log line per request) at
-        # most half as long; in the client's, whose one event loop adds the same delay to both
-        # (dozens of httpx connections on 2 shared cores), shorter; and long before any timeout.
+        # Absolute times mean little on a loaded machine, so the 429s are compared with the 200s
+        # in the server's own timing (its log line per request): at most half as long. The
+        # client's timing is not compared: its one event loop, dozens of httpx connections on 2
+        # shared cores, adds delays as large as the difference, so such a comparison would fail
+        # some runs; it only has to be long before any timeout.
         refused = server_seconds(server.log, "POST /tag 429")
         served = server_seconds(server.log, "POST /tag 200")
         assert median(refused) < median(served) / 2, (median(refused), median(served))
-        assert median(tally.overloaded) < median(tally.ok), median(tally.overloaded)
         assert max(refused) < 2 and max(tally.overloaded) < 10, max(tally.overloaded)
         assert len(tally.health) >= SECONDS / 0.1 / 4
         assert all(status == 200 for status, _ in tally.health), tally.health  # none timed out

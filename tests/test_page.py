@@ -173,12 +173,16 @@ def test_page_shows_what_the_api_returns(sync_api: Any, server: str, repo_root: 
             page.get_by_label("First sentence").fill(SENTENCES[0])
             page.get_by_label("Second sentence").fill(" ")
             page.get_by_role("button", name="Compare").click()
-            expect(page.locator("#sim-error")).to_contain_text("empty_input")
+            error = page.locator("#sim-error")
+            expect(error).to_contain_text("The second sentence is empty or whitespace only")
+            expect(error).to_contain_text("empty_input")
             page.get_by_label("Second sentence").fill(SENTENCES[1])
             page.get_by_role("button", name="Compare").click()
             value = page.locator("#sim-value")
             expect(value).to_have_text(f"{cosine:.3f}")
             assert float(value.get_attribute("data-value") or "nan") == pytest.approx(cosine)
+            assert page.locator("#sim-meter").evaluate("m => m.value") == pytest.approx(cosine)
+            expect(page.locator("#sim-reading")).to_contain_text(" of 5)")
             expect(page.locator("#sim-error")).to_be_hidden()
 
             # the screenshot, with one word's scores showing
@@ -192,5 +196,30 @@ def test_page_shows_what_the_api_returns(sync_api: Any, server: str, repo_root: 
         finally:
             browser.close()
 
+    assert not problems, problems
+    assert requested and all(url.startswith(f"{server}/") for url in requested), requested
+
+
+def test_docs_render_from_this_server_alone(sync_api: Any, server: str) -> None:
+    """/docs (Swagger UI) renders every route, loading nothing from another host: its files
+    come from this server, and its Content-Security-Policy would block anything else."""
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(extra_http_headers={"Authorization": f"Bearer {API_KEY}"})
+            page = context.new_page()
+            requested: list[str] = []
+            problems: list[str] = []
+            page.on("request", lambda r: requested.append(r.url))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.goto(f"{server}/docs")
+            sync_api.expect(page.locator(".swagger-ui .info .title")).to_contain_text("bigru-serve")
+            shown = page.locator(".opblock-summary-path")
+            sync_api.expect(shown.first).to_be_visible()
+            paths = set(shown.all_inner_texts())
+            assert {"/tag", "/embed", "/v1/embeddings", "/pipeline/token-classification"} <= paths
+        finally:
+            browser.close()
     assert not problems, problems
     assert requested and all(url.startswith(f"{server}/") for url in requested), requested

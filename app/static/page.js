@@ -25,8 +25,17 @@ function requestHeaders() {
   return headers;
 }
 
+// The API names inputs by position ("input 1 is empty…"); the page names what was typed.
+function inOurWords(message, names) {
+  const said = message
+    .replace(/\binput (\d+)\b/g, (all, i) => names[Number(i)] ?? all)
+    .replace(/\ban input\b/g, names.length === 1 ? names[0] : "a sentence");
+  return said.charAt(0).toUpperCase() + said.slice(1);
+}
+
 // Relative paths, so the page also works behind a proxy that mounts the service under a prefix.
-async function post(path, body, signal) {
+// `names`: what the person calls each input, for error messages.
+async function post(path, body, signal, names) {
   let response;
   try {
     response = await fetch(path, {
@@ -46,7 +55,7 @@ async function post(path, body, signal) {
   if (response.ok && data !== null) return data;
   if (response.status === 401) $("auth").open = true;
   const what = data && typeof data.error === "string"
-    ? `${data.error} (${data.error_type}, HTTP ${response.status})`
+    ? `${inOurWords(data.error, names)} (${data.error_type}, HTTP ${response.status})`
     : `HTTP ${response.status} ${response.statusText}`.trim();
   throw new RequestError(response.status === 401 ? `${what}. Enter the key under “API key”.` : what);
 }
@@ -72,7 +81,7 @@ async function onTag(event) {
   $("tag-status").textContent = "Tagging…";
   const started = performance.now();
   try {
-    const [result] = await post("tag", { inputs: text }, controller.signal);
+    const [result] = await post("tag", { inputs: text }, controller.signal, ["the text"]);
     render(text, result);
     const ms = Math.round(performance.now() - started);
     $("tag-status").textContent = summary(result, ms);
@@ -231,6 +240,21 @@ function wireTagging() {
 
 let comparing = null;
 
+// What people said of sentence pairs with about this cosine: STS-B dev pairs grouped by their
+// human rating (0-5), each group's median cosine under the shipped model (0.75, 0.82, 0.87,
+// 0.92, 0.96; docs/similarity_scale.py); a cosine reads as the group whose median is nearest.
+const READINGS = [
+  [0.785, "different meanings (people rate such pairs 0–1 of 5)"],
+  [0.847, "same topic, different meanings (1–2 of 5)"],
+  [0.895, "some details shared (2–3 of 5)"],
+  [0.939, "roughly the same meaning (3–4 of 5)"],
+  [Infinity, "the same meaning (4–5 of 5)"],
+];
+
+function reading(cosine) {
+  return READINGS.find(([below]) => cosine < below)[1];
+}
+
 async function onCompare(event) {
   event.preventDefault();
   comparing?.abort();
@@ -239,13 +263,15 @@ async function onCompare(event) {
   $("sim-output").setAttribute("aria-busy", "true");
   try {
     const inputs = [$("sim-a").value, $("sim-b").value];
-    const [u, v] = await post("embed", { inputs, normalize: true }, controller.signal);
+    const names = ["the first sentence", "the second sentence"];
+    const [u, v] = await post("embed", { inputs, normalize: true }, controller.signal, names);
     let cosine = 0; // unit vectors: the dot product is the cosine
     for (let k = 0; k < u.length; k++) cosine += u[k] * v[k];
     const value = $("sim-value");
     value.value = cosine.toFixed(3);
     value.dataset.value = String(cosine);
     $("sim-meter").value = cosine;
+    $("sim-reading").textContent = reading(cosine);
     $("sim-result").hidden = false;
   } catch (e) {
     if (e.name === "AbortError") return;
