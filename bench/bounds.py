@@ -80,7 +80,10 @@ def _front_end(results: dict[str, Any], task: str) -> dict[str, Any]:
         "server_cpu_ms_per_request": total_ms,
         "ort_cpu_ms_per_sentence": ort_ms,
         "front_end_cpu_ms_per_request": front_ms,
-        "front_end_over_ort": ratio(front_ms, ort_ms),
+        # below zero only when the ceiling ran on fewer cores than it is credited with
+        "front_end_over_ort": (
+            ratio(front_ms, ort_ms) if front_ms is not None and front_ms >= 0 else None
+        ),
         "ceiling_share_bound": (
             ort_ms / (ort_ms + front_ms) if ort_ms and front_ms and front_ms > 0 else None
         ),
