@@ -165,7 +165,7 @@ def single_table(results: dict[str, Any]) -> list[str]:
         lat = r["latency_ms"]
         per_sentence = ratio(cpu_ms_per_request(r), r["per_request"])
         out.append(
-            f"| /{r['task']} | {r['request']} | {r['text']} | {r['clients']} | {r['tool']} | "
+            f"| /{r['task']} | {r['request']} | {r['text']} | {r['clients']} | {r.get('tool')} | "
             f"{fmt(r['requests_per_s'])} | {fmt(r['sentences_per_s'])} | "
             f"{fmt(r.get('words_per_s'))} | {fmt(lat['p50'], 1)} | {fmt(lat['p99'], 1)} | "
             f"{fmt(dig(r, 'server', 'cpu'), 2)} | {fmt(per_sentence, 2)} | {r['errors']} | "
@@ -197,7 +197,7 @@ def processes_table(results: dict[str, Any]) -> list[str]:
             if r is None:
                 continue
             out.append(
-                f"| /{task} | {n} | {fmt(r.get('server_processes'))} | {r['tool']} | "
+                f"| /{task} | {n} | {fmt(r.get('server_processes'))} | {r.get('tool')} | "
                 f"{fmt(r['requests_per_s'])} | {fmt(r['latency_ms']['p50'], 1)} | "
                 f"{fmt(r['latency_ms']['p99'], 1)} | {fmt(dig(r, 'server', 'cpu'), 2)} | "
                 f"{fmt(cpu_ms_per_request(r), 2)} | {r['errors']} |"

@@ -18,7 +18,7 @@ function init(args)
   end
   count = #bodies
   offset = tonumber(args[2]) or 0
-  sent = 0
+  sent = -1 -- wrk calls request() once before the run, to check what it returns
   statuses = {}
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
