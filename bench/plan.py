@@ -10,7 +10,7 @@ Log = Callable[[str, str], None]  # (phase, message)
 
 @dataclass(frozen=True)
 class Plan:
-    """Sizes and time budgets; FULL fits in ~8 minutes on 2 cores, QUICK in about one."""
+    """Sizes and time budgets; FULL fits in ~6 minutes on 2 cores, QUICK in about one."""
 
     batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
     clients: tuple[int, ...] = (1, 8, 32, 128)

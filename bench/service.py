@@ -157,6 +157,7 @@ def load_run(
             base, pid, lambda: wrk.run(url, bodies, clients, seconds, offset)
         )
     result |= {
+        "requests_sent": offset + result["requests_sent"],  # warm-up included, as bench.load's
         "per_request": per_request,
         "warmup_s": warmup,
         "sentences_per_s": result["requests_per_s"] * per_request,

@@ -202,6 +202,19 @@ def processes_table(results: dict[str, Any]) -> list[str]:
                 f"{fmt(r['latency_ms']['p99'], 1)} | {fmt(dig(r, 'server', 'cpu'), 2)} | "
                 f"{fmt(cpu_ms_per_request(r), 2)} | {r['errors']} |"
             )
+    settings = section.get("settings", [])
+    if len(settings) > 1:
+        first, last = settings[0], settings[-1]
+        rps = {
+            (task, n): dig(processes_row(results, task, n), "requests_per_s")
+            for task in ("tag", "embed")
+            for n in (first, last)
+        }
+        gains = [
+            f"/{task} {fmt(ratio(rps[task, last], rps[task, first]), 2)}x"
+            for task in ("tag", "embed")
+        ]
+        out += ["", f"Requests/s, {last} processes over {first}: {', '.join(gains)}."]
     return out
 
 

@@ -367,6 +367,7 @@ def test_markdown_of_the_issue_phases() -> None:
     assert "novel text | 0.70 | none (information) | info |" in text
     assert "| /embed | single | novel | 32 | wrk | 1,200 | 1,200 | n/a | 16.7 | 50.0 |" in text
     assert "| /tag | 2 | 2 | wrk | 1,200 | 13.3 | 40.0 | 1.20 | 1.00 | 0 |" in text
+    assert "Requests/s, 2 processes over 1: /tag 2.00x, /embed 2.00x." in text
     assert "| spaCy stand-in (en_core_web_sm 3.8 components), batch None | 4,000 |" in text
     assert "/tag one sentence per request vs lists: the server spends 1.33 CPU-ms" in text
 
