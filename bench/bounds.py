@@ -23,8 +23,9 @@ def bounds(results: dict[str, Any]) -> dict[str, Any]:
     """What limits each target, from this run's own measurements (None where one is missing).
 
     - front end: the service's CPU per request at 32 clients (server CPU / requests per s)
-      less ORT's CPU per sentence in the ceiling (workers x intra-op threads busy / its rate).
-      With both cores busy all the time, service / ceiling is at most ort / (ort + front end).
+      less ORT's CPU per sentence in the ceiling (the CPU time its runs took / sentences; in
+      results without it, workers x intra-op threads taken as busy throughout). With both
+      cores busy all the time, service / ceiling is at most ort / (ort + front end).
     - batching: ORT alone, B=32 over B=1 (engine rows, sentences/s); the front end does not
       batch at all, so on / off stays below this.
     - ORT vs PyTorch: PyTorch eager's share of the matmul peak at B=32; 1.5x needs ORT at 1.5
@@ -70,8 +71,12 @@ def _front_end(results: dict[str, Any], task: str) -> dict[str, Any]:
     """CPU-ms per request at 32 clients, ORT's per sentence in the ceiling, and the rest."""
     settings = results.get("service_settings") or {}
     cores_per_run = (settings.get("workers") or 1) * (settings.get("intra_op_threads") or 1)
-    ceiling = dig(results.get("ceiling", {}).get(task), "sentences_per_s")
-    ort_ms = 1000 * cores_per_run / ceiling if ceiling else None
+    ceiling = results.get("ceiling", {}).get(task)
+    sps, cpu_s, sentences = (dig(ceiling, k) for k in ("sentences_per_s", "cpu_s", "sentences"))
+    if cpu_s is not None and sentences:
+        ort_ms: float | None = 1000 * cpu_s / sentences
+    else:
+        ort_ms = 1000 * cores_per_run / sps if sps else None
     total_ms = cpu_ms_per_request(service_row(results, task, "on", CLIENTS))
     front_ms = total_ms - ort_ms if total_ms is not None and ort_ms is not None else None
     b1 = dig(engine_row(results, "ort", task, 1), "sentences_per_s")
@@ -80,7 +85,7 @@ def _front_end(results: dict[str, Any], task: str) -> dict[str, Any]:
         "server_cpu_ms_per_request": total_ms,
         "ort_cpu_ms_per_sentence": ort_ms,
         "front_end_cpu_ms_per_request": front_ms,
-        # below zero only when the ceiling ran on fewer cores than it is credited with
+        # none below zero: the ceiling's ORT alone took more CPU than the whole service
         "front_end_over_ort": (
             ratio(front_ms, ort_ms) if front_ms is not None and front_ms >= 0 else None
         ),

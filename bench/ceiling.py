@@ -51,7 +51,9 @@ def measure(
     backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
     for feeds, outputs in runs[:2]:  # first-run costs, as the service's warm-up
         backend.run(feeds, outputs)
+    cpu0 = time.process_time()  # this process's threads: only the ORT runs work meanwhile
     rate = _run_side_by_side(backend, runs, settings.workers)
+    cpu_s = time.process_time() - cpu0
     sizes, counts = np.unique([f["input_ids"].shape[0] for f, _ in runs], return_counts=True)
     return {
         "clients": clients,
@@ -61,6 +63,7 @@ def measure(
         "mean_batch_size": rate.sentences / max(rate.runs, 1),
         "batch_size_histogram": {int(k): int(v) for k, v in zip(sizes, counts, strict=True)},
         "recorded_service_sentences_per_s": run["sentences_per_s"],
+        "cpu_s": cpu_s,
         **rate.as_dict(),
     }
 
