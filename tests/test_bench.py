@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ from bench.engine import Rate, length_sorted_batches, measure
 from bench.flops import count_flops
 from bench.load import Connection, make_bodies, run_load, summarize
 from bench.plots import plot
+from bench.recorded import RecordingBackend, WithBatches
 from bench.targets import verdict
 from bench.texts import novel_texts
 
@@ -585,3 +587,28 @@ def test_spacy_stand_in_has_sm_components_and_runs(tmp_path: Path) -> None:
     rate = spacy_sm.measure(nlp, [["Alice", "moved", "to", "Paris"], ["Hi"]], seconds=0.0)
     assert (rate["passes"], rate["words"], rate["sentences"]) == (1, 5, 2)
     assert rate["words_per_s"] > 0
+
+
+def test_recorded_answers_bench_batches_in_front_of_the_app(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    """`bench.recorded`: POST /bench/batches hands over (and forgets) the recorded runs; every
+    other request goes to the service's app untouched."""
+    backend = RecordingBackend(model_dir, ["cpu"], 1)
+    backend.runs = [({"input_ids": np.zeros((1, 2), dtype=np.int64)}, ["embedding"])]
+    paths: list[str] = []
+    sent: list[dict[str, Any]] = []
+
+    async def service_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        paths.append(scope["path"])
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    app = WithBatches(service_app, backend, tmp_path / "batches.pickle")
+    for path in ("/bench/batches", "/tag"):
+        asyncio.run(app({"type": "http", "method": "POST", "path": path}, None, send))
+    assert paths == ["/tag"] and backend.runs == []
+    assert sent[0]["status"] == 200 and json.loads(sent[1]["body"]) == {"batches": 1}
+    ((feeds, outputs),) = pickle.loads((tmp_path / "batches.pickle").read_bytes())
+    assert feeds["input_ids"].shape == (1, 2) and outputs == ["embedding"]
