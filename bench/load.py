@@ -92,6 +92,15 @@ class Connection:
             self.streams = None
 
 
+def make_bodies(texts: list[str], per_request: int) -> list[bytes]:
+    """JSON request bodies: one text each, or `per_request` consecutive texts each (a short
+    last group is left out, so every request carries exactly `per_request`)."""
+    if per_request == 1:
+        return [json.dumps({"inputs": t}).encode() for t in texts]
+    groups = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
+    return [json.dumps({"inputs": g}).encode() for g in groups if len(g) == per_request]
+
+
 async def run_load(
     url: str,
     texts: list[str],
@@ -102,13 +111,8 @@ async def run_load(
     tool: str,
     per_request: int = 1,
 ) -> dict[str, Any]:
-    # encoded once, outside the timed loop; shared: the same order whatever the client count
-    if per_request == 1:
-        bodies = [json.dumps({"inputs": t}).encode() for t in texts]
-    else:
-        groups = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
-        bodies = [json.dumps({"inputs": g}).encode() for g in groups if len(g) == per_request]
-    source = itertools.cycle(bodies)
+    bodies = make_bodies(texts, per_request)  # outside the timed loop
+    source = itertools.cycle(bodies)  # shared: the same order whatever the client count
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     sent = 0
@@ -162,6 +166,7 @@ async def run_load(
         "window_s": seconds,
         "wall_s": wall,
         "requests_sent": sent,
+        "distinct_bodies": len(bodies),
         "statuses": dict(statuses),
         "ok": ok,
         "errors": sum(statuses.values()) - ok,

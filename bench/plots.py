@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report import CLIENTS, dig
+from bench.rows import CLIENTS, dig
 
 
 def plot(results: dict[str, Any], prefix: Path) -> list[Path]:

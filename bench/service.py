@@ -1,44 +1,28 @@
-"""The service over HTTP, and its ceiling: raw ORT on the very batches its batcher forms.
-
-Service: a real `python -m app` (uvicorn) on a loopback port, loaded by `bench.load` in another
-process; the server's CPU time and its /metrics (batch sizes, seconds inside ORT) are read
-before and after each run.
-
-Ceiling: one more run at the same concurrency against `bench.recorded` (the same app with a
-backend that keeps each batch), then `OnnxBackend.run` on exactly those feeds, as many at once
-as the service has workers: what the service would do if HTTP, JSON, tokenizing, featurizing
-and decoding were free. In process: the service's `Engine` and `Batcher` driven by closed-loop
-clients without HTTP, to split the gap.
+"""The service over HTTP: a real `python -m app` (uvicorn) on a loopback port, loaded by `wrk`
+or `bench.load` in another process; the server's CPU time (its whole process tree) and its
+/metrics (batch sizes, seconds inside ORT) are read before and after each run.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
-import pickle
 import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
-from app.backend import OnnxBackend
-from app.batcher import Batcher, BatchLimits
-from app.config import Settings
-from app.engine import Engine, batch_finishers
-from app.metrics import Metrics
-from bench.engine import Feeds, Rate
+from bench import wrk
+from bench.load import make_bodies
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = {"tag": "/tag", "embed": "/embed"}
@@ -108,13 +92,39 @@ def scrape(base: str) -> dict[str, float]:
     return out
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants, from the parent ids in /proc (just `pid` without /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of a process so far (Linux /proc), None elsewhere."""
+    """User + system CPU seconds so far of a process tree: `pid`, its descendants, and the
+    children they have reaped (so a worker that exits mid-run still counts); None without
+    /proc. The server may run several processes (`BIGRU_PROCESSES`)."""
+    total, found = 0, False
+    for p in process_tree(pid):
+        fields = _stat_fields(Path(f"/proc/{p}/stat"))
+        if fields is not None:
+            found = True
+            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (field 3 on), None if the process is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def load_run(
@@ -128,15 +138,60 @@ def load_run(
     tool: str = "raw",
     per_request: int = 1,
 ) -> dict[str, Any]:
-    """One closed-loop run of `bench.load` against a started server, with server-side facts."""
-    before, cpu0 = scrape(base), cpu_seconds(pid)
-    cmd = [sys.executable, "-m", "bench.load", "--url", base + ROUTES[task], "--texts", str(texts)]
+    """One closed-loop run against a started server: `wrk` or `bench.load` (tool `raw` or
+    `httpx`), each in its own process, with server-side facts over the run."""
+    url = base + ROUTES[task]
+    if tool != "wrk":
+        result = _with_server_facts(
+            base, pid, lambda: _python_load(url, clients, texts, warmup, seconds, tool, per_request)
+        )
+        result["client_cpu"] = result["client_cpu_s"] / result["wall_s"]
+        return result
+    texts_list = json.loads(texts.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory(prefix="bigru-wrk-") as tmp:
+        bodies = wrk.write_bodies(make_bodies(texts_list, per_request), Path(tmp) / "bodies")
+        offset = 0
+        if round(warmup) > 0:  # whole seconds only: a sub-second warm-up is left out
+            offset = wrk.run(url, bodies, clients, warmup)["requests_sent"]
+        result = _with_server_facts(
+            base, pid, lambda: wrk.run(url, bodies, clients, seconds, offset)
+        )
+    result |= {
+        "requests_sent": offset + result["requests_sent"],  # warm-up included, as bench.load's
+        "per_request": per_request,
+        "warmup_s": warmup,
+        "sentences_per_s": result["requests_per_s"] * per_request,
+        "client_cpu": result["client_cpu_s"] / result["wall_s"],
+    }
+    return result
+
+
+def _python_load(
+    url: str,
+    clients: int,
+    texts: Path,
+    warmup: float,
+    seconds: float,
+    tool: str,
+    per_request: int,
+) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.load", "--url", url, "--texts", str(texts)]
     cmd += ["--clients", str(clients), "--warmup", str(warmup), "--seconds", str(seconds)]
     cmd += ["--tool", tool, "--per-request", str(per_request)]
     done = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=warmup + seconds + 120, check=True
     )
     result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _with_server_facts(
+    base: str, pid: int, measure: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """`measure()`'s result with the server's CPU (its process tree, in cores) and its
+    /metrics deltas (ORT runs, batch sizes, time in ORT) over the run's wall time."""
+    before, cpu0 = scrape(base), cpu_seconds(pid)
+    result = measure()
     after, cpu1 = scrape(base), cpu_seconds(pid)
     d = {k: after[k] - before[k] for k in _METRICS}
     runs = max(d["batch_size_count"], 1)
@@ -148,105 +203,5 @@ def load_run(
         "ort_busy": d["inference_seconds_sum"] / wall,  # share of the run's wall time in ORT
         "cpu": (cpu1 - cpu0) / wall if cpu0 is not None and cpu1 is not None else None,
     }
-    result["client_cpu"] = result["client_cpu_s"] / wall
+    result["server_processes"] = len(process_tree(pid))
     return result
-
-
-def ceiling(
-    base: str,
-    pid: int,
-    settings: Settings,
-    task: str,
-    clients: int,
-    texts: Path,
-    warmup: float,
-    seconds: float,
-    batches: Path,
-    tool: str = "raw",
-) -> dict[str, Any]:
-    """A load run against `bench.recorded`, then raw `OnnxBackend.run` timed on the batches its
-    batcher formed, in a fresh session with the service's providers, threads and workers."""
-    httpx.post(f"{base}/bench/batches", timeout=30, trust_env=False)  # drop warm-up batches
-    run = load_run(base, pid, task, clients, texts, warmup, seconds, tool)
-    httpx.post(f"{base}/bench/batches", timeout=120, trust_env=False)
-    runs: list[tuple[Feeds, list[str]]] = pickle.loads(batches.read_bytes())
-    backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
-    for feeds, outputs in runs[:2]:  # first-run costs, as the service's warm-up
-        backend.run(feeds, outputs)
-    rate = _run_side_by_side(backend, runs, settings.workers)
-    sizes, counts = np.unique([f["input_ids"].shape[0] for f, _ in runs], return_counts=True)
-    return {
-        "clients": clients,
-        "intra_op_threads": settings.intra_op_threads,
-        "workers": settings.workers,
-        "batches": len(runs),
-        "mean_batch_size": rate.sentences / max(rate.runs, 1),
-        "batch_size_histogram": {int(k): int(v) for k, v in zip(sizes, counts, strict=True)},
-        "recorded_service_sentences_per_s": run["sentences_per_s"],
-        **rate.as_dict(),
-    }
-
-
-async def _in_process(
-    settings: Settings, task: str, texts: list[str], clients: int, seconds: float
-) -> dict[str, Any]:
-    backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
-    limits = BatchLimits.from_settings(settings)
-    metrics = Metrics()
-    batcher = Batcher(backend, limits, metrics, settings.workers, batch_finishers(backend.spec))
-    batcher.start()
-    engine = Engine(backend.spec, batcher, settings, backend.providers)
-    await engine.warm_up()
-    before = _batch_stats(metrics)
-    source = itertools.cycle(texts)  # as bench.load: one shared order
-    done = 0
-    start = time.perf_counter()
-
-    async def client() -> None:
-        nonlocal done
-        while time.perf_counter() - start < seconds:
-            text = next(source)
-            await (
-                engine.tag_texts([text]) if task == "tag" else engine.embed([text], normalize=True)
-            )
-            done += 1
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    elapsed = time.perf_counter() - start
-    await batcher.stop()
-    after = _batch_stats(metrics)
-    return {
-        "sentences_per_s": done / elapsed,
-        "sentences": done,
-        "seconds": elapsed,
-        "mean_batch_size": (after[0] - before[0]) / max(after[1] - before[1], 1),
-    }
-
-
-def _run_side_by_side(
-    backend: OnnxBackend, runs: list[tuple[Feeds, list[str]]], workers: int
-) -> Rate:
-    """All `runs` on `workers` threads at once, as the service's workers run them; the rate's
-    seconds are the wall time."""
-    rate = Rate()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda run: backend.run(*run), runs))
-    for feeds, _ in runs:
-        rate.add(feeds, 0.0)
-    rate.seconds = time.perf_counter() - start
-    return rate
-
-
-def _batch_stats(metrics: Metrics) -> tuple[float, float]:
-    """(sentences, ORT runs) so far, from the batcher's own histogram."""
-    get = metrics.registry.get_sample_value
-    return get("bigru_batch_size_sum") or 0.0, get("bigru_batch_size_count") or 0.0
-
-
-def in_process(
-    settings: Settings, task: str, texts: list[str], clients: int, seconds: float
-) -> dict[str, Any]:
-    """The service's Engine and Batcher with closed-loop clients in this process: no HTTP,
-    no JSON, no second process; what the service could do with a free front end."""
-    return asyncio.run(_in_process(settings, task, texts, clients, seconds))
