@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The shipped model, found relative to the package so the service starts from any cwd.
@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
     intra_op_threads: int = Field(1, ge=0)  # per run; 0 lets ORT pick
-    workers: int = Field(default_factory=usable_cores, ge=1)  # ORT runs at once
+    processes: int = Field(1, ge=1)  # server processes, each with its own model and workers
+    workers: int = Field(0, ge=0)  # ORT runs at once per process; 0: usable cores / processes
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T
@@ -57,6 +58,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     api_key: str | None = None  # when set, all but /health and the page need `Bearer <key>`
     cors_origins: CommaList = []  # empty: no CORS headers at all
+
+    @model_validator(mode="after")
+    def _workers_per_process(self) -> Settings:
+        """By default the processes share the cores: each runs cores / processes at once."""
+        if self.workers == 0:
+            self.workers = max(1, usable_cores() // self.processes)
+        return self
 
     @field_validator("providers", "cors_origins", mode="before")
     @classmethod

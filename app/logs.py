@@ -52,6 +52,9 @@ def configure_logging(json_lines: bool, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [log_handler(json_lines)]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # the gateway logs each request with its id; uvicorn's own line would repeat it
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -17,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from app import gateway, huggingface
 from app.api import STATIC_DIR, SWAGGER_UI_DIR, page, router
@@ -92,6 +97,14 @@ class _Server(uvicorn.Server):
             self._captured_signals.remove(sig)
 
 
+def app_from_env() -> gateway.Gateway:
+    """The app of one server process of several (`BIGRU_PROCESSES`): uvicorn calls this in
+    each process it starts, which reads the same environment and loads its own model."""
+    settings = Settings()
+    configure_logging(settings.log_json, settings.log_level)
+    return create_app(settings)
+
+
 def run() -> None:
     """Serve on settings.host:settings.port; a bad setting or model exits 1 with one line."""
     try:
@@ -103,17 +116,37 @@ def run() -> None:
         backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
     except ModelLoadError as e:
         sys.exit(f"bigru-serve: cannot load the model: {e}".replace("\n", " "))
-    config = uvicorn.Config(
-        create_app(settings, backend),
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_config=None,  # configure_logging's handler already serves uvicorn's loggers
-        access_log=False,  # the request middleware logs each request with its id
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-    )
-    server = _Server(config)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "lifespan": "on",
+        "log_config": None,  # configure_logging's handler already serves uvicorn's loggers
+        "access_log": False,  # the gateway logs each request with its id
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
+    }
+    if settings.processes > 1:
+        del backend  # checked; each process loads its own
+        _run_processes(settings, options)
+        return
+    server = _Server(uvicorn.Config(create_app(settings, backend), **options))
     with suppress(KeyboardInterrupt):  # the re-raised Ctrl-C, after the same graceful shutdown
         server.run()
     if not server.started:
         sys.exit(STARTUP_FAILURE)  # e.g. the port is taken; uvicorn has logged why
+
+
+def _run_processes(settings: Settings, options: dict[str, Any]) -> None:
+    """`settings.processes` server processes on one socket (uvicorn's supervisor restarts one
+    that dies), their metrics shared through files in PROMETHEUS_MULTIPROC_DIR: a temporary
+    directory unless it is set. SIGTERM reaches every process, each drains, then this exits 0."""
+    own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bigru-metrics-")
+    config = uvicorn.Config(
+        "app.main:app_from_env", factory=True, workers=settings.processes, **options
+    )
+    try:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        if own_dir:
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

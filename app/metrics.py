@@ -1,9 +1,13 @@
 """Prometheus instruments, all named bigru_*, on a registry of their own per app.
 
 A per-app `CollectorRegistry` (not the process-global one) lets a test build several apps.
+With several server processes (PROMETHEUS_MULTIPROC_DIR set, see main.py) every process writes
+its values to files there, and /metrics adds up those of all processes.
 """
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -12,6 +16,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -28,7 +33,12 @@ class Metrics:
         self.request_seconds = Histogram(
             "bigru_request_seconds", "HTTP request latency", ["route"], buckets=_SECONDS, registry=r
         )
-        self.queue_size = Gauge("bigru_queue_size", "Sentences waiting for a batch", registry=r)
+        self.queue_size = Gauge(
+            "bigru_queue_size",
+            "Sentences waiting for a batch",
+            registry=r,
+            multiprocess_mode="livesum",  # over the processes alive
+        )
         self.batch_size = Histogram(
             "bigru_batch_size", "Sentences per ORT run", buckets=_SIZES, registry=r
         )
@@ -41,5 +51,10 @@ class Metrics:
         self.ort_runs = Counter("bigru_ort_runs", "ORT runs by task", ["task"], registry=r)
 
     def render(self) -> tuple[bytes, str]:
-        """The exposition text and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The exposition text and its content type: this process's metrics, or with several
+        processes, the sum over all of them."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return generate_latest(merged), CONTENT_TYPE_LATEST

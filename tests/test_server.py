@@ -156,3 +156,42 @@ def test_uvicorn_runs_on_its_c_parser_and_libuv_loop() -> None:
     config.load()
     assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
     assert importlib.util.find_spec("uvloop"), "loop='auto' would fall back to asyncio"
+
+
+def test_two_processes_share_the_port_and_their_metrics(
+    model_dir: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    """BIGRU_PROCESSES=2: both processes answer on one port, /metrics (from either) counts
+    every request of both, and SIGTERM stops them all with exit status 0."""
+    port, metrics_dir = free_port(), tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = server_env(
+        PORT=str(port),
+        BIGRU_MODEL_DIR=str(model_dir),
+        BIGRU_PROCESSES="2",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+    )
+    log = tmp_path / "server.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=sink)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(proc, base, log)
+        prefixes: set[str] = set()  # a request id starts with its process's own prefix
+        sent = 0
+        deadline = time.monotonic() + 30
+        while len(prefixes) < 2:
+            assert time.monotonic() < deadline, f"one process answered everything: {prefixes}"
+            with httpx.Client(base_url=base, timeout=10) as client:  # a new connection each
+                r = client.post("/embed", json={"inputs": f"Sentence number {sent}."})
+            assert r.status_code == 200
+            prefixes.add(r.headers["x-request-id"].rsplit("-", 1)[0])
+            sent += 1
+        assert metric(base, 'bigru_requests_total{route="/embed",status="200"}') == sent
+        assert len(list(metrics_dir.glob("counter_*.db"))) >= 2  # one file per process
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
