@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 from contextvars import ContextVar
 from typing import TextIO
 
 # Set per request by the api's middleware; "-" outside a request.
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+_listener: logging.handlers.QueueListener | None = None  # the writer thread, once configured
 
 
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id.get()
+        if not hasattr(record, "request_id"):  # a queued record has its own already
+            record.request_id = request_id.get()
         return True
 
 
@@ -47,10 +52,28 @@ def log_handler(json_lines: bool, stream: TextIO | None = None) -> logging.Handl
     return handler
 
 
+class _Queued(logging.handlers.QueueHandler):
+    """Hands each record, as it is, to the writer thread: formatting and the write to stderr
+    happen there, off the event loop (a line per request cost the loop ~10% of its time)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
 def configure_logging(json_lines: bool, level: str) -> None:
-    """Route the root logger (and so uvicorn's) through one stderr handler."""
+    """Route the root logger (and so uvicorn's) through one queue to a writer thread that
+    writes each record as one stderr line; what is queued is written at exit."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    queued = _Queued(records)
+    queued.addFilter(_RequestIdFilter())  # on the request's own thread, where its id is set
+    _listener = logging.handlers.QueueListener(records, log_handler(json_lines))
+    _listener.start()
+    atexit.register(_listener.stop)
     root = logging.getLogger()
-    root.handlers[:] = [log_handler(json_lines)]
+    root.handlers[:] = [queued]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
