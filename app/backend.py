@@ -23,7 +23,10 @@ log = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "case_ids", "lengths")
 # Boolean inputs of a gated graph (training/gate.py): each encoder runs only when asked for.
-GATES = {"want_tags": ("upos_logits", "ner_logits"), "want_embedding": ("embedding",)}
+# What each task asks the graph for; the one statement of the task -> outputs contract.
+TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
+OUTPUTS = [*TASK_OUTPUTS["tag"], *TASK_OUTPUTS["embed"]]
+GATES = {"want_tags": TASK_OUTPUTS["tag"], "want_embedding": TASK_OUTPUTS["embed"]}
 _PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _CPU = _PROVIDERS["cpu"]
 
@@ -145,7 +148,7 @@ class OnnxBackend:
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         missing = [n for n in INPUTS if n not in inputs]
-        missing += [n for n in ("upos_logits", "ner_logits", "embedding") if n not in outputs]
+        missing += [n for n in OUTPUTS if n not in outputs]
         if missing:
             raise ModelLoadError(f"model.onnx lacks {missing}")
         want = {

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.backend import TASK_OUTPUTS
 from app.config import Settings
 from app.errors import BackendError, InputTooLargeError, NotReadyError, OverloadedError
 from app.featurize import Features, pad_batch
@@ -39,7 +40,6 @@ from app.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
 
 Outputs = dict[str, np.ndarray]
 # A batch's features and outputs -> one result per sentence (e.g. its decoded tags).

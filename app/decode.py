@@ -197,3 +197,12 @@ class TagDecoder:
             )
             for i, n in enumerate(lengths.tolist())
         ]
+
+
+def tag_decoder(
+    upos_labels: list[str], ner_labels: list[str], crf: dict[str, np.ndarray]
+) -> TagDecoder:
+    """The one decoder of a model's tags (labels and CRF weights from its model.json): the
+    service's batches and the evaluation (training/evaluate.py) both use it, so the evaluation
+    measures what is served."""
+    return TagDecoder(upos_labels, CRFDecoder.build(ner_labels, **crf))

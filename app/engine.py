@@ -18,7 +18,7 @@ import numpy as np
 from app.backend import ModelSpec
 from app.batcher import Batcher, Finish, Outputs
 from app.config import Settings
-from app.decode import CRFDecoder, Span, TagDecoder, WordTags, iob2_spans
+from app.decode import Span, WordTags, iob2_spans, tag_decoder
 from app.errors import EmptyInputError, InputTooLargeError
 from app.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
 from app.text import Token, split_words, tokenize
@@ -27,16 +27,10 @@ Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long in
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
 
 
-def tag_decoder(spec: ModelSpec) -> TagDecoder:
-    """The one decoder: the service's batches and the evaluation (training/evaluate.py) both
-    use it, so the evaluation measures what is served."""
-    return TagDecoder(spec.upos_labels, CRFDecoder.build(spec.ner_labels, **spec.crf))
-
-
 def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     """What the batcher's worker thread does after the ORT run: decode a tag batch at once
     (one CRF pass over all its sentences, off the event loop)."""
-    decoder = tag_decoder(spec)
+    decoder = tag_decoder(spec.upos_labels, spec.ner_labels, spec.crf)
 
     def tag(features: list[Features], out: Outputs) -> list[WordTags]:
         starts = [f.word_starts for f in features]

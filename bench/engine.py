@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from app.batcher import TASK_OUTPUTS
+from app.backend import TASK_OUTPUTS
 from app.featurize import Features, WordPiece, featurize, pad_batch
 from app.text import tokenize
 from training.data import read_conllu

@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-PATHS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
+from app.backend import TASK_OUTPUTS
+
+PATHS = TASK_OUTPUTS
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.backend import OnnxBackend
-from app.decode import WordTags, iob2_spans
-from app.engine import tag_decoder
+from app.backend import TASK_OUTPUTS, OnnxBackend
+from app.decode import WordTags, iob2_spans, tag_decoder
 from app.featurize import Features, WordPiece, featurize, pad_batch
 
 
@@ -48,7 +47,7 @@ class OnnxModel:
         self.backend = OnnxBackend(model_dir, ["cpu"], threads)
         spec = self.backend.spec
         self.wp = WordPiece(spec.vocab)
-        self.decoder = tag_decoder(spec)
+        self.decoder = tag_decoder(spec.upos_labels, spec.ner_labels, spec.crf)
 
     def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
@@ -59,7 +58,7 @@ class OnnxModel:
     def tag(self, sentences: list[list[str]]) -> list[WordTags]:
         feats = [featurize(words, self.wp) for words in sentences]
         out: list[WordTags | None] = [None] * len(feats)
-        for idx, run in self._runs(feats, ["upos_logits", "ner_logits"]):
+        for idx, run in self._runs(feats, TASK_OUTPUTS["tag"]):
             starts = [feats[i].word_starts for i in idx]
             tags = self.decoder.decode_batch(run["upos_logits"], run["ner_logits"], starts)
             for i, t in zip(idx, tags, strict=True):

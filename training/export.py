@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.backend import file_sha256, gate_feeds
+from app.backend import OUTPUTS, TASK_OUTPUTS, file_sha256, gate_feeds
 from training import teacher
 from training.gate import gate_file
 from training.model import BiGRUModel
 
 INPUTS = ["input_ids", "case_ids", "lengths"]
-OUTPUTS = ["upos_logits", "ner_logits", "embedding"]
 
 
 class _Graph(nn.Module):
@@ -97,7 +96,7 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     batch = example_batch(lengths, seed=1, vocab=vocab)
     names = {i.name for i in sess.get_inputs()}
     got = {}
-    for wanted in (OUTPUTS[:2], OUTPUTS[2:]):
+    for wanted in TASK_OUTPUTS.values():
         values = sess.run(wanted, {**batch, **gate_feeds(names, wanted)})
         got.update(zip(wanted, values, strict=True))
     worst = 0.0
