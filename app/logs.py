@@ -64,6 +64,10 @@ def configure_logging(json_lines: bool, level: str) -> None:
     """Route the root logger (and so uvicorn's) through one queue to a writer thread that
     writes each record as one stderr line; what is queued is written at exit."""
     global _listener
+    # What the lines never show is not collected per record (the logging HOWTO's
+    # "Optimization": no caller lookup, thread or process names).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     if _listener is not None:
         _listener.stop()
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
