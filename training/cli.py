@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=["sum", "upos"],
         help="best epoch by UPOS + NER F1 (sum), or by UPOS among epochs with NER F1 >= 72",
     )
+    t.add_argument("--ner-floor", type=float, help="--select upos: the NER F1 an epoch needs")
     t.add_argument(
         "--ema", type=float, help="keep and evaluate an EMA of the weights with this decay"
     )
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg, mcfg = TrainConfig(), ModelConfig()
         names = (
             "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
-            "silver", "silver_ner_weight", "silver_batch_size", "select", "ema",
+            "silver", "silver_ner_weight", "silver_batch_size", "select", "ner_floor", "ema",
         )  # fmt: skip
         _override(cfg, args, names)
         _override(mcfg, args, ("hidden", "layers", "tag_input", "lex_dim"))
