@@ -7,18 +7,21 @@ FROM python:3.11-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 
-# Dependencies first, in their own layer, so editing the code does not reinstall them. The list
-# is pyproject's [project] dependencies as written: the dev extra (torch, onnx, the test tools)
-# is never named, so it never gets in.
-COPY pyproject.toml ./
+# Dependencies first, in their own layer, so editing the code does not reinstall them. They are
+# requirements.lock as written (`make lock`): exact versions of pyproject's [project]
+# dependencies and all they pull in, so builds a month apart install the same packages; the dev
+# extra (torch, onnx, the test tools) is not in it.
+COPY requirements.lock ./
 RUN python -m venv /opt/venv \
-    && python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps -r requirements.lock
 
 # The package itself. Only app/ is in the context, so the wheel holds `app` alone; the training
-# CLI's entry point would be a broken script here.
+# CLI's entry point would be a broken script here. `pip check` fails the build if the lock has
+# drifted from pyproject's ranges or misses a dependency.
+COPY pyproject.toml ./
 COPY app/ app/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/venv/bin/pip check \
     && rm -f /opt/venv/bin/bigru
 
 # --- runtime: Python, the venv and the model; no compiler, no pip install ----------------------

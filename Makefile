@@ -70,3 +70,33 @@ tokeval: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# The compose stack run for real (tests/container): both images built, two api replicas behind
+# the load balancer, the HTTP contract, a replica killed and a rolling restart, all under load
+# through it. With no Docker engine, podman runs it. As root with apt this installs podman and
+# its network stack, points podman at runc and cgroupfs with no default ulimits (what this kind
+# of machine allows), and makes the base images from Debian's packages when no registry can
+# supply them (tests/container/base_images.sh, docs/deploy.md). Elsewhere it uses what exists.
+.PHONY: container-test lock
+CONTAINER_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap
+CONTAINERS_CONF := /etc/containers/containers.conf.d/bigru-serve.conf
+$(VENV)/.podman: | $(BIN)/python
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		missing=$$(for p in $(CONTAINER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+		mkdir -p $(dir $(CONTAINERS_CONF)) && printf '%s\n' '[containers]' \
+			'default_ulimits = []' '[engine]' 'cgroup_manager = "cgroupfs"' 'runtime = "runc"' \
+			> $(CONTAINERS_CONF); \
+	else echo "not root or no apt-get: podman not installed; the container tests use what exists"; fi
+	$(BIN)/pip install --quiet 'podman-compose==1.6.0'
+	touch $@
+
+container-test: $(VENV)/.dev $(VENV)/.podman
+	@if [ "$$(id -u)" = 0 ] && command -v podman >/dev/null && command -v debootstrap >/dev/null; \
+		then tests/container/base_images.sh; fi
+	CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container
+
+# requirements.lock: pyproject's runtime dependencies resolved to exact versions for the images.
+lock: $(VENV)/.dev
+	$(BIN)/python deploy/lock.py

@@ -1,8 +1,9 @@
-"""Deployment files: Dockerfiles, .dockerignore, docker-compose.yml, deploy/nginx.conf, deploy/k8s.
+"""Deployment files: Dockerfiles, requirements.lock, .dockerignore, docker-compose.yml, deploy/k8s.
 
-No Docker engine or cluster runs the tests, so each file is checked by the linter or schema made
-for it (hadolint, the compose spec, Kubernetes' own schemas, `nginx -t`) and against the code it
-must agree with: `make serve`'s command, the settings, the shutdown timeout, the ports.
+Each file is checked by the linter or schema made for it (hadolint, the compose spec,
+Kubernetes' own schemas) and against the code it must agree with: `make serve`'s command, the
+settings, pyproject's dependencies, the shutdown timeout, the ports. The load balancer's config
+is tests/test_nginx.py's; `make container-test` (tests/container) builds and runs it all.
 """
 
 from __future__ import annotations
@@ -13,19 +14,12 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -35,7 +29,7 @@ from app.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = sorted(ROOT.glob("Dockerfile*"))
 COMPOSE = ROOT / "docker-compose.yml"
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+LOCK = ROOT / "requirements.lock"
 K8S = sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))
 K8S_VERSIONS = ("1.30.0", "newest")  # oldest we claim; newest kubernetes-validate bundles
 BIN = Path(sys.executable).parent  # hadolint, check-jsonschema, kubernetes-validate (dev extra)
@@ -225,39 +219,70 @@ def test_cuda_image_uses_onnxruntime_gpu_and_asks_for_cuda_first() -> None:
 
 
 def _builder_requirements(dockerfile: Path, workdir: Path) -> list[str]:
-    """Run the builder's own command that writes requirements.txt, on this repo's pyproject."""
+    """What the builder hands `pip install -r`: the lock as is, or as the builder's own shell
+    commands rewrite it (run here on this repo's lock, with the ARGs' defaults)."""
     builder = dockerfile_stages(dockerfile)[0]
     assert builder.name == "builder"
-    (run,) = [r for r in builder.each("RUN") if "> requirements.txt" in r]
-    (command,) = [c.strip() for c in run.split(" && ") if "> requirements.txt" in c]
-    command = re.sub(r"^python3? ", shlex.quote(sys.executable) + " ", command)
+    (run,) = [r for r in builder.each("RUN") if "pip install" in r and " -r " in r]
+    listed = re.search(r"pip install [^&]* -r (\S+)", run).group(1)
+    if listed == LOCK.name:
+        return LOCK.read_text().split("\n")
+    rewrite = [c.strip() for c in run.split(" && ") if listed in c and "pip install" not in c]
     env = {**os.environ}
     for arg in builder.each("ARG"):
         key, _, default = arg.partition("=")
         env[key] = default
-    shutil.copy(ROOT / "pyproject.toml", workdir)
-    subprocess.run(["sh", "-c", command], cwd=workdir, env=env, check=True)
-    return (workdir / "requirements.txt").read_text().split()
+    shutil.copy(LOCK, workdir)
+    subprocess.run(["sh", "-c", " && ".join(rewrite)], cwd=workdir, env=env, check=True)
+    return (workdir / listed).read_text().split("\n")
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
-def test_builder_installs_the_runtime_dependencies_only(dockerfile: Path, tmp_path: Path) -> None:
+def lock_pins(lines: list[str]) -> dict[str, str]:
+    """{canonical name: version} of requirement lines that must each be one exact pin."""
+    pins: dict[str, str] = {}
+    for line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        req = Requirement(line)
+        (spec,) = req.specifier
+        assert spec.operator == "==" and not req.marker and not req.extras, line
+        assert canonicalize_name(req.name) not in pins, f"{req.name} twice"
+        pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+def test_lock_agrees_with_pyproject() -> None:
+    """Every runtime dependency pinned at a version its range admits; no dev package in."""
     import tomllib
 
     base = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    requirements = _builder_requirements(dockerfile, tmp_path)
-    if dockerfile.name == "Dockerfile.cuda":
-        gpu = [r for r in requirements if r.startswith("onnxruntime-gpu==")]
-        assert len(gpu) == 1
-        assert sorted(set(requirements) - set(gpu)) == sorted(
-            r for r in base if Requirement(r).name != "onnxruntime"
+    pins = lock_pins(LOCK.read_text().splitlines())
+    for dep in map(Requirement, base):
+        if dep.marker and not dep.marker.evaluate():  # the images run Linux, as this host
+            continue
+        version = pins.get(canonicalize_name(dep.name))
+        assert version, f"{dep.name} is not in {LOCK.name}: run make lock"
+        assert dep.specifier.contains(version, prereleases=True), (
+            f"{dep} but {LOCK.name} has {version}"
         )
-    else:
-        assert requirements == base
-    # The project goes in without its dependencies, so no extra can slip in with it.
-    installs = [r for r in dockerfile_stages(dockerfile)[0].each("RUN") if "pip install" in r]
-    assert any("--no-deps ." in r for r in installs)
-    assert not any("[" in r.split("pip install", 1)[1].split("&&")[0] for r in installs)
+    assert not [d for d in pins if d in TORCH_LIKE or d.startswith("nvidia-")], pins
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_builder_installs_the_lock_and_nothing_else(dockerfile: Path, tmp_path: Path) -> None:
+    pins = lock_pins(LOCK.read_text().splitlines())
+    installed = lock_pins(_builder_requirements(dockerfile, tmp_path))
+    if dockerfile.name == "Dockerfile.cuda":
+        # onnxruntime-gpu in place of onnxruntime: the same module, the same dependencies
+        assert installed.pop("onnxruntime-gpu") and pins.pop("onnxruntime")
+    assert installed == pins
+    # Every install takes no dependencies of its own, so nothing unpinned and no extra gets
+    # in; `pip check` then fails the build if the lock misses one or leaves a range.
+    runs = dockerfile_stages(dockerfile)[0].each("RUN")
+    installs = [c.strip() for r in runs for c in r.split(" && ") if "pip install" in c]
+    assert len(installs) == 2 and all("--no-deps" in c for c in installs)
+    assert installs[-1].endswith(" .") and not any("[" in c for c in installs)
+    assert "pip check" in runs[-1]
 
 
 def test_runtime_dependencies_pull_in_no_torch() -> None:
@@ -333,8 +358,7 @@ def test_compose_api_scales_behind_the_load_balancer() -> None:
     # --scale api=N needs no fixed host port and no fixed container name.
     assert "ports" not in api and "container_name" not in api
     assert api["build"]["dockerfile"] == "Dockerfile"
-    assert any(v["target"] == "/etc/nginx/nginx.conf" for v in lb["volumes"])
-    assert [p.split(":")[-1] for p in lb["ports"]] == [_nginx_listen_port()]
+    assert lb["build"]["context"] == "deploy/nginx" and "volumes" not in lb
     assert "api" in lb["depends_on"]
     for service in services.values():
         assert "command" not in service and "entrypoint" not in service  # the image's CMD
@@ -366,157 +390,6 @@ def test_compose_gpu_profile_reserves_an_nvidia_device() -> None:
     (device,) = gpu["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     assert "api" in gpu["networks"]["default"]["aliases"]  # lb's upstream name finds it too
-
-
-# --- deploy/nginx.conf ---------------------------------------------------------------------
-
-
-def _nginx_listen_port() -> str:
-    (port,) = re.findall(r"^\s*listen (\d+);", NGINX_CONF.read_text(), re.M)
-    return port
-
-
-def test_nginx_config_agrees_with_the_service() -> None:
-    text = NGINX_CONF.read_text()
-    image_port = dockerfile_stages(ROOT / "Dockerfile")[-1].env()["PORT"]
-    assert re.search(rf"^\s*server api:{image_port} resolve;", text, re.M)
-    assert re.search(r"^\s*resolver 127\.0\.0\.11\b", text, re.M)  # Docker's embedded DNS
-    assert re.search(r"^\s*least_conn;", text, re.M)
-    (body,) = re.findall(r"client_max_body_size (\d+)m;", text)
-    assert int(body) * 2**20 > Settings().max_body_bytes  # the service's JSON 413 comes first
-    (idle,) = re.findall(r"keepalive_timeout (\d+)s;", text)
-    assert int(idle) < uvicorn.Config("app.main:run").timeout_keep_alive
-
-
-@pytest.fixture(scope="module")
-def nginx() -> str:
-    found = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/local/sbin")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("nginx is not installed: make test installs it (the .venv/.system target)")
-    pytest.skip("nginx is not installed (make test installs it where it runs as root with apt)")
-
-
-def _nginx_version(nginx: str) -> tuple[int, ...]:
-    done = subprocess.run([nginx, "-v"], capture_output=True, text=True)
-    match = re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", done.stderr)
-    return tuple(int(n) for n in match.groups()) if match else (0,)
-
-
-def _replace_once(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"{old!r} should occur once in deploy/nginx.conf"
-    return text.replace(old, new)
-
-
-def harness_config(nginx: str, workdir: Path, upstream: str | None = None, port: int = 0) -> Path:
-    """deploy/nginx.conf made runnable here, changed only where the host must differ.
-
-    pid, temp files and the access log go to `workdir`, so any user can run it. The upstream
-    `api:8000 resolve` stays as written where nginx knows `resolve` (>= 1.27.3; it resolves at
-    run time, so `nginx -t` passes offline). Older nginx (Debian's 1.22) rejects the parameter,
-    and without it nginx resolves `api` at load time, which fails off Docker's network: there,
-    and for the proxying test, the server line becomes a local address. Every other directive
-    is tested as written.
-    """
-    text = NGINX_CONF.read_text()
-    text = _replace_once(text, "pid /tmp/nginx.pid;", f"pid {workdir}/nginx.pid;")
-    text = _replace_once(text, "access_log /dev/stdout lb;", f"access_log {workdir}/access.log lb;")
-    temp = "".join(
-        f"    {kind}_temp_path {workdir}/{kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    text = _replace_once(text, "http {\n", "http {\n" + temp)
-    if upstream or _nginx_version(nginx) < (1, 27, 3):
-        server = f"server {upstream or '127.0.0.1:8000'};"
-        text = _replace_once(text, "server api:8000 resolve;", server)
-    if port:
-        text = _replace_once(text, "listen 8080;", f"listen 127.0.0.1:{port};")
-    path = workdir / "nginx.conf"
-    path.write_text(text)
-    return path
-
-
-def test_nginx_t_accepts_the_config(nginx: str, tmp_path: Path) -> None:
-    conf = harness_config(nginx, tmp_path)
-    done = subprocess.run(
-        [nginx, "-t", "-p", f"{tmp_path}/", "-e", "stderr", "-c", str(conf)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-class _Replica(BaseHTTPRequestHandler):
-    """Stands in for an api replica: answers with what it was sent."""
-
-    def do_GET(self) -> None:
-        self._reply({"status": "ok"})
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self._reply({"bytes": len(body), "forwarded_for": self.headers["X-Forwarded-For"]})
-
-    def _reply(self, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Request-Id", "replica-1")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def replica() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_nginx_proxies_to_a_replica(nginx: str, replica: int, tmp_path: Path) -> None:
-    port = _free_port()
-    conf = harness_config(nginx, tmp_path, upstream=f"127.0.0.1:{replica}", port=port)
-    proc = subprocess.Popen(
-        [nginx, "-p", f"{tmp_path}/", "-e", "stderr", "-c", str(conf), "-g", "daemon off;"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            for _ in range(100):
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                try:
-                    health = client.get("/health")
-                    break
-                except httpx.TransportError:
-                    time.sleep(0.05)
-            else:
-                pytest.fail("nginx did not start listening")
-            assert health.status_code == 200 and health.json() == {"status": "ok"}
-            # Small enough for nginx's in-memory buffer: run as root, its workers (nobody) could
-            # not write temp files under pytest's private tmp_path.
-            tagged = client.post("/tag", content=b"x" * 4000)
-        assert tagged.status_code == 200
-        assert tagged.json() == {"bytes": 4000, "forwarded_for": "127.0.0.1"}
-        assert tagged.headers["x-request-id"] == "replica-1"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    log = (tmp_path / "access.log").read_text()
-    assert f"upstream=127.0.0.1:{replica}" in log and "request_id=replica-1" in log
 
 
 # --- deploy/k8s ----------------------------------------------------------------------------

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Stand-ins for the base images the Dockerfiles name, made from Debian's packages where no
+# container registry can be reached. Each is skipped if podman already holds it.
+#   debian:bookworm-slim        debootstrap --variant=minbase bookworm, slimmed as the official one
+#   python:3.11-slim-bookworm   the same plus Debian's python3 (3.11), venv and CA certificates
+# docs/deploy.md says where they differ from the images a user pulls.
+set -euo pipefail
+
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
+PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
+PYTHON_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# What the official images' build (debuerreotype) adds to minbase: apt follows point releases
+# and security updates, keeps no package caches or translations, and the slim images install no
+# docs, man pages or locales.
+slim() {
+    rm -f "$1/etc/apt/sources.list"
+    cat >"$1/etc/apt/sources.list.d/debian.sources" <<SOURCES
+Types: deb
+URIs: $MIRROR
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    cat >"$1/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+    echo 'Acquire::Languages "none";' >"$1/etc/apt/apt.conf.d/docker-no-languages"
+    echo 'Acquire::GzipIndexes "true";' >"$1/etc/apt/apt.conf.d/docker-gzip-indexes"
+    echo 'Apt::AutoRemove::SuggestsImportant "false";' \
+        >"$1/etc/apt/apt.conf.d/docker-autoremove-suggests"
+    printf '%s\n' 'path-exclude /usr/share/doc/*' 'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/info/*' \
+        'path-exclude /usr/share/locale/*' >"$1/etc/dpkg/dpkg.cfg.d/docker"
+    find "$1/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$1"/usr/share/man/* "$1"/usr/share/info/* "$1"/usr/share/locale/* \
+        "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/apt/archives/*.deb \
+        "$1"/var/log/*.log
+}
+
+# $1 image, $2 packages to add to minbase ("" for none), then `podman import --change` options.
+make_image() {
+    local image=$1 include=$2
+    shift 2
+    if podman image exists "$image"; then
+        echo "base image $image: present"
+        return
+    fi
+    echo "base image $image: debootstrap bookworm${include:+ + $include}"
+    local root="$work/${image##*:}"
+    debootstrap --variant=minbase ${include:+--include="$include"} \
+        --cache-dir="$work/debs" bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+        || { tail -20 "$work/debootstrap.log"; exit 1; }
+    slim "$root"
+    tar -C "$root" --numeric-owner -c . | podman import --quiet "$@" - "$image" >/dev/null
+}
+
+mkdir -p "$work/debs"
+make_image "$DEBIAN_IMAGE" "" --change 'CMD ["bash"]'
+make_image "$PYTHON_IMAGE" "$PYTHON_PACKAGES" \
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]'

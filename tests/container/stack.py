@@ -1,0 +1,237 @@
+"""The compose stack of docker-compose.yml, run for real: its commands, replicas and load.
+
+`docker compose` where a Docker engine answers, else podman-compose on podman (this machine:
+no Docker engine, no registry; tests/container/base_images.sh makes the base images). The
+test talks to the stack only through the load balancer's port on 127.0.0.1 and through the
+engine's CLI (`exec`, `kill`, `stop`, `inspect`), never to a container's own address.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PROJECT = "bigru-container-test"
+IMAGE = "bigru-serve:latest"  # docker-compose.yml's api image
+REPLICAS = 2
+DRAIN_SECONDS = 20  # compose's stop_grace_period for api: SIGTERM, drain, then SIGKILL
+# Where the host trusts a TLS-inspecting proxy, pip inside a build needs the host's CA bundle.
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+TAG_BODY = {"inputs": "Barack Obama visited Berlin and met Angela Merkel."}
+_TAG_200 = re.compile(r'^bigru_requests_total\{route="/tag",status="200"\} (\S+)$', re.M)
+
+
+def run(argv: list[str], timeout: float = 60, env: dict[str, str] | None = None) -> str:
+    """stdout of `argv`; on failure, an error carrying the end of what it printed."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}:\n{tail}")
+    return done.stdout
+
+
+def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll `check` until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {seconds:.0f} s: {what}")
+        time.sleep(0.2)
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if not docker:
+        return False
+    probe = subprocess.run([docker, "info"], capture_output=True, timeout=20)
+    compose = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=20)
+    return probe.returncode == 0 and compose.returncode == 0
+
+
+def find_engine() -> tuple[str, list[str]] | str:
+    """(engine CLI, compose argv), or why no container can run here."""
+    if _docker_answers():
+        return "docker", ["docker", "compose"]
+    podman = shutil.which("podman")
+    if not podman:
+        return "neither a Docker engine nor podman is installed"
+    info = subprocess.run([podman, "info"], capture_output=True, text=True, timeout=60)
+    if info.returncode != 0:
+        return f"podman cannot run: {info.stderr.strip().splitlines()[-1:]}"
+    venv_bin = str(Path(sys.executable).parent)
+    compose = shutil.which("podman-compose", path=venv_bin + os.pathsep + os.environ["PATH"])
+    if not compose:
+        return "podman-compose is not installed (make container-test installs it)"
+    # Docker's image format: podman's default (OCI) has no HEALTHCHECK and drops it.
+    build_args = "--format=docker"
+    if HOST_CA.exists():
+        build_args += f" --volume={HOST_CA}:{HOST_CA}:ro"
+    return "podman", [compose, f"--podman-build-args={build_args}"]
+
+
+@dataclass
+class Stack:
+    engine: str
+    compose: list[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _compose(self, *args: str, timeout: float = 120) -> str:
+        env = {**os.environ, "LB_PORT": f"127.0.0.1:{self.port}"}
+        return run([*self.compose, "-p", PROJECT, *args], timeout=timeout, env=env)
+
+    def cli(self, *args: str, timeout: float = 60) -> str:
+        return run([self.engine, *args], timeout=timeout)
+
+    # --- the commands docs/deploy.md gives -------------------------------------------------
+
+    def up(self) -> None:
+        self._compose("up", "-d", "--build", "--scale", f"api={REPLICAS}", timeout=900)
+
+    def down(self) -> None:
+        """`compose down`, then whatever of the project it left: podman-compose's down knows
+        nothing of --scale and leaves the replicas beyond the first."""
+        env = {**os.environ, "LB_PORT": f"127.0.0.1:{self.port}"}
+        argv = [*self.compose, "-p", PROJECT, "down", "-t", str(DRAIN_SECONDS)]
+        subprocess.run(argv, capture_output=True, timeout=DRAIN_SECONDS * 4, cwd=ROOT, env=env)
+        label = f"label=com.docker.compose.project={PROJECT}"
+        left = self.cli("ps", "-aq", "--filter", label).split()
+        if left:
+            self.cli("rm", "-f", "-t", "2", *left)
+        if self.engine == "podman":
+            subprocess.run(["podman", "pod", "rm", "-f", f"pod_{PROJECT}"], capture_output=True)
+        subprocess.run([self.engine, "network", "rm", f"{PROJECT}_default"], capture_output=True)
+
+    # --- the replicas ----------------------------------------------------------------------
+
+    def replicas(self) -> list[str]:
+        """The api containers' names, running or not, in replica order."""
+        out = self.cli(
+            "ps", "-a", "--format", "{{.Names}}",
+            "--filter", f"label=com.docker.compose.project={PROJECT}",
+            "--filter", "label=com.docker.compose.service=api",
+        )  # fmt: skip
+        return sorted(out.split())
+
+    def lb_log(self, lines: int = 60) -> str:
+        """The load balancer's log lines other than plain 200s: state changes and errors."""
+        (lb,) = self.cli(
+            "ps", "-aq",
+            "--filter", f"label=com.docker.compose.project={PROJECT}",
+            "--filter", "label=com.docker.compose.service=lb",
+        ).split()  # fmt: skip
+        done = subprocess.run([self.engine, "logs", lb], capture_output=True, text=True)
+        log = (done.stdout + done.stderr).splitlines()
+        return "\n".join([line for line in log if " 200 " not in line][-lines:])
+
+    def inspect(self, name: str, template: str) -> str:
+        return self.cli("inspect", "--format", template, name).strip()
+
+    def running(self, name: str) -> bool:
+        return self.inspect(name, "{{.State.Running}}") == "true"
+
+    def healthy(self, name: str) -> bool:
+        """The image's HEALTHCHECK verdict. Podman without systemd schedules no checks, so
+        there the check is run on demand; Docker's own schedule is read."""
+        if self.engine == "podman":
+            check = subprocess.run(["podman", "healthcheck", "run", name], capture_output=True)
+            return check.returncode == 0
+        return self.inspect(name, "{{.State.Health.Status}}") == "healthy"
+
+    def in_container(self, name: str, code: str) -> str:
+        """Run Python inside the replica (its loopback, not the host's network)."""
+        return self.cli("exec", name, "python", "-c", code)
+
+    def tag_count(self, name: str) -> int:
+        """Successful /tag requests the replica has served, from its own /metrics."""
+        text = self.in_container(
+            name,
+            "import urllib.request as u;"
+            "print(u.urlopen('http://127.0.0.1:8000/metrics', timeout=5).read().decode())",
+        )
+        found = _TAG_200.search(text)
+        return int(float(found.group(1))) if found else 0
+
+    def wait_serving(self, name: str, seconds: float = 90) -> None:
+        """Until the replica is running, healthy and handed requests by the load balancer."""
+        wait_until(lambda: self.running(name) and self.healthy(name), seconds, f"{name} healthy")
+        before = self.tag_count(name)
+        with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as client:
+
+            def served() -> bool:
+                # leastconn spreads idle requests round-robin. Until its first health check
+                # passes, the load balancer has no replica to send them to (503).
+                for _ in range(REPLICAS * 2):
+                    client.post("/tag", json=TAG_BODY)
+                return self.tag_count(name) > before
+
+            wait_until(served, seconds, f"the load balancer sending {name} requests")
+
+
+class Load:
+    """Clients posting /tag through the load balancer on threads, each request's outcome kept.
+
+    Bounded in count and time: it stops after `limit` requests or `seconds`, whichever first.
+    """
+
+    def __init__(self, url: str, clients: int = 4, limit: int = 20_000, seconds: float = 180):
+        self.url, self.limit = url, limit
+        self.deadline = time.monotonic() + seconds
+        self.outcomes: list[int | str] = []  # status codes, or the exception's name
+        self._sent = 0
+        self._done = threading.Condition()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _claim(self) -> bool:
+        """Whether this thread may send one more request."""
+        with self._done:
+            if self._stop.is_set() or time.monotonic() > self.deadline or self._sent >= self.limit:
+                return False
+            self._sent += 1
+            return True
+
+    def _client(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as client:
+            while self._claim():
+                try:
+                    outcome: int | str = client.post("/tag", json=TAG_BODY).status_code
+                except httpx.HTTPError as error:
+                    outcome = type(error).__name__
+                with self._done:
+                    self.outcomes.append(outcome)
+                    self._done.notify_all()
+
+    def wait_for(self, more: int, seconds: float = 60) -> None:
+        """Until `more` requests beyond those done now have been answered."""
+        with self._done:
+            target = len(self.outcomes) + more
+            if not self._done.wait_for(lambda: len(self.outcomes) >= target, seconds):
+                raise TimeoutError(f"{more} requests not answered within {seconds:.0f} s")
+
+    def failures(self) -> list[int | str]:
+        return [o for o in self.outcomes if o != 200]
