@@ -68,7 +68,7 @@ def find_engine() -> tuple[str, list[str]] | str:
         return "neither a Docker engine nor podman is installed"
     info = subprocess.run([podman, "info"], capture_output=True, text=True, timeout=60)
     if info.returncode != 0:
-        return f"podman cannot run: {info.stderr.strip().splitlines()[-1:]}"
+        return f"podman cannot run: {(info.stderr.strip().splitlines() or ['?'])[-1]}"
     venv_bin = str(Path(sys.executable).parent)
     compose = shutil.which("podman-compose", path=venv_bin + os.pathsep + os.environ["PATH"])
     if not compose:
@@ -90,9 +90,11 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "LB_PORT": f"127.0.0.1:{self.port}"}
+
     def _compose(self, *args: str, timeout: float = 120) -> str:
-        env = {**os.environ, "LB_PORT": f"127.0.0.1:{self.port}"}
-        return run([*self.compose, "-p", PROJECT, *args], timeout=timeout, env=env)
+        return run([*self.compose, "-p", PROJECT, *args], timeout=timeout, env=self._env())
 
     def cli(self, *args: str, timeout: float = 60) -> str:
         return run([self.engine, *args], timeout=timeout)
@@ -105,13 +107,13 @@ class Stack:
     def down(self) -> None:
         """`compose down`, then whatever of the project it left: podman-compose's down knows
         nothing of --scale and leaves the replicas beyond the first."""
-        env = {**os.environ, "LB_PORT": f"127.0.0.1:{self.port}"}
         argv = [*self.compose, "-p", PROJECT, "down", "-t", str(DRAIN_SECONDS)]
-        subprocess.run(argv, capture_output=True, timeout=DRAIN_SECONDS * 4, cwd=ROOT, env=env)
+        timeout = DRAIN_SECONDS * 4
+        subprocess.run(argv, capture_output=True, timeout=timeout, cwd=ROOT, env=self._env())
         label = f"label=com.docker.compose.project={PROJECT}"
         left = self.cli("ps", "-aq", "--filter", label).split()
         if left:
-            self.cli("rm", "-f", "-t", "2", *left)
+            self.cli("rm", "-f", *left)
         if self.engine == "podman":
             subprocess.run(["podman", "pod", "rm", "-f", f"pod_{PROJECT}"], capture_output=True)
         subprocess.run([self.engine, "network", "rm", f"{PROJECT}_default"], capture_output=True)
@@ -128,7 +130,7 @@ class Stack:
         return sorted(out.split())
 
     def lb_log(self, lines: int = 60) -> str:
-        """The load balancer's log lines other than plain 200s: state changes and errors."""
+        """The load balancer's log other than plain 200s: its errors, retries and reloads."""
         (lb,) = self.cli(
             "ps", "-aq",
             "--filter", f"label=com.docker.compose.project={PROJECT}",
