@@ -6,6 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
+INPUTS = (
+    "WordPiece pieces of all-MiniLM-L6-v2's uncased vocabulary, read through its frozen 384-d "
+    "input table (a learned projection of the table is folded at export into a float32 table "
+    "of its own) + a 6-way case class per piece; each word is labelled by its first piece"
+)
 HISTORY = "HISTORY.md"  # hand-written, kept beside the card, one section per version
 DATA = {
     "upos": "UD English-EWT r2.16 (CC BY-SA 4.0)",
@@ -35,9 +40,7 @@ def write_card(
         "parameters": facts["parameters"],
         "parity_max_abs_diff": facts["parity_max_abs_diff"],
         "architecture": ckpt["config"],
-        "inputs": "WordPiece pieces of all-MiniLM-L6-v2's uncased vocabulary "
-        "(frozen 384-d table, fp16 storage) + a 6-way case class per piece; "
-        "each word is labelled by its first piece",
+        "inputs": INPUTS,
         "training": {
             k: meta[k]
             for k in ("train", "epoch", "distill", "corpus_size", "sts_finetune")
@@ -61,8 +64,8 @@ def _fmt(v: object) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
-def _sentence_input(arch: dict) -> str:
-    width = arch.get("sent_input", 0)
+def _encoder_input(arch: dict, field: str) -> str:
+    width = arch.get(field, 0)
     return f"the table projected to {width}-d (linear, no bias)" if width else "the table"
 
 
@@ -87,11 +90,12 @@ A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, C
 {arch["sent_dim"]}-d sentence embedding, in one ONNX graph.
 
 - Inputs: {card["inputs"]}.
-- Tagger: {arch["layers"]}-layer BiGRU, {arch["hidden"]} per direction (directions concatenated),
+- Tagger: {_encoder_input(arch, "tag_input")}, case and lexicon rows -> {arch["layers"]}-layer
+  BiGRU, {arch["hidden"]} per direction (directions concatenated),
   softmax UPOS head, linear-chain CRF NER head (decoded in numpy at serve time, IOB2-constrained).
-- Sentence encoder: {_sentence_input(arch)} -> 1-layer BiGRU, {arch["sent_hidden"]} per direction,
-  masked mean+max pooling, linear to {arch["sent_dim"]}; distilled from all-MiniLM-L6-v2
-  (1 - cosine).
+- Sentence encoder: {_encoder_input(arch, "sent_input")} -> 1-layer BiGRU,
+  {arch["sent_hidden"]} per direction, masked mean+max pooling, linear to {arch["sent_dim"]};
+  distilled from all-MiniLM-L6-v2 (1 - cosine).
 - Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
   sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff
