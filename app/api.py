@@ -30,6 +30,7 @@ from app.schemas import (
     EmbedRequest,
     EmbedResponse,
     ErrorResponse,
+    HeadOut,
     HealthResponse,
     InfoResponse,
     LimitsOut,
@@ -61,6 +62,7 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
         },
     },
     500: {"description": "inference failed; the log line carries the request id"},
+    501: {"description": "embedding with a tagger-only model (`no_sentence_encoder`)"},
     503: {"description": "the model is not loaded yet"},
 }
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -103,6 +105,7 @@ EngineDep = Annotated[Engine, Depends(_engine)]
 router = APIRouter()  # /health only: probes carry no key
 guarded = APIRouter(dependencies=[Depends(authorize)])  # every other route when a key is set
 INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
+EMBED_ERRORS = _errors(401, 413, 422, 429, 500, 501, 503)
 _JSON = "application/json"
 
 
@@ -114,7 +117,7 @@ async def tag(body: TagRequest, engine: EngineDep, request: Request) -> Response
     return Response(await tag_answer(engine, body, request.receive), media_type=_JSON)
 
 
-@guarded.post("/embed", response_model=EmbedResponse, responses=INFERENCE_ERRORS)
+@guarded.post("/embed", response_model=EmbedResponse, responses=EMBED_ERRORS)
 async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Response:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
@@ -124,14 +127,14 @@ async def embed(body: EmbedRequest, engine: EngineDep, request: Request) -> Resp
 @guarded.post(
     "/v1/embeddings",
     response_model=EmbeddingsResponse,
-    responses=openai_errors(INFERENCE_ERRORS),
+    responses=openai_errors(EMBED_ERRORS),
 )
 async def openai_embeddings(
     body: EmbeddingsRequest, engine: EngineDep, request: Request
 ) -> EmbeddingsResponse:
     """OpenAI-compatible embeddings (unit length); usage counts WordPiece pieces."""
     dim = engine.spec.embedding_dim
-    if body.dimensions is not None and body.dimensions != dim:
+    if body.dimensions is not None and dim is not None and body.dimensions != dim:
         raise InvalidInputError(f"dimensions must be {dim} for this model")
     work = engine.embed(as_list(body.input), normalize=True)
     result = await while_connected(request.receive, work)
@@ -159,10 +162,13 @@ async def health(request: Request) -> HealthResponse:
 async def info(engine: EngineDep, request: Request) -> InfoResponse:
     s: Settings = request.app.state.settings
     spec = engine.spec
+    labels = {h.name: h.labels for h in spec.heads}
     return InfoResponse(
         model=ModelOut(name=spec.name, version=spec.version, sha256=spec.sha256),
-        upos_labels=spec.upos_labels,
-        ner_labels=spec.ner_labels,
+        tasks=spec.tasks,
+        heads=[HeadOut(name=h.name, decoder=h.decoder, labels=h.labels) for h in spec.heads],
+        upos_labels=labels.get("upos"),
+        ner_labels=labels.get("ner"),
         entity_labels=engine.entity_labels,
         embedding_dim=spec.embedding_dim,
         providers=engine.providers,

@@ -1,8 +1,11 @@
 """The model on ONNX Runtime: load and check a model directory, pick providers, run arrays.
 
 A model directory, as `training/export.py` writes it: model.onnx, vocab.txt, model.json
-(inputs, outputs, label lists, embedding_dim, CRF weights) and, for a shipped model, card.json
-(name, version, sha256 of model.onnx) and README.md.
+(inputs, outputs, heads: each a name, its labels, its decoder and a CRF head's weights;
+embedding_dim, null for a tagger without a sentence encoder) and, for a shipped model,
+card.json (name, version, sha256 of model.onnx) and README.md. A head named `h` is the graph's
+output `h_logits`. model.json files from before heads name `upos_labels`, `ner_labels` and
+`crf`, which are read as the heads `upos` (softmax) and `ner` (CRF).
 """
 
 from __future__ import annotations
@@ -22,13 +25,43 @@ from app.errors import BackendError, ModelLoadError
 log = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "case_ids", "lengths")
-# Boolean inputs of a gated graph (training/gate.py): each encoder runs only when asked for.
-# What each task asks the graph for; the one statement of the task -> outputs contract.
-TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": ["embedding"]}
+EMBEDDING = "embedding"
+# What each task asks bigru-en's graph for; a model's own is `ModelSpec.task_outputs`.
+TASK_OUTPUTS = {"tag": ["upos_logits", "ner_logits"], "embed": [EMBEDDING]}
 OUTPUTS = [*TASK_OUTPUTS["tag"], *TASK_OUTPUTS["embed"]]
+# Boolean inputs of a gated graph (training/gate.py): each encoder runs only when asked for.
 GATES = {"want_tags": TASK_OUTPUTS["tag"], "want_embedding": TASK_OUTPUTS["embed"]}
 _PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _CPU = _PROVIDERS["cpu"]
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One tagging head: per-token labels by softmax, or IOB2 spans by a CRF."""
+
+    name: str
+    labels: list[str]
+    decoder: str  # "softmax" or "crf"
+    crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
+
+
+def _head(raw: dict[str, Any]) -> HeadSpec:
+    crf = None
+    if raw["decoder"] == "crf":
+        crf = {
+            k: np.asarray(raw["crf"][k], dtype=np.float64) for k in ("transitions", "start", "end")
+        }
+    elif raw["decoder"] != "softmax":
+        raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
+
+
+def _heads(spec: dict[str, Any]) -> list[HeadSpec]:
+    if "heads" in spec:
+        return [_head(h) for h in spec["heads"]]
+    upos = {"name": "upos", "labels": spec["upos_labels"], "decoder": "softmax"}
+    ner = {"name": "ner", "labels": spec["ner_labels"], "decoder": "crf", "crf": spec["crf"]}
+    return [_head(upos), _head(ner)]
 
 
 @dataclass(frozen=True)
@@ -38,11 +71,19 @@ class ModelSpec:
     name: str
     version: str
     sha256: str
-    upos_labels: list[str]
-    ner_labels: list[str]
-    embedding_dim: int
-    crf: dict[str, Any]  # transitions (n, n), start (n,), end (n,)
+    heads: list[HeadSpec]
+    embedding_dim: int | None  # None: no sentence encoder
     vocab: list[str]
+
+    @property
+    def task_outputs(self) -> dict[str, list[str]]:
+        """What each task asks the graph for; the one statement of the task -> outputs contract."""
+        embed = [EMBEDDING] if self.embedding_dim is not None else []
+        return {"tag": [f"{h.name}_logits" for h in self.heads], "embed": embed}
+
+    @property
+    def tasks(self) -> list[str]:
+        return [task for task, outputs in self.task_outputs.items() if outputs]
 
     @classmethod
     def load(cls, model_dir: Path) -> ModelSpec:
@@ -54,23 +95,24 @@ class ModelSpec:
             card_path = model_dir / "card.json"
             card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
             vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
-            upos, ner = list(spec["upos_labels"]), list(spec["ner_labels"])
-            crf = {
-                k: np.asarray(spec["crf"][k], dtype=np.float64)
-                for k in ("transitions", "start", "end")
-            }
-            embedding_dim = int(spec["embedding_dim"])
+            heads = _heads(spec)
+            dim = spec.get("embedding_dim")
+            embedding_dim = None if dim is None else int(dim)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelLoadError(
                 f"{model_dir}: unreadable model.json/card.json/vocab.txt: {e!r}"
             ) from e
-        n = len(ner)
-        if (
-            crf["transitions"].shape != (n, n)
-            or crf["start"].shape != (n,)
-            or crf["end"].shape != (n,)
-        ):
-            raise ModelLoadError(f"{model_dir}/model.json: CRF shapes do not match {n} NER labels")
+        for head in heads:
+            n = len(head.labels)
+            crf = head.crf
+            if crf is not None and (
+                crf["transitions"].shape != (n, n)
+                or crf["start"].shape != (n,)
+                or crf["end"].shape != (n,)
+            ):
+                raise ModelLoadError(
+                    f"{model_dir}/model.json: CRF shapes do not match {n} {head.name} labels"
+                )
         if "[UNK]" not in vocab:
             raise ModelLoadError(f"{model_dir}/vocab.txt: no [UNK] piece")
         digest = file_sha256(model_dir / "model.onnx")
@@ -80,10 +122,8 @@ class ModelSpec:
             name=str(card.get("name") or model_dir.resolve().name),
             version=str(card.get("version") or "unknown"),
             sha256=digest,
-            upos_labels=upos,
-            ner_labels=ner,
+            heads=heads,
             embedding_dim=embedding_dim,
-            crf=crf,
             vocab=vocab,
         )
 
@@ -97,12 +137,13 @@ def file_sha256(path: Path) -> str:
 
 
 def gate_feeds(input_names: set[str], outputs: list[str]) -> dict[str, np.ndarray]:
-    """The gate inputs the graph has, each true if one of its encoder's outputs is wanted."""
-    return {
-        flag: np.array(any(o in outputs for o in gated))
-        for flag, gated in GATES.items()
-        if flag in input_names
+    """The gate inputs the graph has, each true if one of its encoder's outputs is wanted:
+    the embedding is the sentence encoder's, every other output the tagger's."""
+    wanted = {
+        "want_tags": any(o != EMBEDDING for o in outputs),
+        "want_embedding": EMBEDDING in outputs,
     }
+    return {flag: np.array(wanted[flag]) for flag in GATES if flag in input_names}
 
 
 def select_providers(requested: list[str], available: list[str]) -> list[str]:
@@ -148,14 +189,13 @@ class OnnxBackend:
         inputs = {i.name for i in self.session.get_inputs()}
         outputs = {o.name: o.shape for o in self.session.get_outputs()}
         missing = [n for n in INPUTS if n not in inputs]
-        missing += [n for n in OUTPUTS if n not in outputs]
+        wanted = [n for names in self.spec.task_outputs.values() for n in names]
+        missing += [n for n in wanted if n not in outputs]
         if missing:
             raise ModelLoadError(f"model.onnx lacks {missing}")
-        want = {
-            "upos_logits": len(self.spec.upos_labels),
-            "ner_logits": len(self.spec.ner_labels),
-            "embedding": self.spec.embedding_dim,
-        }
+        want = {f"{h.name}_logits": len(h.labels) for h in self.spec.heads}
+        if self.spec.embedding_dim is not None:
+            want[EMBEDDING] = self.spec.embedding_dim
         for name, size in want.items():
             got = outputs[name][-1]
             if isinstance(got, int) and got != size:  # symbolic dims are not checked

@@ -121,13 +121,15 @@ class Batcher:
         metrics: Metrics,
         workers: int = 1,
         finish: dict[str, Finish] | None = None,
+        task_outputs: dict[str, list[str]] | None = None,
     ) -> None:
         self.backend = backend
+        self.task_outputs = task_outputs or TASK_OUTPUTS  # the model's: ModelSpec.task_outputs
         self.finish = finish or {}  # per task; default: split_outputs
         self.limits = limits
         self.metrics = metrics
         self.workers = workers
-        self._queues: dict[str, list[_Item]] = {task: [] for task in TASK_OUTPUTS}
+        self._queues: dict[str, list[_Item]] = {task: [] for task in self.task_outputs}
         self._changed = threading.Condition()  # guards the queues and `_closing`
         self._closing = False
         self._threads: list[threading.Thread] = []
@@ -278,7 +280,7 @@ class Batcher:
         try:  # anything that escapes would end this worker and leave the batch's requests hanging
             feeds = pad_batch(features)
             start = time.perf_counter()
-            out = self.backend.run(feeds, TASK_OUTPUTS[task])
+            out = self.backend.run(feeds, self.task_outputs[task])
             self.metrics.inference_seconds.observe(time.perf_counter() - start)
             results = self.finish.get(task, split_outputs)(features, out)
         except Exception as e:  # fails this batch only; the workers go on

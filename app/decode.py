@@ -147,31 +147,31 @@ def iob2_spans(tags: list[str]) -> list[Span]:
 
 
 @dataclass(frozen=True)
-class WordTags:
-    """Labels and scores of one sentence, one entry per word."""
+class HeadTags:
+    """One head's labels and scores of one sentence, one entry per word."""
 
-    upos: list[str]
-    upos_scores: list[float]
-    ner: list[str]
-    ner_scores: list[float]  # CRF marginal probability of the chosen label
+    labels: list[str]
+    scores: list[float]  # softmax probability, or CRF marginal probability, of the label
+
+
+WordTags = dict[str, HeadTags]  # head name -> its tags, in the model's head order
 
 
 @dataclass(frozen=True)
 class TagDecoder:
-    upos_labels: list[str]
-    crf: CRFDecoder
+    """Each head's decoder, in head order: a CRF, or the argmax of a softmax (crf None)."""
 
-    def decode(
-        self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: np.ndarray
-    ) -> WordTags:
-        """Per-piece logits (T, U), (T, N) of one sentence -> labels of each word's first piece."""
-        return self.decode_batch(upos_logits[None], ner_logits[None], [word_starts])[0]
+    heads: list[tuple[str, list[str], CRFDecoder | None]]
+
+    def decode(self, logits: dict[str, np.ndarray], word_starts: np.ndarray) -> WordTags:
+        """Per-piece logits {head: (T, n)} of one sentence -> labels of each word's first piece."""
+        return self.decode_batch({k: v[None] for k, v in logits.items()}, [word_starts])[0]
 
     def decode_batch(
-        self, upos_logits: np.ndarray, ner_logits: np.ndarray, word_starts: list[np.ndarray]
+        self, logits: dict[str, np.ndarray], word_starts: list[np.ndarray]
     ) -> list[WordTags]:
-        """A padded batch's logits (B, T, U), (B, T, N) and each sentence's word starts -> the
-        labels of each sentence's words; the CRF runs once over the whole batch."""
+        """A padded batch's logits {head: (B, T, n)} and each sentence's word starts -> the
+        labels of each sentence's words; a CRF runs once over the whole batch."""
         B = len(word_starts)
         lengths = np.array([len(w) for w in word_starts])
         W = int(lengths.max()) if B else 0
@@ -180,29 +180,29 @@ class TagDecoder:
         for i, starts in enumerate(word_starts):
             index[i, : len(starts)] = starts
         rows = np.arange(B)[:, None]
-        upos_p = softmax(upos_logits[rows, index].astype(np.float64))  # (B, W, U)
-        upos_ids = upos_p.argmax(-1)
-        upos_best = np.take_along_axis(upos_p, upos_ids[..., None], -1)[..., 0]
-        emissions = ner_logits[rows, index].astype(np.float64)  # (B, W, N)
-        paths = self.crf.viterbi_batch(emissions, lengths)
-        marg = self.crf.marginals_batch(emissions, lengths)
-        ner_best = np.take_along_axis(marg, paths[..., None], -1)[..., 0]
-        upos_labels, ner_labels = self.upos_labels, self.crf.labels
-        return [
-            WordTags(
-                upos=[upos_labels[k] for k in upos_ids[i, :n].tolist()],
-                upos_scores=upos_best[i, :n].tolist(),
-                ner=[ner_labels[k] for k in paths[i, :n].tolist()],
-                ner_scores=ner_best[i, :n].tolist(),
-            )
-            for i, n in enumerate(lengths.tolist())
+        out: list[WordTags] = [{} for _ in range(B)]
+        for name, labels, crf in self.heads:
+            scores = logits[f"{name}_logits"][rows, index].astype(np.float64)  # (B, W, n)
+            if crf is None:
+                probs = softmax(scores)
+                ids = probs.argmax(-1)
+            else:
+                ids = crf.viterbi_batch(scores, lengths)
+                probs = crf.marginals_batch(scores, lengths)
+            best = np.take_along_axis(probs, ids[..., None], -1)[..., 0]
+            for i, n in enumerate(lengths.tolist()):
+                names = [labels[k] for k in ids[i, :n].tolist()]
+                out[i][name] = HeadTags(names, best[i, :n].tolist())
+        return out
+
+
+def tag_decoder(heads: list[tuple[str, list[str], dict[str, np.ndarray] | None]]) -> TagDecoder:
+    """The one decoder of a model's tags ((name, labels, CRF weights or None) per head, from its
+    model.json): the service's batches and the evaluation (training/evaluate.py) both use it,
+    so the evaluation measures what is served."""
+    return TagDecoder(
+        [
+            (name, labels, None if crf is None else CRFDecoder.build(labels, **crf))
+            for name, labels, crf in heads
         ]
-
-
-def tag_decoder(
-    upos_labels: list[str], ner_labels: list[str], crf: dict[str, np.ndarray]
-) -> TagDecoder:
-    """The one decoder of a model's tags (labels and CRF weights from its model.json): the
-    service's batches and the evaluation (training/evaluate.py) both use it, so the evaluation
-    measures what is served."""
-    return TagDecoder(upos_labels, CRFDecoder.build(ner_labels, **crf))
+    )

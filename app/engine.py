@@ -1,5 +1,9 @@
 """The facade the routes call: check limits, tokenize, featurize, submit, await, decode.
 
+A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each of
+the model's heads in its order (bigru-en: `upos`, `ner`); orjson writes it in that order.
+Entities come from the model's span (CRF) head, if it has one.
+
 Inputs and results are plain Python, except embeddings: one float32 array per request, which
 the route writes as JSON without making a Python float of every value. Empty input:
 - tagging an empty or whitespace-only text (or an empty token list) gives no tokens and no
@@ -11,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -19,7 +23,7 @@ from app.backend import ModelSpec
 from app.batcher import Batcher, Finish, Outputs
 from app.config import Settings
 from app.decode import Span, WordTags, iob2_spans, tag_decoder
-from app.errors import EmptyInputError, InputTooLargeError
+from app.errors import EmptyInputError, InputTooLargeError, NoSentenceEncoderError
 from app.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
 from app.text import Token, split_words, tokenize
 
@@ -30,24 +34,17 @@ _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
 def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     """What the batcher's worker thread does after the ORT run: decode a tag batch at once
     (one CRF pass over all its sentences, off the event loop)."""
-    decoder = tag_decoder(spec.upos_labels, spec.ner_labels, spec.crf)
+    decoder = tag_decoder([(h.name, h.labels, h.crf) for h in spec.heads])
 
     def tag(features: list[Features], out: Outputs) -> list[WordTags]:
-        starts = [f.word_starts for f in features]
-        return decoder.decode_batch(out["upos_logits"], out["ner_logits"], starts)
+        return decoder.decode_batch(out, [f.word_starts for f in features])
 
     return {"tag": tag}
 
 
-@dataclass(frozen=True)
-class TaggedToken:
-    text: str
-    start: int | None  # character offsets into the input text; None for pre-tokenized input
-    end: int | None  # exclusive
-    upos: str
-    upos_score: float  # softmax probability of `upos`
-    ner: str
-    ner_score: float  # CRF marginal probability of `ner` at this word
+# text, start and end (character offsets into the input; None for pre-tokenized input, end
+# exclusive), then per head its label and the label's probability (softmax, or CRF marginal)
+TaggedToken = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -58,7 +55,7 @@ class Entity:
     end: int | None
     token_start: int
     token_end: int  # exclusive
-    score: float  # mean ner_score of its tokens
+    score: float  # mean score of its tokens' span labels
 
 
 @dataclass(frozen=True)
@@ -82,12 +79,16 @@ class Engine:
         self.batcher = batcher
         self.settings = settings
         self.wordpiece = WordPiece(spec.vocab)
-        self.entity_labels = sorted({t[2:] for t in spec.ner_labels if t[:2] in ("B-", "I-")})
+        span = next((h for h in spec.heads if h.crf is not None), None)
+        self.span_head = span.name if span is not None else None  # the entities' head
+        labels = span.labels if span is not None else []
+        self.entity_labels = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
 
     async def warm_up(self) -> None:
         """One tiny inference per task, so the first request pays no first-run costs."""
         await self.tag_tokens([["Warm", "up", "."]])
-        await self.embed(["Warm up."], normalize=True)
+        if "embed" in self.spec.tasks:
+            await self.embed(["Warm up."], normalize=True)
 
     async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
         sentences = self._tokenize(texts)
@@ -112,6 +113,10 @@ class Engine:
         self, texts: list[str], normalize: bool, truncate: Side | None = None
     ) -> Embeddings:
         """`truncate`: an input over a size limit is cut from that end to fit, not refused."""
+        if "embed" not in self.spec.tasks:
+            raise NoSentenceEncoderError(
+                f"model {self.spec.name} has no sentence encoder: it tags only (see /info)"
+            )
         if truncate is None:
             self._check_texts(texts)
             found = [self._pieces(text) for text in texts]
@@ -211,20 +216,23 @@ class Engine:
         """Tokens with their words' labels; `source` is the raw text (None: pre-tokenized)."""
         if tags is None:
             return TaggedSentence([], [])
-        tagged = [
-            TaggedToken(
-                text=t.text,
-                start=t.start if source is not None else None,
-                end=t.end if source is not None else None,
-                upos=tags.upos[i],
-                upos_score=tags.upos_scores[i],
-                ner=tags.ner[i],
-                ner_score=tags.ner_scores[i],
-            )
-            for i, t in enumerate(tokens)
-        ]
-        spans = iob2_spans([t.ner for t in tagged])
-        return TaggedSentence(tagged, [_entity(span, tagged, source) for span in spans])
+        tagged = []
+        for i, t in enumerate(tokens):
+            token: TaggedToken = {
+                "text": t.text,
+                "start": t.start if source is not None else None,
+                "end": t.end if source is not None else None,
+            }
+            for name, head in tags.items():
+                token[name] = head.labels[i]
+                token[f"{name}_score"] = head.scores[i]
+            tagged.append(token)
+        if self.span_head is None:
+            return TaggedSentence(tagged, [])
+        span_tags = tags[self.span_head]
+        spans = iob2_spans(span_tags.labels)
+        entities = [_entity(s, tagged, source, span_tags.scores) for s in spans]
+        return TaggedSentence(tagged, entities)
 
 
 def _keep(items: _Seq, n: int, cut_from: Side) -> _Seq:
@@ -232,13 +240,15 @@ def _keep(items: _Seq, n: int, cut_from: Side) -> _Seq:
     return items[:n] if cut_from == "right" else items[max(len(items) - n, 0) :]
 
 
-def _entity(span: Span, tagged: list[TaggedToken], source: str | None) -> Entity:
+def _entity(
+    span: Span, tagged: list[TaggedToken], source: str | None, scores: list[float]
+) -> Entity:
     words = tagged[span.start : span.end]
-    start, end = words[0].start, words[-1].end
+    start, end = words[0]["start"], words[-1]["end"]
     if source is not None and start is not None and end is not None:
         text = source[start:end]
     else:
-        text = " ".join(t.text for t in words)
+        text = " ".join(t["text"] for t in words)
     return Entity(
         text=text,
         label=span.label,
@@ -246,5 +256,5 @@ def _entity(span: Span, tagged: list[TaggedToken], source: str | None) -> Entity
         end=end,
         token_start=span.start,
         token_end=span.end,
-        score=float(np.mean([t.ner_score for t in words])),
+        score=float(np.mean(scores[span.start : span.end])),
     )

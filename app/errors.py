@@ -20,6 +20,12 @@ class InputTooLargeError(ServiceError):
     error_type = "too_large"
 
 
+class NoSentenceEncoderError(ServiceError):
+    """The model is a tagger only: it has no sentence encoder to embed with."""
+
+    error_type = "no_sentence_encoder"
+
+
 class UnauthorizedError(ServiceError):
     error_type = "unauthorized"
 

@@ -12,6 +12,7 @@ from the word the piece belongs to. Each word is labelled by its first piece.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -188,3 +189,14 @@ def pad_batch(batch: list[Features]) -> dict[str, np.ndarray]:
         input_ids[i, : f.length] = f.input_ids
         case_ids[i, : f.length] = f.case_ids
     return {"input_ids": input_ids, "case_ids": case_ids, "lengths": lengths}
+
+
+def length_batches(
+    features: list[Features], size: int
+) -> Iterator[tuple[list[int], dict[str, np.ndarray]]]:
+    """(indices, padded batch) of `features` in chunks of `size`, shortest first, so each batch
+    wastes little on padding; the caller puts each batch's results back at its indices."""
+    order = sorted(range(len(features)), key=lambda i: features[i].length)
+    for j in range(0, len(order), size):
+        idx = order[j : j + size]
+        yield idx, pad_batch([features[i] for i in idx])

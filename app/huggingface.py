@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from app.api import INFERENCE_ERRORS, EngineDep, authorize, embed
+from app.api import EMBED_ERRORS, INFERENCE_ERRORS, EngineDep, authorize, embed
 from app.engine import Entity
 from app.hot_routes import while_connected
 from app.schemas import (
@@ -26,9 +26,9 @@ from app.schemas import (
 router = APIRouter(dependencies=[Depends(authorize)])
 
 for _path in ("/", "/invocations"):
-    router.post(
-        _path, response_model=EmbedResponse, responses=INFERENCE_ERRORS, summary="Embed (TEI)"
-    )(embed)
+    router.post(_path, response_model=EmbedResponse, responses=EMBED_ERRORS, summary="Embed (TEI)")(
+        embed
+    )
 
 
 @router.post(

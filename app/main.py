@@ -51,7 +51,10 @@ def create_app(
             OnnxBackend, settings.model_dir, settings.providers, settings.intra_op_threads
         )
         limits = BatchLimits.from_settings(settings)
-        batcher = Batcher(loaded, limits, metrics, settings.workers, batch_finishers(loaded.spec))
+        batcher = Batcher(
+            loaded, limits, metrics, settings.workers, batch_finishers(loaded.spec),
+            loaded.spec.task_outputs,
+        )  # fmt: skip
         batcher.start()
         try:
             engine = Engine(loaded.spec, batcher, settings, loaded.providers)

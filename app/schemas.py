@@ -70,14 +70,31 @@ class TagRequest(_Body):
         return self
 
 
+_HEAD_FIELDS = {
+    "description": "then, for each head of the model (GET /info `heads`, in that order), "
+    "`<head>`: its label and `<head>_score`: the label's probability (softmax, or a span head's "
+    "CRF marginal). bigru-en's heads are `upos` and `ner`.",
+    "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]},
+    "examples": [
+        {
+            "text": "Alice",
+            "start": 0,
+            "end": 5,
+            "upos": "PROPN",
+            "upos_score": 0.99,
+            "ner": "B-PER",
+            "ner_score": 0.98,
+        }  # fmt: skip
+    ],
+}
+
+
 class TokenOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_HEAD_FIELDS)
+
     text: str
     start: int | None = Field(description="character offset into the input; null if pre-tokenized")
     end: int | None = Field(description="exclusive character offset")
-    upos: str
-    upos_score: float
-    ner: str
-    ner_score: float
 
 
 class EntityOut(BaseModel):
@@ -218,7 +235,7 @@ class EntityGroupOut(BaseModel):
     """One entity in the Hugging Face pipeline format."""
 
     entity_group: str
-    score: float = Field(description="mean ner_score of its words")
+    score: float = Field(description="mean span-head score of its words")
     word: str = Field(description="the entity's text")
     start: int = Field(description="character offset into the input")
     end: int = Field(description="exclusive character offset")
@@ -261,12 +278,22 @@ class LimitsOut(BaseModel):
     max_body_bytes: int
 
 
+class HeadOut(BaseModel):
+    name: str = Field(description="the token fields `<name>` and `<name>_score` in /tag")
+    decoder: Literal["softmax", "crf"] = Field(description="crf: an IOB2 span head (entities)")
+    labels: list[str]
+
+
 class InfoResponse(BaseModel):
     model: ModelOut
-    upos_labels: list[str]
-    ner_labels: list[str]
-    entity_labels: list[str]
-    embedding_dim: int
+    tasks: list[Literal["tag", "embed"]] = Field(
+        description="what the model does: /tag, and /embed only with a sentence encoder"
+    )
+    heads: list[HeadOut]
+    upos_labels: list[str] | None = Field(description="the `upos` head's labels, if it has one")
+    ner_labels: list[str] | None = Field(description="the `ner` head's labels, if it has one")
+    entity_labels: list[str] = Field(description="entity types of the span head")
+    embedding_dim: int | None = Field(description="null: no sentence encoder")
     providers: list[str] = Field(description="execution providers active in the ORT session")
     limits: LimitsOut
     package_version: str
