@@ -42,6 +42,7 @@ from app.schemas import (
 
 # What each error status means, for the OpenAPI schema; every one has the ErrorResponse body.
 _ERROR_DOCS: dict[int, dict[str, Any]] = {
+    400: {"description": "the model has no sentence encoder (`no_sentence_encoder`): a tagger"},
     401: {
         "description": "missing or wrong API key (only when the server has one)",
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
@@ -62,7 +63,7 @@ _ERROR_DOCS: dict[int, dict[str, Any]] = {
         },
     },
     500: {"description": "inference failed; the log line carries the request id"},
-    501: {"description": "embedding with a tagger-only model (`no_sentence_encoder`)"},
+
     503: {"description": "the model is not loaded yet"},
 }
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -105,7 +106,7 @@ EngineDep = Annotated[Engine, Depends(_engine)]
 router = APIRouter()  # /health only: probes carry no key
 guarded = APIRouter(dependencies=[Depends(authorize)])  # every other route when a key is set
 INFERENCE_ERRORS = _errors(401, 413, 422, 429, 500, 503)
-EMBED_ERRORS = _errors(401, 413, 422, 429, 500, 501, 503)
+EMBED_ERRORS = _errors(400, 401, 413, 422, 429, 500, 503)
 _JSON = "application/json"
 
 

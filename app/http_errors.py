@@ -27,7 +27,7 @@ STATUS = {
     "invalid_input": 422,
     "empty_input": 422,
     "too_large": 413,
-    "no_sentence_encoder": 501,
+    "no_sentence_encoder": 400,
     "unauthorized": 401,
     "not_found": 404,
     "method_not_allowed": 405,

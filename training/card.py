@@ -22,6 +22,37 @@ DATA = {
 }
 
 
+def run_card(labels: dict[str, list[str]], decoders: dict[str, str], facts: dict, dev: dict) -> str:
+    """The model card of a training run on a user's files: heads and labels, data, dev scores."""
+    kinds = {"crf": "spans (IOB2, CRF)", "softmax": "one label per token (softmax)"}
+    heads = "\n".join(
+        f"- `{name}`: {kinds[decoders[name]]}, {len(names)} labels: {', '.join(names)}"
+        for name, names in labels.items()
+    )
+    data = "\n".join(
+        f"- {split}: `{facts.get('files', {}).get(split, split)}`, "
+        f"{facts.get('sentences', {}).get(split, '?')} sentences, "
+        f"{facts.get('tokens', {}).get(split, '?')} tokens"
+        for split in ("train", "dev")
+    )
+    rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in dev.items() if not isinstance(v, list))
+    return f"""# BiGRU tagger
+
+## Heads
+{heads}
+
+## Data
+{data}
+
+## Dev scores (best epoch)
+| metric | value |
+| --- | --- |
+{rows}
+
+![training curves](curves.png)
+"""
+
+
 def write_card(
     out: Path,
     name: str,
@@ -32,6 +63,8 @@ def write_card(
     run_dir: Path | None,
 ) -> dict:
     meta = ckpt["meta"]
+    if "files" in meta and dev is None:  # a user's own data: the dev scores of its training
+        dev = meta["dev"]
     card = {
         "name": name,
         "version": version,
@@ -50,13 +83,21 @@ def write_card(
         "skipped_sentences": meta.get("skipped", {}),
         "dev": dev or {},
     }
+    if "files" in meta:  # a user's own data: its labels and files, no EWT provenance
+        card["labels"] = ckpt["labels"]
+        card["data"] = {k: meta[k] for k in ("files", "sentences", "tokens", "columns")}
     (out / "card.json").write_text(json.dumps(card, indent=1))
     if run_dir is not None and (run_dir / "curves.png").exists():
         shutil.copyfile(run_dir / "curves.png", out / "curves.png")
         first = meta.get("train", {}).get("init")  # a fine-tuned tagger: its first stage too
         if first and (Path(first).parent / "curves.png").exists():
             shutil.copyfile(Path(first).parent / "curves.png", out / "curves-first-stage.png")
-    (out / "README.md").write_text(_readme({**card, "folder": str(out)}))
+    if "files" in meta:
+        decoders = {h["name"]: h["decoder"] for h in ckpt["config"]["heads"]}
+        readme = run_card(ckpt["labels"], decoders, meta, card["dev"])
+        (out / "README.md").write_text(f"{readme}\nsha256 of model.onnx: `{card['sha256']}`\n")
+    else:
+        (out / "README.md").write_text(_readme({**card, "folder": str(out)}))
     return card
 
 

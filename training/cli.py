@@ -14,12 +14,70 @@ def _override(cfg: object, args: argparse.Namespace, names: tuple[str, ...]) -> 
             setattr(cfg, name, getattr(args, name))
 
 
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """`bigru train`: a bad file is one line and exit status 2, before any training."""
+    from training.conll import Column, ConllError, parse_task
+    from training.model import ModelConfig
+    from training.train import TrainConfig, file_corpus, fit, new_model, train
+
+    cfg, mcfg = TrainConfig(), ModelConfig()
+    names = (
+        "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
+        "silver", "silver_ner_weight", "silver_batch_size", "select", "ner_floor", "ema",
+    )  # fmt: skip
+    _override(cfg, args, names)
+    _override(mcfg, args, ("hidden", "layers", "tag_input", "lex_dim"))
+    if args.data is not None:
+        print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
+        return
+    if args.dev is None:
+        parser.error("--train needs --dev (the best epoch is chosen on it)")
+    mcfg.sent_dim = 0  # a tagger only; `bigru export --sentence` can add an encoder
+    try:
+        columns = None
+        if args.task:
+            columns = [parse_task(t) for t in args.task]
+        elif args.label_column is not None:
+            columns = [Column("tags", args.label_column)]
+        from app.featurize import WordPiece
+        from training import teacher
+
+        wp = WordPiece.from_file(teacher.vocab_file())
+        corpus = file_corpus(args.train, args.dev, columns, wp, cfg.limit)
+        model = new_model(corpus, cfg, mcfg)
+    except (ConllError, ValueError) as e:
+        parser.exit(2, f"bigru train: error: {e}\n")
+    print(json.dumps(fit(corpus, model, args.out, cfg), indent=1))
+
+
+def _sentence(path: Path | None) -> Path | dict | None:
+    """--sentence as load_checkpoint takes it: a model folder is read back from its ONNX."""
+    if path is None or not path.is_dir():
+        return path
+    from training.recover import recover
+
+    model, card = recover(path)
+    return {"config": model.cfg.to_dict(), "state": model.state_dict(), "meta": card["training"]}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="bigru", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    t = sub.add_parser("train", help="train the tagger encoder (UPOS + NER)")
-    t.add_argument("--data", type=Path, required=True, help="folder with ud-ewt/ and uner-ewt/")
+    t = sub.add_parser(
+        "train", help="train a tagger: on your labelled files (--train, --dev) or EWT (--data)"
+    )
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="folder with ud-ewt/ and uner-ewt/ (UPOS + NER)")
+    src.add_argument("--train", type=Path, help="labelled train file (CoNLL columns or CoNLL-U)")
+    t.add_argument("--dev", type=Path, help="labelled dev file, same columns as --train")
+    cols = t.add_mutually_exclusive_group()
+    cols.add_argument(
+        "--label-column", type=int, help="1-based label column (default: last; CoNLL-U: UPOS)"
+    )
+    cols.add_argument(
+        "--task", action="append", help="name:N, one head per label column (repeatable)"
+    )
     t.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, curves)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--max-minutes", type=float)
@@ -81,7 +139,12 @@ def main(argv: list[str] | None = None) -> None:
 
     e = sub.add_parser("export", help="export a checkpoint to models/<name> and write its card")
     e.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
-    e.add_argument("--sentence", type=Path, help="distilled sentence encoder (sentence.pt)")
+    e.add_argument(
+        "--sentence",
+        type=Path,
+        help="add a sentence encoder: a checkpoint (sentence.pt) or a model folder "
+        "(models/bigru-en)",
+    )
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--version", default="0.1.0")
     e.add_argument("--data", type=Path, help="evaluate on dev for the card")
@@ -111,17 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = p.parse_args(argv)
     if args.cmd == "train":
-        from training.model import ModelConfig
-        from training.train import TrainConfig, train
-
-        cfg, mcfg = TrainConfig(), ModelConfig()
-        names = (
-            "epochs", "max_minutes", "seed", "limit", "threads", "aux_sentences", "init", "lr",
-            "silver", "silver_ner_weight", "silver_batch_size", "select", "ner_floor", "ema",
-        )  # fmt: skip
-        _override(cfg, args, names)
-        _override(mcfg, args, ("hidden", "layers", "tag_input", "lex_dim"))
-        print(json.dumps(train(args.data, args.out, cfg, mcfg), indent=1))
+        _train(t, args)
     elif args.cmd == "tag-teacher":
         from training.silver import TeacherConfig, finetune
 
@@ -149,11 +202,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.cmd == "export":
         from training.card import write_card
+        from training.checkpoint import load_checkpoint
         from training.evaluate import evaluate
         from training.export import export
-        from training.train import load_checkpoint
 
-        model, ckpt = load_checkpoint(args.tagger, args.sentence)
+        model, ckpt = load_checkpoint(args.tagger, _sentence(args.sentence))
         facts = export(model, ckpt, args.out)
         facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
         dev = evaluate(args.out, args.data) if args.data else None

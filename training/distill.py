@@ -21,10 +21,10 @@ import torch
 from app.featurize import Features, WordPiece, featurize, pad_batch
 from app.text import split_words
 from training import teacher
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import load_tagging, read_stsb
 from training.model import BiGRUModel, ModelConfig
 from training.sts import stsb_spearman
-from training.train import save_checkpoint
 
 
 @dataclass
@@ -195,7 +195,6 @@ def sts_finetune(
 ) -> dict:
     """Tune the distilled sentence encoder on STS-B train pairs with the CoSENT ranking loss;
     select on STS-B dev (evaluated before tuning too, so tuning is kept only if it helps)."""
-    from training.train import load_checkpoint
 
     torch.manual_seed(seed)
     rng = random.Random(seed)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.backend import OUTPUTS, TASK_OUTPUTS, file_sha256, gate_feeds
+from app.backend import EMBEDDING, file_sha256, gate_feeds
 from training import teacher
 from training.gate import gate_file
 from training.model import BiGRUModel
@@ -55,20 +55,29 @@ def example_slice(batch: dict[str, np.ndarray], i: int, n: int) -> dict[str, np.
     }
 
 
+def task_outputs(model: BiGRUModel) -> dict[str, list[str]]:
+    """The graph's outputs by task, as the service asks for them (ModelSpec.task_outputs)."""
+    names = model.output_names()
+    return {
+        "tag": [n for n in names if n != EMBEDDING],
+        "embed": [n for n in names if n == EMBEDDING],
+    }
+
+
 def export_onnx(model: BiGRUModel, path: Path) -> None:
-    """The traced graph, then its encoders gated behind `want_tags` / `want_embedding`."""
+    """The traced graph, then, if it has a sentence encoder, its two encoders gated behind
+    `want_tags` / `want_embedding`."""
     model.eval()
     batch = {
         k: torch.from_numpy(v)
         for k, v in example_batch([7, 5, 3], vocab=model.table.shape[0]).items()
     }
+    outputs = model.output_names()
     dyn = {
         "input_ids": {0: "batch", 1: "time"},
         "case_ids": {0: "batch", 1: "time"},
         "lengths": {0: "batch"},
-        "upos_logits": {0: "batch", 1: "time"},
-        "ner_logits": {0: "batch", 1: "time"},
-        "embedding": {0: "batch"},
+        **{n: {0: "batch"} if n == EMBEDDING else {0: "batch", 1: "time"} for n in outputs},
     }
     model.fold()
     with warnings.catch_warnings():
@@ -78,13 +87,15 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
             tuple(batch[k] for k in INPUTS),
             str(path),
             input_names=INPUTS,
-            output_names=OUTPUTS,
+            output_names=outputs,
             dynamic_axes=dyn,
             opset_version=17,
             dynamo=False,
         )
     model.unfold()  # parity then compares the graph with the computed projections
-    gate_file(path)
+    tasks = task_outputs(model)
+    if tasks["embed"]:
+        gate_file(path, {"want_tags": tasks["tag"], "want_embedding": tasks["embed"]})
 
 
 def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 30522) -> float:
@@ -96,18 +107,33 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     batch = example_batch(lengths, seed=1, vocab=vocab)
     names = {i.name for i in sess.get_inputs()}
     got = {}
-    for wanted in TASK_OUTPUTS.values():
-        values = sess.run(wanted, {**batch, **gate_feeds(names, wanted)})
-        got.update(zip(wanted, values, strict=True))
+    for wanted in task_outputs(model).values():
+        if wanted:
+            values = sess.run(wanted, {**batch, **gate_feeds(names, wanted)})
+            got.update(zip(wanted, values, strict=True))
     worst = 0.0
     with torch.inference_mode():
         for i, n in enumerate(lengths):
             one = example_slice(batch, i, n)
             alone = [o.numpy()[0] for o in model(*(torch.from_numpy(one[k]) for k in INPUTS))]
-            for name, ref in zip(OUTPUTS, alone, strict=True):
-                out = got[name][i, :n] if name != "embedding" else got[name][i]
+            for name, ref in zip(model.output_names(), alone, strict=True):
+                out = got[name][i, :n] if name != EMBEDDING else got[name][i]
                 worst = max(worst, float(np.abs(out - ref).max()))
     return worst
+
+
+def _head(head: dict, labels: list[str], model: BiGRUModel) -> dict:
+    """A head as model.json states it: name, decoder, labels and a CRF head's weights."""
+    out = {"name": head["name"], "decoder": head["decoder"], "labels": labels}
+    if head["decoder"] == "crf":
+        crf = model.crf
+        assert crf is not None
+        out["crf"] = {
+            "transitions": crf.trans.tolist(),
+            "start": crf.start.tolist(),
+            "end": crf.end.tolist(),
+        }
+    return out
 
 
 def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
@@ -117,18 +143,11 @@ def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
     onnx_path = out / "model.onnx"
     export_onnx(model, onnx_path)
     shutil.copyfile(teacher.vocab_file(), out / "vocab.txt")
-    crf = model.crf
     spec = {
         "inputs": INPUTS,
-        "outputs": OUTPUTS,
-        "upos_labels": ckpt["labels"]["upos"],
-        "ner_labels": ckpt["labels"]["ner"],
-        "embedding_dim": model.cfg.sent_dim,
-        "crf": {
-            "transitions": crf.trans.tolist(),
-            "start": crf.start.tolist(),
-            "end": crf.end.tolist(),
-        },
+        "outputs": model.output_names(),
+        "heads": [_head(h, ckpt["labels"][h["name"]], model) for h in model.cfg.head_list()],
+        "embedding_dim": model.cfg.sent_dim or None,
     }
     (out / "model.json").write_text(json.dumps(spec, indent=1))
     err = parity(model, onnx_path, [1, 60, 17, 3, 42, 8, 25, 2])

@@ -47,13 +47,14 @@ def _empty(name: str, declared: onnx.ValueInfoProto) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=value)
 
 
-def gate(model: onnx.ModelProto) -> onnx.ModelProto:
+def gate(model: onnx.ModelProto, gates: dict[str, list[str]] = GATES) -> onnx.ModelProto:
+    """`gates`: each gate input and the outputs of the encoder it switches on."""
     graph = model.graph
     outputs = {o.name: o for o in graph.output}
-    needs = {flag: _needed_by(graph, names) for flag, names in GATES.items()}
+    needs = {flag: _needed_by(graph, names) for flag, names in gates.items()}
     shared = set.intersection(*needs.values())
     if_nodes = []
-    for flag, names in GATES.items():
+    for flag, names in gates.items():
         names = list(names)
         own = sorted(needs[flag] - shared)
         branch_nodes = [graph.node[i] for i in own]
@@ -83,16 +84,16 @@ def gate(model: onnx.ModelProto) -> onnx.ModelProto:
     kept = [node for i, node in enumerate(graph.node) if i not in moved]
     del graph.node[:]
     graph.node.extend(kept + if_nodes)
-    for flag in GATES:
+    for flag in gates:
         graph.input.append(helper.make_tensor_value_info(flag, TensorProto.BOOL, []))
     del graph.value_info[:]
     onnx.checker.check_model(model)
     return model
 
 
-def gate_file(path: Path) -> None:
+def gate_file(path: Path, gates: dict[str, list[str]] = GATES) -> None:
     model = onnx.load(str(path))
-    onnx.save(gate(model), str(path))
+    onnx.save(gate(model, gates), str(path))
 
 
 def ungate(model: onnx.ModelProto) -> onnx.ModelProto:

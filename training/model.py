@@ -35,12 +35,23 @@ class ModelConfig:
     dropout: float = 0.33
     sent_input: int = 0  # sentence GRU input: a linear projection of the table (0: the table)
     sent_hidden: int = 256  # sentence GRU, per direction
-    sent_dim: int = 384  # the teacher's embedding width, so it can be distilled
-    n_upos: int = 17
+    sent_dim: int = 384  # the teacher's embedding width, so it can be distilled; 0: no encoder
+    n_upos: int = 17  # the default heads' sizes (EWT's UPOS and UNER's IOB2 labels)
     n_ner: int = 7
+    # One output per head, in this order: {"name", "size", "decoder": "softmax" | "crf"}; at
+    # most one CRF head. None: UPOS (softmax) and NER (CRF) of the sizes above.
+    heads: list[dict] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def head_list(self) -> list[dict]:
+        if self.heads is not None:
+            return self.heads
+        return [
+            {"name": "upos", "size": self.n_upos, "decoder": "softmax"},
+            {"name": "ner", "size": self.n_ner, "decoder": "crf"},
+        ]
 
 
 class PackedBiGRU(nn.Module):
@@ -95,14 +106,26 @@ class BiGRUModel(nn.Module):
         tag_width = (cfg.tag_input or cfg.emb_dim) + cfg.case_dim
         tag_width += cfg.lex_dim if cfg.lex_rows else 0
         self.tagger = PackedBiGRU(tag_width, cfg.hidden, cfg.layers, cfg.dropout)
-        self.upos = nn.Linear(2 * cfg.hidden, cfg.n_upos)
-        self.ner = nn.Linear(2 * cfg.hidden, cfg.n_ner)
-        self.crf = CRF(cfg.n_ner)
+        # Each head is an attribute of its own name (`upos`, `ner`), the CRF of the span head is
+        # `crf`: the parameter names of every checkpoint and exported graph.
+        self.head_names = [h["name"] for h in cfg.head_list()]
+        crf_heads = [h for h in cfg.head_list() if h["decoder"] == "crf"]
+        if len(crf_heads) > 1:
+            raise ValueError("at most one span (CRF) head per model")
+        for h in cfg.head_list():
+            if not h["name"].isidentifier() or hasattr(self, h["name"]):
+                raise ValueError(f"head name {h['name']!r} is taken or not an identifier")
+            setattr(self, h["name"], nn.Linear(2 * cfg.hidden, h["size"]))
+        self.crf = CRF(crf_heads[0]["size"]) if crf_heads else None
         self.sent_in = (
-            nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False) if cfg.sent_input else None
+            nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False)
+            if cfg.sent_input and cfg.sent_dim
+            else None
         )
-        self.sent = PackedBiGRU(cfg.sent_input or cfg.emb_dim, cfg.sent_hidden)
-        self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim)
+        self.sent = (
+            PackedBiGRU(cfg.sent_input or cfg.emb_dim, cfg.sent_hidden) if cfg.sent_dim else None
+        )
+        self.sent_proj = nn.Linear(4 * cfg.sent_hidden, cfg.sent_dim) if cfg.sent_dim else None
 
     def fold(self) -> None:
         """Precompute each projected table as a buffer (`folded_tag`, `folded_sent`): the
@@ -125,6 +148,7 @@ class BiGRUModel(nn.Module):
 
     def sentence_parameters(self) -> list[nn.Parameter]:
         """What distillation trains: the sentence encoder and its projection."""
+        assert self.sent is not None and self.sent_proj is not None
         inner = [] if self.sent_in is None else [*self.sent_in.parameters()]
         return [*inner, *self.sent.parameters(), *self.sent_proj.parameters()]
 
@@ -152,17 +176,27 @@ class BiGRUModel(nn.Module):
         x = torch.cat(parts, dim=-1)
         return self.drop(self.tagger(self.drop(x), lengths))
 
-    def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+    def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
+        """Per-piece logits of each head, in head order: (B, T, size) each."""
         h = self.encode(input_ids, case_ids, lengths)
-        return self.upos(h), self.ner(h)  # (B, T, n_upos), (B, T, n_ner)
+        return tuple(getattr(self, name)(h) for name in self.head_names)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
+        assert self.sent is not None and self.sent_proj is not None
         h = self.sent(self.project_pieces(input_ids, "sent"), lengths)  # (B, T, 2H), zero at pads
         return self.sent_proj(masked_mean_max(h, lengths))
 
     def forward(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor):
-        upos, ner = self.tag(input_ids, case_ids, lengths)
-        return upos, ner, self.sentence(input_ids, lengths)
+        """The graph's outputs: each head's logits, then the embedding if there is an encoder."""
+        heads = self.tag(input_ids, case_ids, lengths)
+        if self.sent is None:
+            return heads
+        return (*heads, self.sentence(input_ids, lengths))
+
+    def output_names(self) -> list[str]:
+        """The exported graph's output names, in `forward`'s order."""
+        embed = ["embedding"] if self.sent is not None else []
+        return [f"{name}_logits" for name in self.head_names] + embed
 
 
 class CRF(nn.Module):

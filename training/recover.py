@@ -17,8 +17,8 @@ import torch
 from onnx import numpy_helper
 
 from training import teacher
+from training.checkpoint import save_checkpoint
 from training.model import BiGRUModel, ModelConfig
-from training.train import save_checkpoint
 
 
 def _graphs(graph: onnx.GraphProto, owner: str = ""):

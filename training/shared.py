@@ -19,6 +19,7 @@ import torch
 
 from app.featurize import Features, WordPiece, pad_batch
 from training import teacher
+from training.checkpoint import load_checkpoint
 from training.distill import (
     DistillConfig,
     build_corpus,
@@ -27,7 +28,6 @@ from training.distill import (
 )
 from training.model import BiGRUModel, masked_mean_max
 from training.sts import stsb_spearman
-from training.train import load_checkpoint
 
 
 @torch.inference_mode()

@@ -24,8 +24,9 @@ from app.featurize import NUM_CASE_CLASSES, Features, WordPiece
 from training import teacher
 from training.context import wrap_pieces
 from training.data import load_tagging
-from training.evaluate import tagging_scores
-from training.train import NER, UPOS, Example, batches, collate, encode, word_rows
+from training.distill import DistillConfig, build_corpus, student_features
+from training.examples import NER, UPOS, Example, batches, collate, encode_ewt, word_rows
+from training.scores import tagging_scores
 
 MAX_PIECES = 254  # the teacher's positions, less [CLS] and [SEP], with room to spare
 
@@ -78,8 +79,7 @@ def predict(model: TaggingTeacher, feats: list[Features], size: int = 64):
     t0 = time.time()
     for k, j in enumerate(range(0, len(order), size)):
         idx = order[j : j + size]
-        blank = [np.zeros(len(feats[i].word_starts), np.int64) for i in idx]
-        b = collate([Example(feats[i], z, z) for i, z in zip(idx, blank, strict=True)])
+        b = collate([Example(feats[i], {}) for i in idx])
         upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
         upos = word_rows(upos.log_softmax(-1), b["starts"]).numpy()
         ner = word_rows(ner.log_softmax(-1), b["starts"]).numpy()
@@ -97,9 +97,9 @@ def predict(model: TaggingTeacher, feats: list[Features], size: int = 64):
 def score(model: TaggingTeacher, examples: list[Example]) -> dict[str, float]:
     upos, ner = predict(model, [e.features for e in examples])
     return tagging_scores(
-        [[UPOS[k] for k in e.upos] for e in examples],
+        [[UPOS[k] for k in e.labels["upos"]] for e in examples],
         [[UPOS[k] for k in u.argmax(-1)] for u in upos],
-        [[NER[k] for k in e.ner] for e in examples],
+        [[NER[k] for k in e.labels["ner"]] for e in examples],
         [[NER[k] for k in n] for n in ner],
     )
 
@@ -111,9 +111,9 @@ def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
     wp = WordPiece.from_file(teacher.vocab_file())
-    train_x = encode(load_tagging(data_dir, "train")[0][: cfg.limit], wp)
+    train_x = encode_ewt(load_tagging(data_dir, "train")[0][: cfg.limit], wp)
     train_x = [e for e in train_x if e.features.length <= MAX_PIECES]
-    dev_x = encode(load_tagging(data_dir, "dev")[0], wp)
+    dev_x = encode_ewt(load_tagging(data_dir, "dev")[0], wp)
     model = TaggingTeacher()
     head = [*model.case.parameters(), *model.upos.parameters(), *model.ner.parameters()]
     opt = torch.optim.AdamW(
@@ -174,7 +174,6 @@ def load_teacher(path: Path) -> TaggingTeacher:
 
 def write_silver(model_path: Path, data_dir: Path, out: Path, n: int, seed: int = 13) -> None:
     """Tag `n` corpus sentences (not EWT, not STS-B dev) and save features and labels."""
-    from training.distill import DistillConfig, build_corpus, student_features
 
     wp = WordPiece.from_file(teacher.vocab_file())
     ewt = {s.text for s in load_tagging(data_dir, "train")[0]}
@@ -212,7 +211,8 @@ def read_silver(path: Path) -> list[SilverExample]:
             z["case_ids"][po[i] : po[i + 1]].astype(np.int64),
             z["word_starts"][wo[i] : wo[i + 1]].astype(np.int64),
         )
-        out.append(SilverExample(feats, logp.argmax(-1), z["ner"][wo[i] : wo[i + 1]], logp))
+        labels = {"upos": logp.argmax(-1), "ner": z["ner"][wo[i] : wo[i + 1]]}
+        out.append(SilverExample(feats, labels, logp))
     return out
 
 

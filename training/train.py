@@ -1,15 +1,18 @@
-"""Train the tagger encoder (UPOS + NER CRF) on UD English-EWT joined with UNER.
+"""Train the tagger encoder: a BiGRU with one output head per label set.
 
-Seeded; length-bucketed batches; the best dev checkpoint (UPOS acc + NER F1) is kept;
-progress is printed; history.json and curves.png are written beside the checkpoint.
+Two sources: EWT (UPOS softmax + UNER NER CRF, joined from `--data`), or a user's labelled
+files (training/conll.py), whose label columns give the heads. Seeded; length-bucketed batches;
+the best dev checkpoint is kept; a progress bar and per-epoch dev scores are printed;
+history.json and curves.png are written beside the checkpoint, and a model card (README.md).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,15 +21,27 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from app.decode import CRFDecoder
-from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.featurize import WordPiece, length_batches
 from training import teacher
-from training.data import Sentence, load_tagging
-from training.evaluate import tagging_scores
+from training.card import run_card
+from training.checkpoint import load_checkpoint, save_checkpoint
+from training.conll import Column, heads_of, read_table
+from training.context import ContextDistiller
+from training.data import load_tagging
+from training.distill import DistillConfig, build_corpus, student_features
+from training.examples import (
+    EWT_LABELS,
+    Example,
+    batches,
+    collate,
+    encode,
+    encode_ewt,
+    lexicon,
+    word_rows,
+)
 from training.model import BiGRUModel, ModelConfig
-
-UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",
-        "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"]  # fmt: skip
-NER = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+from training.scores import head_scores, main_score
+from training.silver import read_silver, silver_batches, silver_loss
 
 
 @dataclass
@@ -45,7 +60,7 @@ class TrainConfig:
     silver: str | None = None  # silver tags from `bigru silver` (.npz), trained beside gold
     silver_batch_size: int = 64
     silver_ner_weight: float = 0.5  # weight of the CRF loss on the teacher's NER labels
-    select: str = "sum"  # best dev epoch by UPOS acc + NER F1 ("sum"), or by UPOS ("upos") ...
+    select: str = "sum"  # best dev epoch by the sum of head scores, or by UPOS ("upos") ...
     ner_floor: float = 72.0  # ... among epochs whose NER F1 is at least this
     ema: float = 0.0  # >0: evaluate and keep an exponential moving average of the weights
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
@@ -53,127 +68,150 @@ class TrainConfig:
 
 
 @dataclass
-class Example:
-    features: Features
-    upos: np.ndarray  # (W,)
-    ner: np.ndarray  # (W,)
+class Corpus:
+    """Encoded train and dev sentences and the heads they train."""
+
+    train: list[Example]
+    dev: list[Example]
+    heads: list[dict]  # {"name", "size", "decoder"}, in output order
+    labels: dict[str, list[str]]  # head name -> its labels, by id
+    facts: dict = field(default_factory=dict)  # data sizes and provenance, for the card
+
+    @property
+    def decoders(self) -> dict[str, str]:
+        return {h["name"]: h["decoder"] for h in self.heads}
 
 
-def encode(sentences: list[Sentence], wp: WordPiece) -> list[Example]:
-    u, n = {t: i for i, t in enumerate(UPOS)}, {t: i for i, t in enumerate(NER)}
-    return [
-        Example(
-            featurize(s.words, wp),
-            np.array([u[t] for t in s.upos]),
-            np.array([n[t] for t in s.ner]),
-        )
-        for s in sentences
-    ]
-
-
-def lexicon(examples: list[Example], vocab_size: int, min_count: int) -> tuple[int, Tensor]:
-    """Rows for the pieces seen at least `min_count` times in train: (rows, piece id -> row)."""
-    counts = np.bincount(
-        np.concatenate([e.features.input_ids for e in examples]), minlength=vocab_size
+def ewt_corpus(data_dir: Path, wp: WordPiece, limit: int | None) -> Corpus:
+    """UD English-EWT UPOS joined with UNER NER on sent_id."""
+    train_s, train_rep = load_tagging(data_dir, "train")
+    dev_s, dev_rep = load_tagging(data_dir, "dev")
+    train_s = train_s[:limit]
+    print(
+        f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
+        f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})",
+        flush=True,
     )
-    frequent = np.flatnonzero(counts >= min_count)
-    frequent = frequent[frequent != 0]
-    index = np.ones(vocab_size, dtype=np.int64)  # 1: rare
-    index[0] = 0  # padding
-    index[frequent] = np.arange(2, 2 + len(frequent))
-    return 2 + len(frequent), torch.from_numpy(index)
 
-
-def collate(batch: list[Example]) -> dict[str, Tensor]:
-    arrays = pad_batch([e.features for e in batch])
-    W = max(len(e.upos) for e in batch)
-    starts = np.zeros((len(batch), W), dtype=np.int64)
-    mask = np.zeros((len(batch), W), dtype=bool)
-    upos = np.zeros((len(batch), W), dtype=np.int64)
-    ner = np.zeros((len(batch), W), dtype=np.int64)
-    for i, e in enumerate(batch):
-        w = len(e.upos)
-        starts[i, :w], mask[i, :w], upos[i, :w], ner[i, :w] = (
-            e.features.word_starts,
-            True,
-            e.upos,
-            e.ner,
-        )
-    out = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    out.update(
-        starts=torch.from_numpy(starts),
-        mask=torch.from_numpy(mask),
-        upos=torch.from_numpy(upos),
-        ner=torch.from_numpy(ner),
+    heads = ModelConfig().head_list()
+    skipped = {"train": train_rep.skipped, "dev": dev_rep.skipped}
+    return Corpus(
+        encode_ewt(train_s, wp), encode_ewt(dev_s, wp), heads, EWT_LABELS, {"skipped": skipped}
     )
-    return out
 
 
-def batches(examples: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
-    """Length-sorted chunks (little padding), in shuffled order; noise varies them per epoch."""
-    order = sorted(
-        range(len(examples)), key=lambda i: examples[i].features.length + rng.random() * 3
-    )
-    chunks = [[examples[i] for i in order[j : j + size]] for j in range(0, len(order), size)]
-    rng.shuffle(chunks)
-    return chunks
-
-
-def word_rows(x: Tensor, starts: Tensor) -> Tensor:  # (B, T, C), (B, W) -> (B, W, C)
-    return x.gather(1, starts.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+def file_corpus(
+    train_path: Path, dev_path: Path, columns: list[Column] | None, wp: WordPiece,
+    limit: int | None,
+) -> Corpus:  # fmt: skip
+    """A user's train and dev files; every check runs before a model is built."""
+    train_t, columns = read_table(train_path, columns)
+    dev_t, _ = read_table(dev_path, columns)
+    found = heads_of(train_path, [train_t, dev_t])
+    heads = [{"name": h.name, "size": len(h.labels), "decoder": h.decoder} for h in found]
+    if sum(h["decoder"] == "crf" for h in heads) > 1:
+        raise ValueError("at most one span (IOB) label column per model")
+    labels = {h.name: h.labels for h in found}
+    train_words = train_t.words[:limit]
+    train_x = encode(train_words, {k: v[:limit] for k, v in train_t.labels.items()}, labels, wp)
+    facts = {
+        "files": {"train": str(train_path), "dev": str(dev_path)},
+        "sentences": {"train": len(train_x), "dev": len(dev_t.words)},
+        "tokens": {"train": sum(map(len, train_words)), "dev": sum(map(len, dev_t.words))},
+        "columns": {c.name: c.index for c in columns},
+    }
+    for h in heads:
+        print(f"head {h['name']}: {h['decoder']}, {h['size']} labels", flush=True)
+    print(f"train {len(train_x)} sentences, dev {len(dev_t.words)}", flush=True)
+    return Corpus(train_x, encode(dev_t.words, dev_t.labels, labels, wp), heads, labels, facts)
 
 
 def loss_fn(model: BiGRUModel, b: dict[str, Tensor]) -> Tensor:
-    upos, ner = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
-    upos, ner = word_rows(upos, b["starts"]), word_rows(ner, b["starts"])
-    ce = nn.functional.cross_entropy(upos[b["mask"]], b["upos"][b["mask"]])
-    return ce + model.crf.nll(ner, b["ner"], b["mask"])
+    """Cross-entropy of each softmax head plus the CRF's NLL of the span head."""
+    m = b["mask"]
+    logits = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
+    loss = torch.zeros(())
+    for h, x in zip(model.cfg.head_list(), logits, strict=True):
+        rows = word_rows(x, b["starts"])
+        if h["decoder"] == "crf":
+            loss = loss + model.crf.nll(rows, b[h["name"]], m)
+        else:
+            loss = loss + nn.functional.cross_entropy(rows[m], b[h["name"]][m])
+    return loss
 
 
 @torch.inference_mode()
-def predict(model: BiGRUModel, examples: list[Example], size: int = 64):
-    """Word-level UPOS and NER labels, decoded the way the service decodes them."""
+def predict(
+    model: BiGRUModel, examples: list[Example], labels: dict[str, list[str]], size: int = 64
+) -> dict[str, list[list[str]]]:
+    """Word labels of each head, decoded the way the service decodes them."""
     model.eval()
-    crf = CRFDecoder.build(
-        NER, model.crf.trans.numpy(), model.crf.start.numpy(), model.crf.end.numpy()
-    )
-    upos_out, ner_out = [], []
-    for j in range(0, len(examples), size):
-        chunk = examples[j : j + size]
-        b = collate(chunk)
-        upos, ner = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
-        upos, ner = word_rows(upos, b["starts"]).numpy(), word_rows(ner, b["starts"]).numpy()
-        for i, e in enumerate(chunk):
-            w = len(e.upos)
-            upos_out.append([UPOS[k] for k in upos[i, :w].argmax(-1)])
-            ner_out.append([NER[k] for k in crf.viterbi(ner[i, :w].astype(np.float64))])
+    heads = model.cfg.head_list()
+    decoders = {}
+    for h in heads:
+        if h["decoder"] == "crf":
+            c = model.crf
+            decoders[h["name"]] = CRFDecoder.build(
+                labels[h["name"]], c.trans.numpy(), c.start.numpy(), c.end.numpy()
+            )
+    out: dict[str, list] = {h["name"]: [None] * len(examples) for h in heads}
+    for idx, feeds in length_batches([e.features for e in examples], size):
+        b = {k: torch.from_numpy(v) for k, v in feeds.items()}
+        logits = model.tag(b["input_ids"], b["case_ids"], b["lengths"])
+        for h, x in zip(heads, logits, strict=True):
+            names, crf = labels[h["name"]], decoders.get(h["name"])
+            for r, i in enumerate(idx):
+                rows = x[r, examples[i].features.word_starts].numpy().astype(np.float64)
+                ids = crf.viterbi(rows) if crf is not None else rows.argmax(-1)
+                out[h["name"]][i] = [names[k] for k in ids]
     model.train()
-    return upos_out, ner_out
+    return out
 
 
-def score(model: BiGRUModel, examples: list[Example]) -> dict[str, float]:
-    upos, ner = predict(model, examples)
-    gold_u = [[UPOS[k] for k in e.upos] for e in examples]
-    gold_n = [[NER[k] for k in e.ner] for e in examples]
-    return tagging_scores(gold_u, upos, gold_n, ner)
+def score(model: BiGRUModel, corpus: Corpus, examples: list[Example]) -> dict[str, float]:
+    pred = predict(model, examples, corpus.labels)
+    gold = {
+        name: [[names[k] for k in e.labels[name]] for e in examples]
+        for name, names in corpus.labels.items()
+    }
+    return head_scores(corpus.decoders, gold, pred)
 
 
-def plot_curves(history: list[dict], path: Path) -> None:
+class Progress:
+    """A one-line progress bar per epoch, on stderr."""
+
+    def __init__(self, epoch: int, total: int):
+        self.epoch, self.total, self.t0 = epoch, total, time.time()
+
+    def show(self, k: int, loss: float) -> None:
+        if k % 10 and k != self.total:
+            return
+        done = int(30 * k / self.total)
+        rate = k / max(time.time() - self.t0, 1e-9)
+        sys.stderr.write(
+            f"\repoch {self.epoch} [{'#' * done}{'.' * (30 - done)}] {k}/{self.total} "
+            f"loss {loss:.3f} ({rate:.1f} batches/s)"
+        )
+        if k == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def plot_curves(history: list[dict], decoders: dict[str, str], path: Path) -> None:
+    """Train loss and each head's dev figure per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ep = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    figures = [f"{n}_f1" if d == "crf" else f"{n}_acc" for n, d in decoders.items()]
+    fig, axes = plt.subplots(1, 1 + len(figures), figsize=(4.3 * (1 + len(figures)), 3.6))
     axes[0].plot(ep, [h["train_loss"] for h in history])
     axes[0].set_title("train loss")
-    axes[1].plot(ep, [h["upos_acc"] for h in history])
-    axes[1].axhline(95.5, ls="--", c="gray")
-    axes[1].set_title("dev UPOS accuracy (%)")
-    axes[2].plot(ep, [h["ner_f1"] for h in history])
-    axes[2].axhline(72, ls="--", c="gray")
-    axes[2].set_title("dev NER entity F1")
+    for ax, key in zip(axes[1:], figures, strict=True):
+        ax.plot(ep, [h[key] for h in history])
+        ax.set_title(f"dev {key} (%)")
     for ax in axes:
         ax.set_xlabel("epoch")
     fig.tight_layout()
@@ -182,50 +220,61 @@ def plot_curves(history: list[dict], path: Path) -> None:
 
 
 def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dict:
+    """The EWT tagger (UPOS + NER) from `data_dir`."""
+    wp = WordPiece.from_file(teacher.vocab_file())
+    corpus = ewt_corpus(data_dir, wp, cfg.limit)
+    return fit(corpus, new_model(corpus, cfg, mcfg), out, cfg, data_dir)
+
+
+def new_model(corpus: Corpus, cfg: TrainConfig, mcfg: ModelConfig) -> BiGRUModel:
+    """The model to train: `cfg.init`'s, or a new one with the corpus's heads (seeded)."""
+    torch.manual_seed(cfg.seed)
+    if cfg.init:
+        model, _ = load_checkpoint(Path(cfg.init))
+        return model.train()
+    mcfg.heads = corpus.heads
+    mcfg.lex_rows, lex_index = lexicon(corpus.train, mcfg.vocab_size, cfg.lex_min_count)
+    model = BiGRUModel(mcfg, teacher.input_table())
+    model.lex_index.copy_(lex_index)
+    return model
+
+
+def _extra_losses(model: BiGRUModel, cfg: TrainConfig, data_dir: Path | None, rng: random.Random):
+    """The optional auxiliary losses of the EWT recipe, as (name, batch -> loss, params)."""
+    extras = []
+    if cfg.aux_sentences:
+        assert data_dir is not None, "contextual distillation reads the corpus under --data"
+        wp = WordPiece.from_file(teacher.vocab_file())
+        corpus = build_corpus(data_dir, DistillConfig(seed=cfg.seed, corpus_size=cfg.aux_sentences))
+        aux = ContextDistiller(
+            student_features(corpus[: cfg.aux_sentences], wp), 2 * model.cfg.hidden,
+            cfg.batch_size, cfg.seed,
+        )  # fmt: skip
+        aux_batches = aux.batches()
+        print(f"contextual distillation on {len(aux.feats)} unlabeled sentences", flush=True)
+        extras.append(
+            ("aux", lambda: cfg.aux_weight * aux.loss(model, next(aux_batches)), aux.head)
+        )
+    if cfg.silver:
+        silver = silver_batches(read_silver(Path(cfg.silver)), cfg.silver_batch_size, rng)
+        print(f"silver tags from {cfg.silver}", flush=True)
+        extras.append(
+            ("silver", lambda: silver_loss(model, next(silver), cfg.silver_ner_weight), None)
+        )
+    return extras
+
+
+def fit(
+    corpus: Corpus, model: BiGRUModel, out: Path, cfg: TrainConfig, data_dir: Path | None = None
+) -> dict:
+    """The loop: train on `corpus`, keep the best dev epoch in out/tagger.pt; its scores back."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
-    wp = WordPiece.from_file(teacher.vocab_file())
-    train_s, train_rep = load_tagging(data_dir, "train")
-    train_s = train_s[: cfg.limit]
-    dev_s, dev_rep = load_tagging(data_dir, "dev")
-    print(
-        f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
-        f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})",
-        flush=True,
-    )
-    train_x, dev_x = encode(train_s, wp), encode(dev_s, wp)
-    if cfg.init:
-        model, _ = load_checkpoint(Path(cfg.init))
-        mcfg = model.cfg
-        model.train()
-    else:
-        mcfg.lex_rows, lex_index = lexicon(train_x, mcfg.vocab_size, cfg.lex_min_count)
-        model = BiGRUModel(mcfg, teacher.input_table())
-        model.lex_index.copy_(lex_index)
-    aux = None
-    if cfg.aux_sentences:
-        from training.context import ContextDistiller
-        from training.distill import DistillConfig, build_corpus, student_features
-
-        corpus = build_corpus(data_dir, DistillConfig(seed=cfg.seed, corpus_size=cfg.aux_sentences))
-        aux = ContextDistiller(
-            student_features(corpus[: cfg.aux_sentences], wp),
-            2 * mcfg.hidden,
-            cfg.batch_size,
-            cfg.seed,
-        )
-        aux_batches = aux.batches()
-        print(f"contextual distillation on {len(aux.feats)} unlabeled sentences", flush=True)
-    if cfg.silver:
-        from training.silver import read_silver, silver_batches, silver_loss
-
-        silver = silver_batches(read_silver(Path(cfg.silver)), cfg.silver_batch_size, rng)
-        print(f"silver tags from {cfg.silver}", flush=True)
+    extras = _extra_losses(model, cfg, data_dir, rng)
     params = [p for p in model.parameters() if p.requires_grad]
-    if aux is not None:
-        params += list(aux.head.parameters())
+    params += [p for _, _, m in extras if m is not None for p in m.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     kept = ema.module if ema is not None else model  # what is scored and saved
@@ -236,18 +285,15 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
     history: list[dict] = []
     best, best_epoch, t0 = -1.0, 0, time.time()
     for epoch in range(1, cfg.epochs + 1):
-        chunks = batches(train_x, cfg.batch_size, rng)
-        total = aux_total = silver_total = 0.0
+        chunks = batches(corpus.train, cfg.batch_size, rng)
+        bar = Progress(epoch, len(chunks))
+        totals = dict.fromkeys(["train", *(name for name, _, _ in extras)], 0.0)
         for k, chunk in enumerate(chunks, 1):
             loss = loss_fn(model, collate(chunk))
-            total += loss.item()
-            if aux is not None:
-                aux_loss = aux.loss(model, next(aux_batches))
-                aux_total += aux_loss.item()
-                loss = loss + cfg.aux_weight * aux_loss
-            if cfg.silver:
-                extra = silver_loss(model, next(silver), cfg.silver_ner_weight)
-                silver_total += extra.item()
+            totals["train"] += loss.item()
+            for name, extra_loss, _ in extras:
+                extra = extra_loss()
+                totals[name] += extra.item()
                 loss = loss + extra
             opt.zero_grad()
             loss.backward()
@@ -255,97 +301,47 @@ def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dic
             opt.step()
             if ema is not None:
                 ema.update_parameters(model)
-            if k % 100 == 0:
-                print(
-                    f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
-                    f"aux {aux_total / k:.3f} silver {silver_total / k:.3f}",
-                    flush=True,
-                )
-        dev = score(kept, dev_x)
-        select = selection(dev, cfg)
+            bar.show(k, totals["train"] / k)
+            if (time.time() - t0) / 60 > cfg.max_minutes:
+                bar.show(bar.total, totals["train"] / k)
+                break
+        dev = score(kept, corpus, corpus.dev)
+        select = selection(dev, corpus.decoders, cfg)
         if cfg.init:
             sched.step()
         else:
-            sched.step(dev["upos_acc"] + dev["ner_f1"])
+            sched.step(main_score(corpus.decoders, dev))
         history.append(
             {
                 "epoch": epoch,
-                "train_loss": total / len(chunks),
-                "aux_loss": aux_total / len(chunks),
-                "silver_loss": silver_total / len(chunks),
+                **{f"{name}_loss": v / k for name, v in totals.items()},
                 **dev,
                 "minutes": (time.time() - t0) / 60,
             }
         )
         improved = select > best
+        meta = {"dev": dev, "epoch": epoch, "train": asdict(cfg), **corpus.facts}
         if improved:
             best, best_epoch = select, epoch
-            save_checkpoint(
-                kept,
-                out / "tagger.pt",
-                {
-                    "dev": dev,
-                    "epoch": epoch,
-                    "train": asdict(cfg),
-                    "skipped": {"train": train_rep.skipped, "dev": dev_rep.skipped},
-                },
-            )
-        save_checkpoint(kept, out / "last.pt", {"dev": dev, "epoch": epoch, "train": asdict(cfg)})
+            save_checkpoint(kept, out / "tagger.pt", meta, corpus.labels)
+        save_checkpoint(kept, out / "last.pt", meta, corpus.labels)
+        figures = " ".join(f"{k} {v:.2f}" for k, v in dev.items() if k.endswith(("_acc", "_f1")))
         print(
-            f"epoch {epoch}: loss {total / len(chunks):.3f} dev UPOS {dev['upos_acc']:.2f} "
-            f"NER F1 {dev['ner_f1']:.2f} {'*' if improved else ''} "
-            f"({(time.time() - t0) / 60:.1f} min)",
+            f"epoch {epoch}: loss {totals['train'] / k:.3f} dev {figures} "
+            f"{'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
             flush=True,
         )
         (out / "history.json").write_text(json.dumps(history, indent=1))
-        plot_curves(history, out / "curves.png")
+        plot_curves(history, corpus.decoders, out / "curves.png")
         if epoch - best_epoch >= cfg.patience or (time.time() - t0) / 60 > cfg.max_minutes:
             break
-    return history[best_epoch - 1]
+    result = history[best_epoch - 1]
+    (out / "README.md").write_text(run_card(corpus.labels, corpus.decoders, corpus.facts, result))
+    return result
 
 
-def selection(dev: dict[str, float], cfg: TrainConfig) -> float:
+def selection(dev: dict[str, float], decoders: dict[str, str], cfg: TrainConfig) -> float:
     """The figure the best dev epoch maximises."""
     if cfg.select == "upos":
         return dev["upos_acc"] if dev["ner_f1"] >= cfg.ner_floor else -1.0
-    return dev["upos_acc"] + dev["ner_f1"]
-
-
-def save_checkpoint(model: BiGRUModel, path: Path, meta: dict) -> None:
-    state = {k: v for k, v in model.state_dict().items() if k != "table"}  # table: from the teacher
-    torch.save(
-        {
-            "config": model.cfg.to_dict(),
-            "state": state,
-            "meta": meta,
-            "labels": {"upos": UPOS, "ner": NER},
-        },
-        path,
-    )
-
-
-SENTENCE_META = ("distill", "corpus_size", "sts_finetune", "stsb_dev")
-
-
-def load_checkpoint(path: Path, sentence: Path | None = None) -> tuple[BiGRUModel, dict]:
-    """A model from a tagger checkpoint, with the sentence encoder of another one if given."""
-    ckpt = torch.load(path, weights_only=False)
-    config, state = ckpt["config"], ckpt["state"]
-    if sentence is not None:
-        other = torch.load(sentence, weights_only=False)
-        # the sentence encoder's shape comes with it (older checkpoints: the defaults)
-        sent_fields = [k for k in ModelConfig.__dataclass_fields__ if k.startswith("sent_")]
-        defaults = ModelConfig()
-        shape = {k: other["config"].get(k, getattr(defaults, k)) for k in sent_fields}
-        config = {**config, **shape}
-        ckpt = {**ckpt, "config": config}
-        state = {k: v for k, v in state.items() if not k.startswith("sent")}
-        state |= {k: v for k, v in other["state"].items() if k.startswith("sent")}
-        # how the sentence encoder was made comes with it; the rest is the tagger's
-        kept = {k: v for k, v in ckpt["meta"].items() if k not in SENTENCE_META}
-        ckpt["meta"] = kept | {k: v for k, v in other["meta"].items() if k in SENTENCE_META}
-    model = BiGRUModel(ModelConfig(**config), teacher.input_table())
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if set(missing) != {"table"} or unexpected:  # the table comes from the teacher, not the file
-        raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")
-    return model.eval(), ckpt
+    return main_score(decoders, dev)

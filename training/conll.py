@@ -1,0 +1,159 @@
+"""A user's labelled file: CoNLL-style columns (or CoNLL-U), checked before any training.
+
+One token per line, columns separated by a tab (or else by spaces), the word first; a blank line
+between sentences; `#` lines skipped. CoNLL-U (an integer id first, ten columns) reads its form
+and, by default, its UPOS column; multiword ranges and empty nodes are skipped. A label column
+whose labels carry IOB1, IOB2 or BIOES prefixes is a span task, read into IOB2; any other is a
+per-token softmax task. Every problem is a `ConllError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_PREFIXED = re.compile(r"^([A-Z])-(.+)$")
+_SPAN_PREFIXES = {"B", "I", "E", "S"}  # IOB1, IOB2 and BIOES
+RESERVED = {"text", "start", "end"}  # a token's own fields in /tag
+
+
+class ConllError(ValueError):
+    """A file that cannot be trained on; str() is the one line to show."""
+
+
+@dataclass
+class Column:
+    """One label column of the file: which column (1-based) and the head it trains."""
+
+    name: str
+    index: int
+
+
+@dataclass
+class Head:
+    name: str
+    decoder: str  # "softmax" or "crf"
+    labels: list[str]  # a CRF head's are IOB2: "O", then B-/I- per type
+
+
+@dataclass
+class Table:
+    """The sentences of one file: words and, per head, one label per word."""
+
+    words: list[list[str]]
+    labels: dict[str, list[list[str]]]
+
+
+def parse_task(text: str) -> Column:
+    """`name:N` from the command line."""
+    name, _, index = text.partition(":")
+    if not name.isidentifier() or name in RESERVED or not index.isdigit() or int(index) < 2:
+        raise ConllError(f"--task {text}: expected name:N, N >= 2 the 1-based label column")
+    return Column(name, int(index))
+
+
+def _rows(path: Path) -> list[list[tuple[int, list[str]]]]:
+    """(line number, columns) of each token line, per sentence."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConllError(f"{path}: cannot read: {e}") from None
+    sentences: list[list[tuple[int, list[str]]]] = [[]]
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            if sentences[-1]:
+                sentences.append([])
+        elif not line.startswith("#"):
+            cols = line.split("\t") if "\t" in line else line.split()
+            sentences[-1].append((number, [c.strip() for c in cols]))
+    sentences = [s for s in sentences if s]
+    if not sentences:
+        raise ConllError(f"{path}: no sentences (empty file, or comments only)")
+    return sentences
+
+
+def _is_conllu(sentences: list[list[tuple[int, list[str]]]]) -> bool:
+    _, first = sentences[0][0]
+    return len(first) == 10 and first[0].isdigit()
+
+
+def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Column]]:
+    """The file's words and label columns (None: UPOS of CoNLL-U, else the last column)."""
+    sentences = _rows(path)
+    conllu = _is_conllu(sentences)
+    width = len(sentences[0][0][1])
+    if width < 2:
+        raise ConllError(f"{path}:{sentences[0][0][0]}: no label column (one column only)")
+    if columns is None:
+        columns = [Column("tags", 4 if conllu else width)]
+    words: list[list[str]] = []
+    labels: dict[str, list[list[str]]] = {c.name: [] for c in columns}
+    for sentence in sentences:
+        if conllu:  # multiword ranges (3-4) and empty nodes (5.1) carry no label
+            sentence = [(n, cols) for n, cols in sentence if cols[0].isdigit()]
+        for number, cols in sentence:
+            if len(cols) != width:
+                raise ConllError(
+                    f"{path}:{number}: {len(cols)} columns, but the file's first row has {width}"
+                )
+            for c in columns:
+                if c.index > width:
+                    raise ConllError(
+                        f"{path}:{number}: no column {c.index} (the rows have {width})"
+                    )
+                if not cols[c.index - 1] or cols[c.index - 1] == "_":
+                    raise ConllError(f"{path}:{number}: empty label in column {c.index}")
+        words.append([cols[1 if conllu else 0] for _, cols in sentence])
+        for c in columns:
+            labels[c.name].append([cols[c.index - 1] for _, cols in sentence])
+    return Table(words, labels), columns
+
+
+def _scheme(path: Path, name: str, found: set[str]) -> str:
+    """ "crf" if the labels are O plus IOB1/IOB2/BIOES-prefixed types, "softmax" if none is
+    prefixed; anything else is an unknown scheme."""
+    prefixes = {m.group(1) for t in found if (m := _PREFIXED.match(t))}
+    plain = {t for t in found if t != "O" and not _PREFIXED.match(t)}
+    if not prefixes:
+        return "softmax"
+    if prefixes <= _SPAN_PREFIXES and not plain:
+        return "crf"
+    odd = sorted(plain)[:3] or sorted(prefixes - _SPAN_PREFIXES)
+    raise ConllError(
+        f"{path}: column {name!r} mixes prefixed labels with {odd}: not IOB1, IOB2 or BIOES"
+    )
+
+
+def to_iob2(tags: list[str]) -> list[str]:
+    """IOB1, IOB2 or BIOES tags of one sentence as IOB2: every entity opens with B-."""
+    out: list[str] = []
+    for i, tag in enumerate(tags):
+        if tag == "O":
+            out.append(tag)
+            continue
+        prefix, kind = tag[0], tag[2:]
+        previous = tags[i - 1] if i else "O"
+        opens = prefix in ("B", "S") or previous == "O" or previous[2:] != kind
+        opens = opens or previous[0] in ("E", "S")
+        out.append(("B-" if opens else "I-") + kind)
+    return out
+
+
+def heads_of(path: Path, tables: list[Table]) -> list[Head]:
+    """Each label column's head, its scheme from the first file's labels and its label list
+    from all files; span columns are rewritten to IOB2 in place."""
+    heads = []
+    for name in tables[0].labels:
+        decoder = _scheme(path, name, {t for s in tables[0].labels[name] for t in s})
+        if decoder == "crf":
+            for table in tables:
+                table.labels[name] = [to_iob2(s) for s in table.labels[name]]
+        found = {t for table in tables for s in table.labels[name] for t in s}
+        if decoder == "crf":
+            kinds = sorted({t[2:] for t in found if t != "O"})
+            labels = ["O", *(f"{p}-{k}" for k in kinds for p in "BI")]
+        else:
+            labels = sorted(found)
+        heads.append(Head(name, decoder, labels))
+    return heads
