@@ -41,8 +41,10 @@ class Head:
 class Table:
     """The sentences of one file: words and, per head, one label per word."""
 
+    path: Path
     words: list[list[str]]
     labels: dict[str, list[list[str]]]
+    lines: list[list[int]]  # each word's line in the file
 
 
 def parse_task(text: str) -> Column:
@@ -89,6 +91,7 @@ def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Co
         columns = [Column("tags", 4 if conllu else width)]
     words: list[list[str]] = []
     labels: dict[str, list[list[str]]] = {c.name: [] for c in columns}
+    lines: list[list[int]] = []
     for sentence in sentences:
         if conllu:  # multiword ranges (3-4) and empty nodes (5.1) carry no label
             sentence = [(n, cols) for n, cols in sentence if cols[0].isdigit()]
@@ -105,23 +108,34 @@ def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Co
                 if not cols[c.index - 1] or cols[c.index - 1] == "_":
                     raise ConllError(f"{path}:{number}: empty label in column {c.index}")
         words.append([cols[1 if conllu else 0] for _, cols in sentence])
+        lines.append([number for number, _ in sentence])
         for c in columns:
             labels[c.name].append([cols[c.index - 1] for _, cols in sentence])
-    return Table(words, labels), columns
+    return Table(path, words, labels, lines), columns
 
 
-def _scheme(path: Path, name: str, found: set[str]) -> str:
-    """ "crf" if the labels are O plus IOB1/IOB2/BIOES-prefixed types, "softmax" if none is
-    prefixed; anything else is an unknown scheme."""
+def _scheme(tables: list[Table], name: str) -> str:
+    """ "crf" if the labels of every file are O plus IOB1/IOB2/BIOES-prefixed types, "softmax" if
+    none is prefixed; anything else is an unknown scheme, shown at its first odd label."""
+    found = {t for table in tables for s in table.labels[name] for t in s}
     prefixes = {m.group(1) for t in found if (m := _PREFIXED.match(t))}
     plain = {t for t in found if t != "O" and not _PREFIXED.match(t)}
     if not prefixes:
         return "softmax"
     if prefixes <= _SPAN_PREFIXES and not plain:
         return "crf"
-    odd = sorted(plain)[:3] or sorted(prefixes - _SPAN_PREFIXES)
+    bad = {t for t in found if (m := _PREFIXED.match(t)) and m.group(1) not in _SPAN_PREFIXES}
+    odd = bad or plain  # a foreign prefix (BILOU's U-, L-), or a plain label among IOB ones
+    table, k, i = next(
+        (table, k, i)
+        for table in tables
+        for k, s in enumerate(table.labels[name])
+        for i, t in enumerate(s)
+        if t in odd
+    )
     raise ConllError(
-        f"{path}: column {name!r} mixes prefixed labels with {odd}: not IOB1, IOB2 or BIOES"
+        f"{table.path}:{table.lines[k][i]}: label {table.labels[name][k][i]!r} in column "
+        f"{name!r}: the column's labels are not IOB1, IOB2, BIOES, nor all plain"
     )
 
 
@@ -140,12 +154,12 @@ def to_iob2(tags: list[str]) -> list[str]:
     return out
 
 
-def heads_of(path: Path, tables: list[Table]) -> list[Head]:
-    """Each label column's head, its scheme from the first file's labels and its label list
-    from all files; span columns are rewritten to IOB2 in place."""
+def heads_of(tables: list[Table]) -> list[Head]:
+    """Each label column's head, its scheme and label list from all files' labels; span columns
+    are rewritten to IOB2 in place."""
     heads = []
     for name in tables[0].labels:
-        decoder = _scheme(path, name, {t for s in tables[0].labels[name] for t in s})
+        decoder = _scheme(tables, name)
         if decoder == "crf":
             for table in tables:
                 table.labels[name] = [to_iob2(s) for s in table.labels[name]]

@@ -107,7 +107,7 @@ def file_corpus(
     """A user's train and dev files; every check runs before a model is built."""
     train_t, columns = read_table(train_path, columns)
     dev_t, _ = read_table(dev_path, columns)
-    found = heads_of(train_path, [train_t, dev_t])
+    found = heads_of([train_t, dev_t])
     heads = [{"name": h.name, "size": len(h.labels), "decoder": h.decoder} for h in found]
     if sum(h["decoder"] == "crf" for h in heads) > 1:
         raise ValueError("at most one span (IOB) label column per model")
