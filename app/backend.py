@@ -56,7 +56,8 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
     return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
 
 
-def _heads(spec: dict[str, Any]) -> list[HeadSpec]:
+def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
+    """The heads of a model.json, in output order."""
     if "heads" in spec:
         return [_head(h) for h in spec["heads"]]
     upos = {"name": "upos", "labels": spec["upos_labels"], "decoder": "softmax"}
@@ -95,7 +96,7 @@ class ModelSpec:
             card_path = model_dir / "card.json"
             card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
             vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
-            heads = _heads(spec)
+            heads = read_heads(spec)
             dim = spec.get("embedding_dim")
             embedding_dim = None if dim is None else int(dim)
         except (OSError, ValueError, KeyError, TypeError) as e:

@@ -92,7 +92,7 @@ def phase_torch(
         model, _ = recover(model_dir)
         source = f"weights recovered from {model_dir.name}/model.onnx"
     else:
-        from training.train import load_checkpoint
+        from training.checkpoint import load_checkpoint
 
         model, _ = load_checkpoint(ckpt, sentence_ckpt)  # as `bigru export` builds the model
         source = f"checkpoint {ckpt} (sentence encoder: {sentence_ckpt or 'the same'})"

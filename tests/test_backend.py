@@ -47,8 +47,9 @@ def test_loads_and_returns_the_requested_outputs(model_copy: Path) -> None:
     emb = backend.run(feeds, ["embedding"])
     assert emb.keys() == {"embedding"} and emb["embedding"].shape == (1, backend.spec.embedding_dim)
     tags = backend.run(feeds, ["upos_logits", "ner_logits"])
-    assert tags["upos_logits"].shape == (1, 3, len(backend.spec.upos_labels))
-    assert tags["ner_logits"].shape == (1, 3, len(backend.spec.ner_labels))
+    upos, ner = backend.spec.heads
+    assert tags["upos_logits"].shape == (1, 3, len(upos.labels))
+    assert tags["ner_logits"].shape == (1, 3, len(ner.labels))
 
 
 def test_run_failure_is_a_backend_error(model_copy: Path) -> None:

@@ -101,14 +101,14 @@ def test_tag_decoder_batch_equals_one_by_one() -> None:
 
     rng = np.random.default_rng(0)
     upos = [f"U{k}" for k in range(5)]
-    decoder = TagDecoder(upos, _decoder(1))
+    crf = _decoder(1)
+    decoder = TagDecoder([("upos", upos, None), ("ner", crf.labels, crf)])
     starts = [np.array([0, 2, 3]), np.array([0]), np.array([0, 1, 2, 4, 6, 7])]
     T = 9
-    upos_logits, ner_logits = rng.normal(0, 3, (3, T, 5)), rng.normal(0, 3, (3, T, N))
-    together = decoder.decode_batch(upos_logits, ner_logits, starts)
+    logits = {"upos_logits": rng.normal(0, 3, (3, T, 5)), "ner_logits": rng.normal(0, 3, (3, T, N))}
+    together = decoder.decode_batch(logits, starts)
     for i, s in enumerate(starts):
-        alone = decoder.decode(upos_logits[i, : s[-1] + 1], ner_logits[i, : s[-1] + 1], s)
-        assert together[i].upos == alone.upos and together[i].ner == alone.ner
-        assert together[i].upos_scores == alone.upos_scores
-        assert together[i].ner_scores == alone.ner_scores
-        assert len(alone.upos) == len(s)
+        alone = decoder.decode({k: v[i, : s[-1] + 1] for k, v in logits.items()}, s)
+        assert list(alone) == ["upos", "ner"]  # the heads in the model's order
+        assert together[i] == alone
+        assert len(alone["upos"].labels) == len(alone["upos"].scores) == len(s)

@@ -16,6 +16,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from app.backend import read_heads
 from training import teacher
 from training.checkpoint import save_checkpoint
 from training.model import BiGRUModel, ModelConfig
@@ -75,7 +76,7 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
     cfg = ModelConfig(**arch)
     model = BiGRUModel(cfg, teacher.input_table())
-    heads: dict[int, np.ndarray] = {}  # the tagger's per-piece heads, by width
+    head_weights: list[np.ndarray] = []  # the tagger's per-piece heads, in output order
     projections: dict[str, np.ndarray] = {}  # each encoder's input projection, if any
     for owner, g in _graphs(proto.graph):
         key = "sent" if owner == "if_want_embedding" else "tag"
@@ -87,8 +88,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
                 w = init[node.input[1]]
                 if w.shape[0] == cfg.emb_dim:  # (E, C): an input projection
                     projections[key] = w.T
-                else:
-                    heads[w.shape[1]] = w.T
+                elif key == "tag":
+                    head_weights.append(w.T)
     for key in ("tag", "sent"):  # folded by the export: recovered from the table they came from
         if f"model.folded_{key}" in init:
             projections[key] = _unfold(model.table, init[f"model.folded_{key}"])
@@ -96,18 +97,18 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
         "lex_index": _tensor(init["model.lex_index"].astype(np.int64)),
         "case.weight": _tensor(init["model.case.weight"]),
         "lex.weight": _tensor(init["model.lex.weight"]),
-        "upos.weight": _tensor(heads[cfg.n_upos]),
-        "upos.bias": _tensor(init["model.upos.bias"]),
-        "ner.weight": _tensor(heads[cfg.n_ner]),
-        "ner.bias": _tensor(init["model.ner.bias"]),
-        "crf.trans": torch.tensor(spec["crf"]["transitions"]),
-        "crf.start": torch.tensor(spec["crf"]["start"]),
-        "crf.end": torch.tensor(spec["crf"]["end"]),
-        "sent_proj.weight": _tensor(init["model.sent_proj.weight"]),
-        "sent_proj.bias": _tensor(init["model.sent_proj.bias"]),
         **_gru_state("tagger.gru", grus["tag"]),
-        **_gru_state("sent.gru", grus["sent"]),
     }
+    for head, w in zip(read_heads(spec), head_weights, strict=True):
+        state[f"{head.name}.weight"] = _tensor(w)
+        state[f"{head.name}.bias"] = _tensor(init[f"model.{head.name}.bias"])
+        if head.crf is not None:
+            crf = {"trans": "transitions", "start": "start", "end": "end"}
+            state |= {f"crf.{k}": torch.tensor(head.crf[v]).float() for k, v in crf.items()}
+    if cfg.sent_dim:
+        state["sent_proj.weight"] = _tensor(init["model.sent_proj.weight"])
+        state["sent_proj.bias"] = _tensor(init["model.sent_proj.bias"])
+        state |= _gru_state("sent.gru", grus["sent"])
     for key, w in projections.items():
         state[f"{key}_in.weight"] = _tensor(w)
     missing, unexpected = model.load_state_dict(state, strict=False)

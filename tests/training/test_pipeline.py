@@ -15,7 +15,8 @@ from training.evaluate import evaluate  # noqa: E402
 from training.export import export  # noqa: E402
 from training.model import ModelConfig  # noqa: E402
 from training.recover import recover  # noqa: E402
-from training.train import TrainConfig, load_checkpoint, train  # noqa: E402
+from training.checkpoint import load_checkpoint  # noqa: E402
+from training.train import TrainConfig, train  # noqa: E402
 
 SENTENCES = [
     ("s1", "John Smith lives in Paris .",
@@ -143,7 +144,7 @@ def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
 
 
 def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
-    from training.train import encode, score
+    from training.train import ewt_corpus, score
 
     data = tmp_path / "data"
     data.mkdir()
@@ -158,10 +159,9 @@ def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
         if ema:  # the dev figures of the run are those of the saved (averaged) weights
             from app.featurize import WordPiece
             from training import teacher
-            from training.data import load_tagging
 
-            dev = encode(load_tagging(data, "dev")[0], WordPiece.from_file(teacher.vocab_file()))
-            assert score(model, dev) == ckpt["meta"]["dev"]
+            corpus = ewt_corpus(data, WordPiece.from_file(teacher.vocab_file()), None)
+            assert score(model, corpus, corpus.dev) == ckpt["meta"]["dev"]
     # same seed, same steps: only the averaging differs
     assert not torch.equal(states[0.0]["upos.weight"], states[0.9]["upos.weight"])
     assert torch.equal(states[0.0]["lex_index"], states[0.9]["lex_index"])
@@ -184,7 +184,7 @@ def test_silver_tags_from_a_fine_tuned_teacher_train_the_tagger(tmp_path: Path) 
     for e in examples:  # one distribution per word, each summing to 1
         assert e.upos_logp.shape == (len(e.features.word_starts), 17)
         assert np.allclose(np.exp(e.upos_logp.astype(np.float64)).sum(-1), 1, atol=1e-2)
-        assert len(e.ner) == len(e.upos) == len(e.features.word_starts)
+        assert len(e.labels["ner"]) == len(e.labels["upos"]) == len(e.features.word_starts)
     cfg = TrainConfig(epochs=1, batch_size=2, threads=1, silver=str(silver), silver_batch_size=4)
     train(data, tmp_path / "run", cfg, ModelConfig(hidden=8, layers=1, sent_hidden=8, sent_dim=16))
     history = json.loads((tmp_path / "run" / "history.json").read_text())
@@ -213,8 +213,9 @@ def test_selection_by_upos_keeps_the_ner_floor() -> None:
 
     good, weak_ner = {"upos_acc": 95.0, "ner_f1": 73.0}, {"upos_acc": 96.0, "ner_f1": 71.0}
     by_upos = TrainConfig(select="upos", ner_floor=72.0)
-    assert selection(good, by_upos) > selection(weak_ner, by_upos)
-    assert selection(good, TrainConfig()) == 168.0
+    decoders = {"upos": "softmax", "ner": "crf"}
+    assert selection(good, decoders, by_upos) > selection(weak_ner, decoders, by_upos)
+    assert selection(good, decoders, TrainConfig()) == 168.0
 
 
 def test_a_sentence_encoder_of_another_shape_merges_into_a_tagger(tmp_path: Path) -> None:
@@ -222,7 +223,7 @@ def test_a_sentence_encoder_of_another_shape_merges_into_a_tagger(tmp_path: Path
     shape and weights) from S."""
     from training import teacher
     from training.model import BiGRUModel
-    from training.train import save_checkpoint
+    from training.checkpoint import save_checkpoint
 
     table = teacher.input_table()
     tagger = BiGRUModel(ModelConfig(hidden=8, layers=1, sent_hidden=8), table)
