@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+_CONLLU_ID = re.compile(
+    r"^\d+([-.]\d+)?$"
+)  # a word (3), a multiword range (3-4), an empty node (5.1)
 _PREFIXED = re.compile(r"^([A-Z])-(.+)$")
 _SPAN_PREFIXES = {"B", "I", "E", "S"}  # IOB1, IOB2 and BIOES
 RESERVED = {"text", "start", "end"}  # a token's own fields in /tag
@@ -77,7 +80,7 @@ def _rows(path: Path) -> list[list[tuple[int, list[str]]]]:
 
 def _is_conllu(sentences: list[list[tuple[int, list[str]]]]) -> bool:
     _, first = sentences[0][0]
-    return len(first) == 10 and first[0].isdigit()
+    return len(first) == 10 and _CONLLU_ID.match(first[0]) is not None
 
 
 def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Column]]:

