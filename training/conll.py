@@ -13,9 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_CONLLU_ID = re.compile(
-    r"^\d+([-.]\d+)?$"
-)  # a word (3), a multiword range (3-4), an empty node (5.1)
+# a CoNLL-U id: a word (3), a multiword range (3-4), an empty node (5.1)
+_CONLLU_ID = re.compile(r"^\d+([-.]\d+)?$")
 _PREFIXED = re.compile(r"^([A-Z])-(.+)$")
 _SPAN_PREFIXES = {"B", "I", "E", "S"}  # IOB1, IOB2 and BIOES
 RESERVED = {"text", "start", "end"}  # a token's own fields in /tag
