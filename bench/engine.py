@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from app.backend import TASK_OUTPUTS
-from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.featurize import Features, WordPiece, featurize, length_batches
 from app.text import tokenize
 from training.data import read_conllu
 
@@ -52,8 +52,7 @@ def load_corpus(data_dir: Path, vocab_file: Path) -> Corpus:
 
 def length_sorted_batches(features: list[Features], size: int) -> list[Feeds]:
     """Sorted by piece count, cut into batches of `size` (the last may be smaller), padded."""
-    order = sorted(features, key=lambda f: f.length)
-    return [pad_batch(order[i : i + size]) for i in range(0, len(order), size)]
+    return [feeds for _, feeds in length_batches(features, size)]
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.featurize import Features, WordPiece, featurize, length_batches, pad_batch
 from app.text import split_words
 from training import teacher
 from training.checkpoint import load_checkpoint, save_checkpoint
@@ -104,15 +104,11 @@ def student_encoder(model, wp: WordPiece, batch: int = 256):
     @torch.inference_mode()
     def encode(sentences: list[str]) -> np.ndarray:
         feats = student_features(sentences, wp)
-        out = []
-        for j in range(0, len(feats), batch):
-            b = pad_batch(feats[j : j + batch])
-            out.append(
-                model.sentence(
-                    torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"])
-                ).numpy()
-            )
-        return np.concatenate(out)
+        out = np.zeros((len(feats), model.cfg.sent_dim), dtype=np.float32)
+        for idx, b in length_batches(feats, batch):
+            ids, lengths = torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"])
+            out[idx] = model.sentence(ids, lengths).numpy()
+        return out
 
     return encode
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.featurize import Features, WordPiece, pad_batch
+from app.featurize import Features, WordPiece, length_batches
 from training import teacher
 from training.checkpoint import load_checkpoint
 from training.distill import (
@@ -34,11 +34,9 @@ from training.sts import stsb_spearman
 def pooled_states(model: BiGRUModel, feats: list[Features], batch: int = 128) -> np.ndarray:
     """Masked mean and max over time of the tagger's piece states, (N, 4H)."""
     model.eval()
-    order = np.argsort([f.length for f in feats], kind="stable")
     out = np.zeros((len(feats), 4 * model.cfg.hidden), dtype=np.float32)
-    for j in range(0, len(order), batch):
-        idx = order[j : j + batch]
-        b = {k: torch.from_numpy(v) for k, v in pad_batch([feats[i] for i in idx]).items()}
+    for idx, feeds in length_batches(feats, batch):
+        b = {k: torch.from_numpy(v) for k, v in feeds.items()}
         h = model.encode(b["input_ids"], b["case_ids"], b["lengths"])  # (B, T, 2H), 0 at pads
         out[idx] = masked_mean_max(h, b["lengths"]).numpy()
     return out

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from app.decode import CRFDecoder
-from app.featurize import NUM_CASE_CLASSES, Features, WordPiece
+from app.featurize import NUM_CASE_CLASSES, Features, WordPiece, length_batches
 from training import teacher
 from training.context import wrap_pieces
 from training.data import load_tagging
@@ -73,23 +73,21 @@ def predict(model: TaggingTeacher, feats: list[Features], size: int = 64):
     """Word-level UPOS log-probabilities (float16 arrays) and NER label ids, in input order."""
     model.eval()
     decoder = _ner_decoder()
-    order = sorted(range(len(feats)), key=lambda i: feats[i].length)
     upos_out: list[np.ndarray] = [np.empty(0)] * len(feats)
     ner_out: list[np.ndarray] = [np.empty(0)] * len(feats)
-    t0 = time.time()
-    for k, j in enumerate(range(0, len(order), size)):
-        idx = order[j : j + size]
-        b = collate([Example(feats[i], {}) for i in idx])
+    t0, done = time.time(), 0
+    for k, (idx, feeds) in enumerate(length_batches(feats, size)):
+        b = {name: torch.from_numpy(v) for name, v in feeds.items()}
         upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
-        upos = word_rows(upos.log_softmax(-1), b["starts"]).numpy()
-        ner = word_rows(ner.log_softmax(-1), b["starts"]).numpy()
+        upos, ner = upos.log_softmax(-1).numpy(), ner.log_softmax(-1).numpy()
         for r, i in enumerate(idx):
-            w = len(feats[i].word_starts)
-            upos_out[i] = upos[r, :w].astype(np.float16)
-            ner_out[i] = np.asarray(decoder.viterbi(ner[r, :w].astype(np.float64)), np.int8)
+            starts = feats[i].word_starts
+            upos_out[i] = upos[r, starts].astype(np.float16)
+            ner_out[i] = np.asarray(decoder.viterbi(ner[r, starts].astype(np.float64)), np.int8)
+        done += len(idx)
         if k % 200 == 0 and k:
-            rate = (j + len(idx)) / (time.time() - t0)
-            print(f"  tagged {j + len(idx)}/{len(order)} ({rate:.0f} sentences/s)", flush=True)
+            rate = done / (time.time() - t0)
+            print(f"  tagged {done}/{len(feats)} ({rate:.0f} sentences/s)", flush=True)
     model.train()
     return upos_out, ner_out
 
