@@ -17,8 +17,9 @@ def _override(cfg: object, args: argparse.Namespace, names: tuple[str, ...]) -> 
 def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """`bigru train`: a bad file is one line and exit status 2, before any training."""
     from training.conll import Column, ConllError, parse_task
+    from training.corpus import file_corpus
     from training.model import ModelConfig
-    from training.train import TrainConfig, file_corpus, fit, new_model, train
+    from training.train import TrainConfig, fit, new_model, train
 
     cfg, mcfg = TrainConfig(), ModelConfig()
     names = (

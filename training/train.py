@@ -12,7 +12,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,20 +25,10 @@ from app.featurize import WordPiece, length_batches
 from training import teacher
 from training.card import run_card
 from training.checkpoint import load_checkpoint, save_checkpoint
-from training.conll import Column, heads_of, read_table
 from training.context import ContextDistiller
-from training.data import load_tagging
+from training.corpus import Corpus, ewt_corpus
 from training.distill import DistillConfig, build_corpus, student_features
-from training.examples import (
-    EWT_LABELS,
-    Example,
-    batches,
-    collate,
-    encode,
-    encode_ewt,
-    lexicon,
-    word_rows,
-)
+from training.examples import Example, batches, collate, lexicon, word_rows
 from training.model import BiGRUModel, ModelConfig
 from training.scores import head_scores, main_score
 from training.silver import read_silver, silver_batches, silver_loss
@@ -65,65 +55,6 @@ class TrainConfig:
     ema: float = 0.0  # >0: evaluate and keep an exponential moving average of the weights
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
-
-
-@dataclass
-class Corpus:
-    """Encoded train and dev sentences and the heads they train."""
-
-    train: list[Example]
-    dev: list[Example]
-    heads: list[dict]  # {"name", "size", "decoder"}, in output order
-    labels: dict[str, list[str]]  # head name -> its labels, by id
-    facts: dict = field(default_factory=dict)  # data sizes and provenance, for the card
-
-    @property
-    def decoders(self) -> dict[str, str]:
-        return {h["name"]: h["decoder"] for h in self.heads}
-
-
-def ewt_corpus(data_dir: Path, wp: WordPiece, limit: int | None) -> Corpus:
-    """UD English-EWT UPOS joined with UNER NER on sent_id."""
-    train_s, train_rep = load_tagging(data_dir, "train")
-    dev_s, dev_rep = load_tagging(data_dir, "dev")
-    train_s = train_s[:limit]
-    print(
-        f"train {train_rep.joined} sentences (skipped {len(train_rep.skipped)}), "
-        f"dev {dev_rep.joined} (skipped {len(dev_rep.skipped)})",
-        flush=True,
-    )
-
-    heads = ModelConfig().head_list()
-    skipped = {"train": train_rep.skipped, "dev": dev_rep.skipped}
-    return Corpus(
-        encode_ewt(train_s, wp), encode_ewt(dev_s, wp), heads, EWT_LABELS, {"skipped": skipped}
-    )
-
-
-def file_corpus(
-    train_path: Path, dev_path: Path, columns: list[Column] | None, wp: WordPiece,
-    limit: int | None,
-) -> Corpus:  # fmt: skip
-    """A user's train and dev files; every check runs before a model is built."""
-    train_t, columns = read_table(train_path, columns)
-    dev_t, _ = read_table(dev_path, columns)
-    found = heads_of([train_t, dev_t])
-    heads = [{"name": h.name, "size": len(h.labels), "decoder": h.decoder} for h in found]
-    if sum(h["decoder"] == "crf" for h in heads) > 1:
-        raise ValueError("at most one span (IOB) label column per model")
-    labels = {h.name: h.labels for h in found}
-    train_words = train_t.words[:limit]
-    train_x = encode(train_words, {k: v[:limit] for k, v in train_t.labels.items()}, labels, wp)
-    facts = {
-        "files": {"train": str(train_path), "dev": str(dev_path)},
-        "sentences": {"train": len(train_x), "dev": len(dev_t.words)},
-        "tokens": {"train": sum(map(len, train_words)), "dev": sum(map(len, dev_t.words))},
-        "columns": {c.name: c.index for c in columns},
-    }
-    for h in heads:
-        print(f"head {h['name']}: {h['decoder']}, {h['size']} labels", flush=True)
-    print(f"train {len(train_x)} sentences, dev {len(dev_t.words)}", flush=True)
-    return Corpus(train_x, encode(dev_t.words, dev_t.labels, labels, wp), heads, labels, facts)
 
 
 def loss_fn(model: BiGRUModel, b: dict[str, Tensor]) -> Tensor:
@@ -264,6 +195,41 @@ def _extra_losses(model: BiGRUModel, cfg: TrainConfig, data_dir: Path | None, rn
     return extras
 
 
+@dataclass
+class _Step:
+    """One optimiser step per batch: the loss of every head and of each extra objective."""
+
+    model: BiGRUModel
+    opt: torch.optim.Optimizer
+    params: list[nn.Parameter]
+    ema: AveragedModel | None
+    extras: list  # (name, () -> loss, module or None), from _extra_losses
+
+    def epoch(self, epoch: int, chunks: list[list[Example]], deadline: float) -> dict[str, float]:
+        """Train on `chunks` (or until the deadline); the mean of each loss."""
+        bar = Progress(epoch, len(chunks))
+        totals = dict.fromkeys(["train", *(name for name, _, _ in self.extras)], 0.0)
+        k = 0
+        for k, chunk in enumerate(chunks, 1):
+            loss = loss_fn(self.model, collate(chunk))
+            totals["train"] += loss.item()
+            for name, extra_loss, _ in self.extras:
+                extra = extra_loss()
+                totals[name] += extra.item()
+                loss = loss + extra
+            self.opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.params, 5.0)
+            self.opt.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            bar.show(k, totals["train"] / k)
+            if time.time() > deadline:
+                bar.show(bar.total, totals["train"] / k)
+                break
+        return {name: v / max(k, 1) for name, v in totals.items()}
+
+
 def fit(
     corpus: Corpus, model: BiGRUModel, out: Path, cfg: TrainConfig, data_dir: Path | None = None
 ) -> dict:
@@ -284,27 +250,10 @@ def fit(
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.5, patience=2)
     history: list[dict] = []
     best, best_epoch, t0 = -1.0, 0, time.time()
+    deadline = t0 + 60 * cfg.max_minutes
     for epoch in range(1, cfg.epochs + 1):
-        chunks = batches(corpus.train, cfg.batch_size, rng)
-        bar = Progress(epoch, len(chunks))
-        totals = dict.fromkeys(["train", *(name for name, _, _ in extras)], 0.0)
-        for k, chunk in enumerate(chunks, 1):
-            loss = loss_fn(model, collate(chunk))
-            totals["train"] += loss.item()
-            for name, extra_loss, _ in extras:
-                extra = extra_loss()
-                totals[name] += extra.item()
-                loss = loss + extra
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, 5.0)
-            opt.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            bar.show(k, totals["train"] / k)
-            if (time.time() - t0) / 60 > cfg.max_minutes:
-                bar.show(bar.total, totals["train"] / k)
-                break
+        step = _Step(model, opt, params, ema, extras)
+        losses = step.epoch(epoch, batches(corpus.train, cfg.batch_size, rng), deadline)
         dev = score(kept, corpus, corpus.dev)
         select = selection(dev, corpus.decoders, cfg)
         if cfg.init:
@@ -314,7 +263,7 @@ def fit(
         history.append(
             {
                 "epoch": epoch,
-                **{f"{name}_loss": v / k for name, v in totals.items()},
+                **{f"{name}_loss": v for name, v in losses.items()},
                 **dev,
                 "minutes": (time.time() - t0) / 60,
             }
@@ -325,15 +274,15 @@ def fit(
             best, best_epoch = select, epoch
             save_checkpoint(kept, out / "tagger.pt", meta, corpus.labels)
         save_checkpoint(kept, out / "last.pt", meta, corpus.labels)
-        figures = " ".join(f"{k} {v:.2f}" for k, v in dev.items() if k.endswith(("_acc", "_f1")))
+        figures = " ".join(f"{n} {v:.2f}" for n, v in dev.items() if n.endswith(("_acc", "_f1")))
         print(
-            f"epoch {epoch}: loss {totals['train'] / k:.3f} dev {figures} "
+            f"epoch {epoch}: loss {losses['train']:.3f} dev {figures} "
             f"{'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
             flush=True,
         )
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_curves(history, corpus.decoders, out / "curves.png")
-        if epoch - best_epoch >= cfg.patience or (time.time() - t0) / 60 > cfg.max_minutes:
+        if epoch - best_epoch >= cfg.patience or time.time() > deadline:
             break
     result = history[best_epoch - 1]
     (out / "README.md").write_text(run_card(corpus.labels, corpus.decoders, corpus.facts, result))

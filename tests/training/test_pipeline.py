@@ -144,7 +144,8 @@ def test_fine_tune_from_a_checkpoint(tmp_path: Path) -> None:
 
 
 def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
-    from training.train import ewt_corpus, score
+    from training.corpus import ewt_corpus
+    from training.train import score
 
     data = tmp_path / "data"
     data.mkdir()
