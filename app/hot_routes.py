@@ -46,8 +46,8 @@ def as_list(inputs: str | list[str]) -> list[str]:
 
 
 async def tag_answer(engine: Engine, body: TagRequest, receive: Receive) -> bytes:
-    """The /tag response body. The engine's dataclasses have the fields of the response
-    schema in its order, so orjson writes them as they are."""
+    """The /tag response body. The engine's sentences, entities (dataclasses) and tokens (dicts)
+    hold the fields of the response schema in its order, so orjson writes them as they are."""
     if body.tokens is not None:
         work = engine.tag_tokens(body.tokens)
     else:
