@@ -216,6 +216,7 @@ class Engine:
         """Tokens with their words' labels; `source` is the raw text (None: pre-tokenized)."""
         if tags is None:
             return TaggedSentence([], [])
+        heads = [(name, f"{name}_score", head) for name, head in tags.items()]
         tagged = []
         for i, t in enumerate(tokens):
             token: TaggedToken = {
@@ -223,9 +224,9 @@ class Engine:
                 "start": t.start if source is not None else None,
                 "end": t.end if source is not None else None,
             }
-            for name, head in tags.items():
-                token[name] = head.labels[i]
-                token[f"{name}_score"] = head.scores[i]
+            for label_key, score_key, head in heads:
+                token[label_key] = head.labels[i]
+                token[score_key] = head.scores[i]
             tagged.append(token)
         if self.span_head is None:
             return TaggedSentence(tagged, [])
