@@ -39,6 +39,8 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if args.task:
             columns = [parse_task(t) for t in args.task]
         elif args.label_column is not None:
+            if args.label_column < 2:
+                parser.error("--label-column: column 1 is the word; labels are in 2 or later")
             columns = [Column("tags", args.label_column)]
         from app.featurize import WordPiece
         from training import teacher
