@@ -4,8 +4,8 @@ A model directory, as `training/export.py` writes it: model.onnx, vocab.txt, mod
 (inputs, outputs, heads: each a name, its labels, its decoder and a CRF head's weights;
 embedding_dim, null for a tagger without a sentence encoder) and, for a shipped model,
 card.json (name, version, sha256 of model.onnx) and README.md. A head named `h` is the graph's
-output `h_logits`. model.json files from before heads name `upos_labels`, `ner_labels` and
-`crf`, which are read as the heads `upos` (softmax) and `ner` (CRF).
+output `h_logits`. A model.json without `heads` (bigru-en 0.3.0's) names `upos_labels`,
+`ner_labels` and `crf` instead: the heads `upos` (softmax) and `ner` (CRF).
 """
 
 from __future__ import annotations
