@@ -130,3 +130,31 @@ def test_embedding_dim_mismatch(model_copy: Path) -> None:
     _edit_spec(model_copy, embedding_dim=7)
     with pytest.raises(ModelLoadError, match="embedding"):
         OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_heads_listed_in_model_json_serve_as_the_label_lists_do(
+    model_dir: Path, model_copy: Path
+) -> None:
+    """An export writes `heads`; bigru-en's model.json names `upos_labels`, `ner_labels` and
+    `crf`. Both forms are the same model to the service, byte for byte on /tag."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    spec = json.loads((model_copy / "model.json").read_text())
+    if "heads" not in spec:  # the other form, written as an export writes it
+        upos = {"name": "upos", "decoder": "softmax", "labels": spec.pop("upos_labels")}
+        ner = {"name": "ner", "decoder": "crf", "labels": spec.pop("ner_labels")}
+        spec["heads"] = [upos, {**ner, "crf": spec.pop("crf")}]
+        (model_copy / "model.json").write_text(json.dumps(spec))
+    for a, b in zip(ModelSpec.load(model_copy).heads, ModelSpec.load(model_dir).heads, strict=True):
+        assert (a.name, a.decoder, a.labels) == (b.name, b.decoder, b.labels)
+        for k in ("transitions", "start", "end") if a.crf is not None else ():
+            np.testing.assert_array_equal(a.crf[k], b.crf[k])
+    body = {"inputs": ["Barack Obama visited Paris.", "Apple sued Samsung in Seoul."]}
+    answers = []
+    for directory in (model_dir, model_copy):
+        with TestClient(create_app(Settings(model_dir=directory))) as client:
+            answers.append(client.post("/tag", json=body).content)
+    assert answers[0] == answers[1]
