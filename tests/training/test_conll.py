@@ -18,7 +18,10 @@ def test_iob1_and_bioes_become_iob2() -> None:
 
 def test_space_separated_columns_with_two_heads(tmp_path: Path) -> None:
     path = tmp_path / "f.txt"
-    path.write_text("# a comment\nAspirin NOUN S-DRUG\n10 NUM B-DOSE\nmg NOUN E-DOSE\n\nOk X O\n")
+    path.write_text(
+        "-DOCSTART- -X- O\n\n# a comment\nAspirin NOUN S-DRUG\n10 NUM B-DOSE\nmg NOUN E-DOSE\n"
+        "\nOk X O\n"
+    )
     table, columns = read_table(path, [Column("pos", 2), Column("ner", 3)])
     assert table.words == [["Aspirin", "10", "mg"], ["Ok"]]
     heads = heads_of([table])
