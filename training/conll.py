@@ -1,10 +1,11 @@
 """A user's labelled file: CoNLL-style columns (or CoNLL-U), checked before any training.
 
 One token per line, columns separated by a tab (or else by spaces), the word first; a blank line
-between sentences; `#` lines and CoNLL-2003's `-DOCSTART-` lines skipped. CoNLL-U (an integer id first, ten columns) reads its form
-and, by default, its UPOS column; multiword ranges and empty nodes are skipped. A label column
-whose labels carry IOB1, IOB2 or BIOES prefixes is a span task, read into IOB2; any other is a
-per-token softmax task. Every problem is a `ConllError` naming the file and line.
+between sentences; `#` lines and CoNLL-2003's `-DOCSTART-` lines skipped. CoNLL-U (an integer
+id first, ten columns) reads its form and, by default, its UPOS column; multiword ranges and
+empty nodes are skipped. A label column whose labels carry IOB1, IOB2 or BIOES prefixes is a
+span task, read into IOB2; any other is a per-token softmax task. Every problem is a
+`ConllError` naming the file and line.
 """
 
 from __future__ import annotations
