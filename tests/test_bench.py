@@ -22,7 +22,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.featurize import Features
-from bench import ab, report, service, spacy_sm, wrk
+from bench import ab, report, service, spacy_sm, tagpath, wrk
 from bench.engine import Rate, length_sorted_batches, measure
 from bench.flops import count_flops
 from bench.load import Connection, make_bodies, run_load, summarize
@@ -612,3 +612,20 @@ def test_recorded_answers_bench_batches_in_front_of_the_app(
     assert sent[0]["status"] == 200 and json.loads(sent[1]["body"]) == {"batches": 1}
     ((feeds, outputs),) = pickle.loads((tmp_path / "batches.pickle").read_bytes())
     assert feeds["input_ids"].shape == (1, 2) and outputs == ["embedding"]
+
+
+def test_tagpath_compares_models_side_by_side(tmp_path: Path) -> None:
+    """bench.tagpath on the shipped model twice, once read out of git history: the FLOP count
+    and a speed for each, relative to the first."""
+    _write_ewt(tmp_path)
+    out = tmp_path / "tagpath.json"
+    tagpath.main(
+        ["head=git:HEAD", f"here={Path(__file__).parent.parent / 'models' / 'bigru-en'}"]
+        + ["--data", str(tmp_path)]
+        + ["--rounds", "2", "--seconds", "0.05", "--out", str(out)]
+    )
+    result = json.loads(out.read_text())
+    assert list(result) == ["head", "here"]
+    assert result["head"]["mflop_per_piece"] == pytest.approx(result["here"]["mflop_per_piece"])
+    assert result["head"]["speed_vs_head"] == 1.0
+    assert all(len(row["rounds"]) == 2 and row["pieces_per_s"] > 0 for row in result.values())
