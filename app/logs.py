@@ -68,14 +68,15 @@ def configure_logging(json_lines: bool, level: str) -> None:
     # "Optimization": no caller lookup, thread or process names).
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    if _listener is not None:
+    if _listener is None:
+        atexit.register(_stop_writer)  # once: it stops whichever writer is current
+    else:
         _listener.stop()
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     queued = _Queued(records)
     queued.addFilter(_RequestIdFilter())  # on the request's own thread, where its id is set
     _listener = logging.handlers.QueueListener(records, log_handler(json_lines))
     _listener.start()
-    atexit.register(_listener.stop)
     root = logging.getLogger()
     root.handlers[:] = [queued]
     root.setLevel(level.upper())
@@ -85,3 +86,9 @@ def configure_logging(json_lines: bool, level: str) -> None:
     # the gateway logs each request with its id; uvicorn's own line would repeat it
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
+
+
+def _stop_writer() -> None:
+    """Write what is still queued, then end the writer thread."""
+    if _listener is not None:
+        _listener.stop()
