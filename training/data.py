@@ -14,6 +14,9 @@ class Sentence:
     words: list[str]
     upos: list[str] = field(default_factory=list)
     ner: list[str] = field(default_factory=list)
+    xpos: list[str] = field(default_factory=list)
+    feats: list[str] = field(default_factory=list)
+    lemmas: list[str] = field(default_factory=list)
 
 
 def _blocks(path: Path) -> Iterator[list[str]]:
@@ -36,18 +39,23 @@ def _meta(block: list[str], key: str) -> str:
 
 
 def read_conllu(path: Path) -> list[Sentence]:
-    """Syntactic words and UPOS; multiword ranges (3-4) and empty nodes (5.1) are skipped."""
+    """Syntactic words with UPOS, XPOS, FEATS and LEMMA; multiword ranges (3-4) and empty
+    nodes (5.1) are skipped."""
     sentences = []
     for block in _blocks(path):
-        words, upos = [], []
-        for line in block:
-            if line.startswith("#"):
-                continue
-            cols = line.split("\t")
-            if cols[0].isdigit():
-                words.append(cols[1])
-                upos.append(cols[3])
-        sentences.append(Sentence(_meta(block, "sent_id"), _meta(block, "text"), words, upos))
+        rows = [line.split("\t") for line in block if not line.startswith("#")]
+        rows = [cols for cols in rows if cols[0].isdigit()]
+        sentences.append(
+            Sentence(
+                _meta(block, "sent_id"),
+                _meta(block, "text"),
+                words=[c[1] for c in rows],
+                upos=[c[3] for c in rows],
+                xpos=[c[4] for c in rows],
+                feats=[c[5] for c in rows],
+                lemmas=[c[2] for c in rows],
+            )
+        )
     return sentences
 
 
@@ -97,3 +105,16 @@ def read_stsb(path: Path) -> list[tuple[str, str, float]]:
             if len(cols) >= 7:
                 rows.append((cols[5], cols[6], float(cols[4])))
     return rows
+
+
+def read_documents(path: Path) -> list[list[list[str]]]:
+    """The `# text` of each sentence of a .conllu file, as documents of paragraphs of sentences
+    (by its `# newdoc` and `# newpar` marks)."""
+    docs: list[list[list[str]]] = []
+    for block in _blocks(path):
+        if any(line.startswith("# newdoc") for line in block) or not docs:
+            docs.append([])
+        if any(line.startswith("# newpar") for line in block) or not docs[-1]:
+            docs[-1].append([])
+        docs[-1][-1].append(_meta(block, "text"))
+    return docs

@@ -38,9 +38,13 @@ class ModelConfig:
     sent_dim: int = 384  # the teacher's embedding width, so it can be distilled; 0: no encoder
     n_upos: int = 17  # the default heads' sizes (EWT's UPOS and UNER's IOB2 labels)
     n_ner: int = 7
-    # One output per head, in this order: {"name", "size", "decoder": "softmax" | "crf"}; at
-    # most one CRF head. None: UPOS (softmax) and NER (CRF) of the sizes above.
+    # One output per head, in this order: {"name", "size", "decoder": "softmax" | "crf" |
+    # "lemma"} and, for a head on the morphology layer, "layer": "morph"; at most one CRF head.
+    # None: UPOS (softmax) and NER (CRF) of the sizes above.
     heads: list[dict] | None = None
+    # A BiGRU of this width per direction over the tagger's states and inputs, read by the heads
+    # on the morphology layer (0: none). It adds to a trained tagger without changing it.
+    morph_hidden: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,10 +116,14 @@ class BiGRUModel(nn.Module):
         crf_heads = [h for h in cfg.head_list() if h["decoder"] == "crf"]
         if len(crf_heads) > 1:
             raise ValueError("at most one span (CRF) head per model")
+        self.morph = (
+            PackedBiGRU(2 * cfg.hidden + tag_width, cfg.morph_hidden) if cfg.morph_hidden else None
+        )
         for h in cfg.head_list():
             if not h["name"].isidentifier() or hasattr(self, h["name"]):
                 raise ValueError(f"head name {h['name']!r} is taken or not an identifier")
-            setattr(self, h["name"], nn.Linear(2 * cfg.hidden, h["size"]))
+            width = 2 * (cfg.morph_hidden if h.get("layer") == "morph" else cfg.hidden)
+            setattr(self, h["name"], nn.Linear(width, h["size"]))
         self.crf = CRF(crf_heads[0]["size"]) if crf_heads else None
         self.sent_in = (
             nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False)
@@ -164,8 +172,8 @@ class BiGRUModel(nn.Module):
         x = self.embed_pieces(input_ids)
         return x if proj is None else proj(x)
 
-    def encode(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> Tensor:
-        """The tagger's contextual piece states, (B, T, 2H)."""
+    def tag_inputs(self, input_ids: Tensor, case_ids: Tensor) -> Tensor:
+        """What the tagger GRU reads per piece, (B, T, C): table rows, case and lexicon rows."""
         parts = [self.project_pieces(input_ids, "tag"), self.case(case_ids)]
         if self.cfg.lex_rows:
             lex = self.lex_index[input_ids]  # (B, T)
@@ -173,13 +181,27 @@ class BiGRUModel(nn.Module):
                 rare = torch.rand(lex.shape, device=lex.device) < self.cfg.lex_dropout
                 lex = torch.where(rare & (lex > 0), torch.ones_like(lex), lex)
             parts.append(self.lex(lex))
-        x = torch.cat(parts, dim=-1)
+        return torch.cat(parts, dim=-1)
+
+    def encode(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> Tensor:
+        """The tagger's contextual piece states, (B, T, 2H)."""
+        x = self.tag_inputs(input_ids, case_ids)
         return self.drop(self.tagger(self.drop(x), lengths))
+
+    def morph_states(self, h: Tensor, x: Tensor, lengths: Tensor) -> Tensor:
+        """The morphology layer over the tagger's states `h` and inputs `x`, (B, T, 2M)."""
+        assert self.morph is not None
+        return self.drop(self.morph(torch.cat([h, x], dim=-1), lengths))
 
     def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
         """Per-piece logits of each head, in head order: (B, T, size) each."""
-        h = self.encode(input_ids, case_ids, lengths)
-        return tuple(getattr(self, name)(h) for name in self.head_names)
+        x = self.tag_inputs(input_ids, case_ids)
+        h = self.drop(self.tagger(self.drop(x), lengths))
+        m = self.morph_states(h, x, lengths) if self.morph is not None else None
+        on_morph = {hd["name"] for hd in self.cfg.head_list() if hd.get("layer") == "morph"}
+        return tuple(
+            getattr(self, name)(m if name in on_morph else h) for name in self.head_names
+        )
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
         assert self.sent is not None and self.sent_proj is not None

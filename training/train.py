@@ -50,8 +50,11 @@ class TrainConfig:
     silver: str | None = None  # silver tags from `bigru silver` (.npz), trained beside gold
     silver_batch_size: int = 64
     silver_ner_weight: float = 0.5  # weight of the CRF loss on the teacher's NER labels
-    select: str = "sum"  # best dev epoch by the sum of head scores, or by UPOS ("upos") ...
-    ner_floor: float = 72.0  # ... among epochs whose NER F1 is at least this
+    # best dev epoch by the sum of head scores ("sum"), by UPOS ("upos") among epochs whose NER
+    # F1 is at least `ner_floor`, or by the sum among epochs at both floors ("floors")
+    select: str = "sum"
+    ner_floor: float = 72.0
+    upos_floor: float = 0.0
     ema: float = 0.0  # >0: evaluate and keep an exponential moving average of the weights
     lex_min_count: int = 2  # pieces seen this often in train get a trainable lexical row
     limit: int | None = None  # first N train sentences only (smoke runs)
@@ -102,7 +105,7 @@ def predict(
 def score(model: BiGRUModel, corpus: Corpus, examples: list[Example]) -> dict[str, float]:
     pred = predict(model, examples, corpus.labels)
     gold = {
-        name: [[names[k] for k in e.labels[name]] for e in examples]
+        name: [[names[k] if k >= 0 else "" for k in e.labels[name]] for e in examples]
         for name, names in corpus.labels.items()
     }
     return head_scores(corpus.decoders, gold, pred)
@@ -293,4 +296,7 @@ def selection(dev: dict[str, float], decoders: dict[str, str], cfg: TrainConfig)
     """The figure the best dev epoch maximises."""
     if cfg.select == "upos":
         return dev["upos_acc"] if dev["ner_f1"] >= cfg.ner_floor else -1.0
+    if cfg.select == "floors":
+        held = dev["upos_acc"] >= cfg.upos_floor and dev["ner_f1"] >= cfg.ner_floor
+        return main_score(decoders, dev) if held else -1.0
     return main_score(decoders, dev)

@@ -1,0 +1,166 @@
+"""Tagging running text as users post it: EWT + UNER documents, sent to a running service's
+`POST /tag` as raw text, scored by exact character spans.
+
+Three ways of posting the same words: one sentence per input; each paragraph as one input
+(its sentences joined by a space); each whole document as one input (its paragraphs joined by
+a space). A gold word counts as tagged right when a returned token has exactly its character
+span and its UPOS; an entity when a returned entity has exactly its span and type; a sentence
+when a returned sentence has exactly its span. A refused input (any non-200 answer) counts all
+its words, entities and sentences as missed.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.decode import iob2_spans
+from training.data import Sentence, load_tagging, read_documents
+from training.tokeval import gold_spans
+
+MODES = ("sentences", "paragraphs", "documents")
+
+
+@dataclass
+class GoldText:
+    """One input as posted, and what it should come back as."""
+
+    text: str
+    words: dict[tuple[int, int], str] = field(default_factory=dict)  # span -> UPOS
+    entities: set[tuple[int, int, str]] = field(default_factory=set)
+    sentences: set[tuple[int, int]] = field(default_factory=set)
+    n_words: int = 0
+
+
+def _add_sentence(gold: GoldText, s: Sentence, offset: int) -> None:
+    spans = gold_spans(s.text, s.words)
+    gold.n_words += len(s.words)
+    gold.sentences.add((offset, offset + len(s.text.rstrip())))
+    if spans is None:  # its words cannot be placed: they count as missed
+        return
+    for (a, b), upos in zip(spans, s.upos, strict=True):
+        gold.words[(offset + a, offset + b)] = upos
+    for e in iob2_spans(s.ner):
+        gold.entities.add((offset + spans[e.start][0], offset + spans[e.end - 1][1], e.label))
+
+
+def gold_texts(data_dir: Path, split: str, mode: str) -> list[GoldText]:
+    """The split's joined UD + UNER sentences, grouped as `mode` posts them. Sentences the join
+    skipped are left out of their paragraph."""
+    joined = {s.sent_id: s for s in load_tagging(data_dir, split)[0]}
+    by_text = _sent_ids(data_dir / "ud-ewt" / f"en_ewt-ud-{split}.conllu")
+    docs = read_documents(data_dir / "ud-ewt" / f"en_ewt-ud-{split}.conllu")
+    ids = iter(by_text)
+    grouped: list[list[list[Sentence]]] = []
+    for doc in docs:
+        grouped.append([])
+        for paragraph in doc:
+            kept = [joined.get(next(ids)) for _ in paragraph]
+            grouped[-1].append([s for s in kept if s is not None])
+    units = {
+        "sentences": ([[s]] for doc in grouped for par in doc for s in par),
+        "paragraphs": ([par] for doc in grouped for par in doc if par),
+        "documents": (doc for doc in grouped),
+    }[mode]
+    return [_join(unit) for unit in units if any(unit)]
+
+
+def _sent_ids(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as f:
+        return [line.split("= ", 1)[1].strip() for line in f if line.startswith("# sent_id")]
+
+
+def _join(paragraphs: list[list[Sentence]]) -> GoldText:
+    gold = GoldText("")
+    parts: list[str] = []
+    pos = 0
+    for s in (s for par in paragraphs for s in par):
+        if parts:
+            parts.append(" ")
+            pos += 1
+        _add_sentence(gold, s, pos)
+        parts.append(s.text)
+        pos += len(s.text)
+    gold.text = "".join(parts)
+    return gold
+
+
+def post_tag(url: str, text: str, timeout: float = 600) -> dict | None:
+    """The service's answer for one input, or None when it refused it."""
+    body = json.dumps({"inputs": [text]}).encode()
+    request = urllib.request.Request(
+        f"{url}/tag", body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())["results"][0]
+    except urllib.error.HTTPError:
+        return None
+
+
+@dataclass
+class Counts:
+    words: int = 0
+    upos_right: int = 0
+    refused_words: int = 0
+    gold_entities: int = 0
+    found_entities: int = 0
+    right_entities: int = 0
+    gold_sentences: int = 0
+    found_sentences: int = 0
+    right_sentences: int = 0
+    refused: int = 0
+    texts: int = 0
+
+    def add(self, gold: GoldText, answer: dict | None) -> None:
+        self.texts += 1
+        self.words += gold.n_words
+        self.gold_entities += len(gold.entities)
+        self.gold_sentences += len(gold.sentences)
+        if answer is None:
+            self.refused += 1
+            self.refused_words += gold.n_words
+            return
+        tokens = {(t["start"], t["end"]): t["upos"] for t in answer["tokens"]}
+        self.upos_right += sum(tokens.get(span) == upos for span, upos in gold.words.items())
+        found = {(e["start"], e["end"], e["label"]) for e in answer["entities"]}
+        self.found_entities += len(found)
+        self.right_entities += len(found & gold.entities)
+        sents = {(s["start"], s["end"]) for s in answer.get("sentences", [])}
+        self.found_sentences += len(sents)
+        self.right_sentences += len(sents & gold.sentences)
+
+    def figures(self) -> dict[str, float | int]:
+        return {
+            "texts": self.texts,
+            "refused": self.refused,
+            "refused_word_share": _pct(self.refused_words, self.words),
+            "upos": _pct(self.upos_right, self.words),
+            "ner_f1": _f1(self.right_entities, self.found_entities, self.gold_entities),
+            "sentence_f1": _f1(self.right_sentences, self.found_sentences, self.gold_sentences),
+        }
+
+
+def _pct(a: int, b: int) -> float:
+    return 100 * a / b if b else 0.0
+
+
+def _f1(right: int, found: int, gold: int) -> float:
+    return 200 * right / (found + gold) if found + gold else 0.0
+
+
+def evaluate_documents(url: str, data_dir: Path, split: str = "dev") -> Iterator[tuple[str, dict]]:
+    """Each mode's figures, as the service at `url` answers."""
+    for mode in MODES:
+        counts = Counts()
+        texts = gold_texts(data_dir, split, mode)
+        for i, gold in enumerate(texts, 1):
+            counts.add(gold, post_tag(url, gold.text))
+            if i % 100 == 0 or i == len(texts):
+                print(f"\r{mode}: {i}/{len(texts)}", end="", flush=True)
+        print(flush=True)
+        yield mode, counts.figures()

@@ -1,0 +1,280 @@
+"""The sentence segmenter: a small BiGRU over pieces that scores each word as a sentence start.
+
+Inputs are the tagger's (WordPiece ids, case classes) plus the whitespace before each word
+(app.segment). The frozen teacher table is projected to a narrow width, folded into a lookup
+table at export, as the tagger's is. Trained on running text rebuilt from EWT train's documents
+(`# newdoc`, `# newpar`, `# text`), with the noise real text has: paragraphs on new lines or
+not, sentences on their own lines, line breaks inside sentences, lower-case starts, no final
+period. Windows of random length teach it to read a long text in pieces (app.segment.windows).
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from app.featurize import NUM_CASE_CLASSES, WordPiece
+from app.segment import BOUNDARY, NUM_SPACE_CLASSES, TextFeatures, text_features
+from app.text import tokenize
+from training.model import PackedBiGRU
+
+
+@dataclass
+class SegmenterConfig:
+    emb_dim: int = 384  # the teacher's table
+    input: int = 32  # projection of the table the GRU reads
+    case_dim: int = 8
+    space_dim: int = 8
+    hidden: int = 64
+    layers: int = 2
+    dropout: float = 0.2
+    epochs: int = 12
+    batch: int = 32
+    lr: float = 3e-3
+    windows_per_doc: int = 8  # random windows drawn per document and epoch
+    seed: int = 0
+
+
+class Segmenter(nn.Module):
+    def __init__(self, cfg: SegmenterConfig, table: Tensor):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("table", table.to(torch.float16))
+        self.proj = nn.Linear(cfg.emb_dim, cfg.input, bias=False)
+        self.case = nn.Embedding(NUM_CASE_CLASSES, cfg.case_dim, padding_idx=0)
+        self.space = nn.Embedding(NUM_SPACE_CLASSES, cfg.space_dim, padding_idx=0)
+        self.drop = nn.Dropout(cfg.dropout)
+        width = cfg.input + cfg.case_dim + cfg.space_dim
+        self.gru = PackedBiGRU(width, cfg.hidden, cfg.layers, cfg.dropout)
+        self.out = nn.Linear(2 * cfg.hidden, 1)
+
+    def fold(self) -> None:
+        """The projected table as a buffer, looked up instead of computed (the export's form)."""
+        with torch.no_grad():
+            self.register_buffer("folded", self.proj(self.table.float()).contiguous())
+
+    def unfold(self) -> None:
+        if hasattr(self, "folded"):
+            delattr(self, "folded")
+
+    def forward(self, input_ids: Tensor, case_ids: Tensor, space_ids: Tensor, lengths: Tensor):
+        """(B, T) each piece's sentence-start logit."""
+        folded = getattr(self, "folded", None)
+        if folded is not None:
+            rows = nn.functional.embedding(input_ids, folded)
+        else:
+            rows = self.proj(nn.functional.embedding(input_ids, self.table).float())
+        x = torch.cat([rows, self.case(case_ids), self.space(space_ids)], dim=-1)
+        h = self.drop(self.gru(self.drop(x), lengths))
+        return self.out(h).squeeze(-1)
+
+
+# Corpus sources of one sentence per line (../shared/data/sentences), for pseudo-documents.
+SENTENCE_SOURCES = ("ud_gum", "ud_pud", "ud_eslspok", "ud_atis", "wikisplit", "esnli")
+
+
+def pseudo_documents(
+    sentences: Path, sources: tuple[str, ...], per_source: int, seed: int
+) -> list[list[list[str]]]:
+    """Documents of 3-30 sentences drawn from single-sentence corpus lines, up to
+    `per_source` lines of each source, split into paragraphs at random."""
+    rng = random.Random(seed)
+    lines: dict[str, list[str]] = {s: [] for s in sources}
+    source_file = sentences.with_name("sentences.source.txt")
+    with sentences.open(encoding="utf-8") as text, source_file.open(encoding="utf-8") as tags:
+        for line, tag in zip(text, tags, strict=True):
+            pool = lines.get(tag.strip())
+            if pool is not None and len(pool) < per_source:
+                pool.append(line.strip())
+    docs = []
+    for pool in lines.values():
+        rng.shuffle(pool)
+        i = 0
+        while i < len(pool):
+            n = rng.randint(3, 30)
+            chunk = pool[i : i + n]
+            i += n
+            cuts = sorted(rng.sample(range(1, len(chunk)), k=min(len(chunk) - 1, rng.randint(0, 3))))
+            bounds = [0, *cuts, len(chunk)]
+            docs.append([chunk[a:b] for a, b in zip(bounds, bounds[1:]) if b > a])
+    return docs
+
+
+@dataclass
+class Labelled:
+    """A text as features, and which pieces start a sentence (1) or another word (0), -1 inside
+    a word."""
+
+    features: TextFeatures
+    labels: np.ndarray  # (T,) int64
+
+
+def join_document(
+    paragraphs: list[list[str]], rng: random.Random | None
+) -> tuple[str, list[int]]:
+    """A document as running text, and the character offset of each sentence. With no `rng`,
+    sentences and paragraphs are joined by a space (how the evaluation posts documents); with
+    one, by the noise described above."""
+    parts: list[str] = []
+    starts: list[int] = []
+    pos = 0
+    for p, paragraph in enumerate(paragraphs):
+        for s, sentence in enumerate(paragraph):
+            if p or s:
+                sep = " " if rng is None else _separator(rng, new_paragraph=s == 0)
+                parts.append(sep)
+                pos += len(sep)
+            if rng is not None:
+                sentence = _noisy(sentence, rng)
+            starts.append(pos)
+            parts.append(sentence)
+            pos += len(sentence)
+    return "".join(parts), starts
+
+
+def _separator(rng: random.Random, new_paragraph: bool) -> str:
+    r = rng.random()
+    if new_paragraph:
+        return " " if r < 0.5 else "\n" if r < 0.75 else "\n\n"
+    return " " if r < 0.9 else "\n" if r < 0.97 else "  "
+
+
+def _noisy(sentence: str, rng: random.Random) -> str:
+    if rng.random() < 0.1 and sentence[:1].isupper():
+        sentence = sentence[0].lower() + sentence[1:]
+    if rng.random() < 0.1 and sentence.endswith("."):
+        sentence = sentence[:-1].rstrip()
+    if rng.random() < 0.05 and " " in sentence:  # a line break inside the sentence
+        words = sentence.split(" ")
+        k = rng.randrange(1, len(words))
+        sentence = " ".join(words[:k]) + "\n" + " ".join(words[k:])
+    return sentence or "."
+
+
+def labelled(text: str, starts: list[int], wp: WordPiece) -> Labelled:
+    tokens = tokenize(text)
+    f = text_features(text, tokens, wp)
+    gold = set(starts)
+    labels = np.full(len(f.input_ids), -1, dtype=np.int64)
+    labels[f.word_starts] = [int(t.start in gold) for t in tokens]
+    return Labelled(f, labels)
+
+
+def _window(item: Labelled, rng: random.Random, max_len: int = 256) -> dict[str, np.ndarray]:
+    n = len(item.labels)
+    size = min(n, rng.randint(16, max_len))
+    start = 0 if rng.random() < 0.25 else rng.randint(0, n - size)
+    f = item.features
+    sl = slice(start, start + size)
+    return {
+        "input_ids": f.input_ids[sl],
+        "case_ids": f.case_ids[sl],
+        "space_ids": f.space_ids[sl],
+        "labels": item.labels[sl],
+    }
+
+
+def collate(rows: list[dict[str, np.ndarray]]) -> dict[str, Tensor]:
+    T = max(len(r["input_ids"]) for r in rows)
+    out = {k: np.zeros((len(rows), T), dtype=np.int64) for k in ("input_ids", "case_ids", "space_ids")}
+    out["labels"] = np.full((len(rows), T), -1, dtype=np.int64)
+    for i, r in enumerate(rows):
+        for k in out:
+            out[k][i, : len(r[k])] = r[k]
+    tensors = {k: torch.from_numpy(v) for k, v in out.items()}
+    tensors["lengths"] = torch.tensor([len(r["input_ids"]) for r in rows])
+    return tensors
+
+
+def fit(
+    model: Segmenter, docs: list[list[list[str]]], wp: WordPiece, cfg: SegmenterConfig,
+    on_epoch=None,
+) -> None:  # fmt: skip
+    """Train on fresh noisy joins of `docs` each epoch; `on_epoch(epoch, loss)` after each."""
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    steps_per_epoch = len(docs) * cfg.windows_per_doc // cfg.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch + 1
+    )
+    for epoch in range(cfg.epochs):
+        model.train()
+        items = [labelled(*join_document(d, rng), wp) for d in docs]
+        rows = [_window(it, rng) for it in items for _ in range(cfg.windows_per_doc)]
+        rows.sort(key=lambda r: len(r["input_ids"]) + rng.random() * 8)
+        chunks = [rows[j : j + cfg.batch] for j in range(0, len(rows), cfg.batch)]
+        rng.shuffle(chunks)
+        total, count = 0.0, 0
+        for chunk in chunks[:steps_per_epoch]:
+            b = collate(chunk)
+            logits = model(b["input_ids"], b["case_ids"], b["space_ids"], b["lengths"])
+            mask = b["labels"] >= 0
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                logits[mask], b["labels"][mask].float()
+            )
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            total += loss.item()
+            count += 1
+        if on_epoch is not None:
+            on_epoch(epoch, total / max(count, 1))
+
+
+SEGMENTER_INPUTS = ["input_ids", "case_ids", "space_ids", "lengths"]
+
+
+def export_segmenter(model: Segmenter, path: Path) -> float:
+    """Write the folded segmenter to `path` as ONNX; its parity: max |ORT on a padded batch -
+    PyTorch on each window alone|."""
+    import onnxruntime as ort
+
+    model.eval()
+    model.fold()
+    batch = _example([9, 4, 31, 1, 17], seed=0)
+    names = {k: {0: "batch", 1: "time"} for k in SEGMENTER_INPUTS[:3]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(
+            model,
+            tuple(torch.from_numpy(batch[k]) for k in SEGMENTER_INPUTS),
+            str(path),
+            input_names=SEGMENTER_INPUTS,
+            output_names=[BOUNDARY],
+            dynamic_axes={**names, "lengths": {0: "batch"}, BOUNDARY: {0: "batch", 1: "time"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    model.unfold()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    lengths = [1, 60, 17, 3, 42, 8]
+    batch = _example(lengths, seed=1)
+    (got,) = sess.run([BOUNDARY], batch)
+    worst = 0.0
+    with torch.inference_mode():
+        for i, n in enumerate(lengths):
+            alone = [torch.from_numpy(batch[k][i : i + 1, :n]) for k in SEGMENTER_INPUTS[:3]]
+            ref = model(*alone, torch.tensor([n]))[0].numpy()
+            worst = max(worst, float(np.abs(got[i, :n] - ref).max()))
+    return worst
+
+
+def _example(lengths: list[int], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    T, B = max(lengths), len(lengths)
+    out = {k: np.zeros((B, T), dtype=np.int64) for k in SEGMENTER_INPUTS[:3]}
+    for i, n in enumerate(lengths):
+        out["input_ids"][i, :n] = rng.integers(999, 30522, n)
+        out["case_ids"][i, :n] = rng.integers(1, NUM_CASE_CLASSES, n)
+        out["space_ids"][i, :n] = rng.integers(1, NUM_SPACE_CLASSES, n)
+    out["lengths"] = np.asarray(lengths, dtype=np.int64)
+    return out
