@@ -25,9 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import TASK_OUTPUTS
+from app.model.spec import outputs_by_task
 
-PATHS = TASK_OUTPUTS
 _BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "GOTO_NUM_THREADS")
 
 
@@ -51,7 +50,8 @@ def count_flops(model_path: Path) -> dict[str, Any]:
     }
     inputs = [list(node.input) for node in graph.node]
     producer = {out: i for i, node in enumerate(graph.node) for out in node.output}
-    needed = {path: _ancestors(outputs, inputs, producer) for path, outputs in PATHS.items()}
+    paths = outputs_by_task(o.name for o in graph.output)
+    needed = {path: _ancestors(outputs, inputs, producer) for path, outputs in paths.items()}
 
     nodes = []
     for i, node in enumerate(graph.node):
@@ -74,7 +74,7 @@ def count_flops(model_path: Path) -> dict[str, Any]:
             unit: sum(n["flops"] for n in nodes if path in n["paths"] and n["per"] == unit)
             for unit in ("piece", "sentence")
         }
-        for path in PATHS
+        for path in paths
     }
     return {"per_path": totals, "nodes": nodes}
 

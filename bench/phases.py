@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.backend import OnnxBackend
 from app.config import Settings
+from app.model.backend import OnnxBackend
 from bench import ceiling, engine, flops, peer, service
 from bench.plan import Plan
 from bench.rows import CLIENTS

@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from app.backend import OnnxBackend
+from app.model.backend import OnnxBackend
 from bench import engine, flops
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -42,7 +42,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             if args.label_column < 2:
                 parser.error("--label-column: column 1 is the word; labels are in 2 or later")
             columns = [Column("tags", args.label_column)]
-        from app.featurize import WordPiece
+        from app.model.featurize import WordPiece
         from training import teacher
 
         wp = WordPiece.from_file(teacher.vocab_file())

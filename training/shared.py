@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.featurize import Features, WordPiece, length_batches
+from app.model.featurize import Features, WordPiece, length_batches
 from training import teacher
 from training.checkpoint import load_checkpoint
 from training.distill import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # training, on torch
 torch = pytest.importorskip("torch")
 
 from training.export import example_batch  # noqa: E402
@@ -24,7 +25,7 @@ def test_ridge_recovers_a_linear_map_with_bias() -> None:
 
 
 def test_pooled_tagger_states_do_not_depend_on_the_batch() -> None:
-    from app.featurize import Features
+    from app.model.featurize import Features
 
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=500, emb_dim=12, case_dim=4, hidden=8, layers=2)
