@@ -13,8 +13,9 @@ from typing import Any
 
 from app.config import Settings
 from app.model.backend import OnnxBackend
-from bench import ceiling, engine, flops, peer, service
+from bench import ceiling, engine, peer, service
 from bench.plan import Plan
+from bench.probes import flops
 from bench.rows import CLIENTS
 
 

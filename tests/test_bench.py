@@ -22,11 +22,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from app.model.featurize import Features
-from bench import ab, report, service, spacy_sm, tagpath, wrk
+from bench import ab, report, service, spacy_sm, wrk
 from bench.engine import Rate, length_sorted_batches, measure
-from bench.flops import count_flops
 from bench.load import Connection, make_bodies, run_load, summarize
 from bench.plots import plot
+from bench.probes import tagpath
+from bench.probes.flops import count_flops
 from bench.recorded import RecordingBackend, WithBatches
 from bench.targets import verdict
 from bench.texts import novel_texts
@@ -621,7 +622,7 @@ def test_recorded_answers_bench_batches_in_front_of_the_app(
 
 @pytest.mark.slow  # git, and timed runs of two models
 def test_tagpath_compares_models_side_by_side(tmp_path: Path) -> None:
-    """bench.tagpath on the shipped model twice, once read out of git history: the FLOP count
+    """bench.probes.tagpath on the shipped model twice, once read out of git history: the FLOP count
     and a speed for each, relative to the first."""
     _write_ewt(tmp_path)
     out = tmp_path / "tagpath.json"

@@ -7,10 +7,14 @@ costs the tagger nothing) and only a head is fitted on its states: masked mean+m
 (as the sentence encoder pools), then a linear map to the teacher's 384-d space, by ridge
 regression onto the teacher's normalised vectors of unlabeled corpus sentences. Its STS-B dev
 figure is what sharing gives for free; `bigru eval` gives the separate encoder's.
+
+    python -m bench.probes.shared_encoder --data DATA --tagger TAGGER.pt [--sentences 50000]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from pathlib import Path
 
@@ -73,3 +77,19 @@ def probe(
         result[f"stsb_dev_alpha_{alpha:g}"] = stsb_spearman(encode, data_dir)
         print(f"alpha {alpha:g}: STS-B dev {result[f'stsb_dev_alpha_{alpha:g}']:.2f}", flush=True)
     return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint")
+    p.add_argument("--sentences", type=int, default=50_000, help="corpus sentences to fit on")
+    p.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    result = probe(args.data, args.tagger, args.sentences, args.cache, args.threads)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

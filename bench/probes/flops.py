@@ -123,8 +123,8 @@ def matmul_peak_single_thread(n: int, seconds: float) -> dict[str, Any]:
     """`matmul_peak` in a child process with every BLAS thread variable set to 1 (the BLAS
     pool size is fixed when numpy loads, so it cannot be changed in this process)."""
     env = {**os.environ, **dict.fromkeys(_BLAS_ENV, "1")}
-    code = f"import json; from bench.flops import matmul_peak; print(json.dumps(matmul_peak({n}, {seconds})))"  # noqa: E501
-    root = Path(__file__).resolve().parent.parent
+    code = f"import json; from bench.probes.flops import matmul_peak; print(json.dumps(matmul_peak({n}, {seconds})))"  # noqa: E501
+    root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
     )

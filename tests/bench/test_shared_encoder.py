@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # training, on torch
+pytestmark = pytest.mark.slow  # torch
 torch = pytest.importorskip("torch")
 
+from bench.probes.shared_encoder import fit_ridge, pooled_states  # noqa: E402
 from training.export import example_batch  # noqa: E402
 from training.model import BiGRUModel, ModelConfig  # noqa: E402
-from training.shared import fit_ridge, pooled_states  # noqa: E402
 
 
 def test_ridge_recovers_a_linear_map_with_bias() -> None:

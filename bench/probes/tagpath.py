@@ -1,6 +1,6 @@
 """Tag-path candidates side by side: FLOPs per piece and raw ONNX Runtime speed at batch 32.
 
-    python -m bench.tagpath NAME=MODEL_DIR [NAME=MODEL_DIR ...] [--rounds 5] [--out F.json]
+    python -m bench.probes.tagpath NAME=MODEL_DIR [NAME=MODEL_DIR ...] [--rounds 5] [--out F.json]
 
 A name may also be `NAME=git:REV` for the shipped model at a git revision (its model folder is
 read out of history into a temporary directory). Each round times every model once, in turn,
@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 
 from app.model.backend import OnnxBackend
-from bench import engine, flops
+from bench import engine
+from bench.probes import flops
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "models/bigru-en"
 
 
