@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data
 
-.PHONY: serve test lint dev eval tokeval clean
+.PHONY: serve test test-fast lint dev eval tokeval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ lint: $(VENV)/.dev
 
 test: $(VENV)/.dev $(VENV)/.system lint
 	$(BIN)/python -m pytest
+
+# The inner loop: everything but the browser, load, training and subprocess tests (`slow`).
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow"
 
 eval: $(VENV)/.dev
 	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --teacher

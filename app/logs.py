@@ -10,7 +10,7 @@ import queue
 from contextvars import ContextVar
 from typing import TextIO
 
-# Set per request by the api's middleware; "-" outside a request.
+# Set per request by the HTTP edge (app/http/edge.py); "-" outside a request.
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _listener: logging.handlers.QueueListener | None = None  # the writer thread, once configured
 
@@ -54,7 +54,7 @@ def log_handler(json_lines: bool, stream: TextIO | None = None) -> logging.Handl
 
 class _Queued(logging.handlers.QueueHandler):
     """Hands each record, as it is, to the writer thread: formatting and the write to stderr
-    happen there, off the event loop (a line per request cost the loop ~10% of its time)."""
+    happen there, off the event loop, which writes a line per request."""
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
@@ -83,7 +83,7 @@ def configure_logging(json_lines: bool, level: str) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # the gateway logs each request with its id; uvicorn's own line would repeat it
+    # the edge logs each request with its id; uvicorn's own line would repeat it
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
 

@@ -1,5 +1,6 @@
-"""The app: `create_app(settings)` wires settings, backend, batcher, engine and routes; `run()`
-serves it with uvicorn (`python -m app`)."""
+"""The app: `create_app(settings)` wires the layers (the model's backend, the batcher and engine
+of core, the HTTP edge, lean path and documented routes); `run()` serves it with uvicorn
+(`python -m app`)."""
 
 from __future__ import annotations
 
@@ -17,30 +18,26 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
-from app import gateway, huggingface
-from app.api import STATIC_DIR, SWAGGER_UI_DIR, page, router
-from app.backend import OnnxBackend
-from app.batcher import Batcher, BatchLimits
 from app.config import Settings
-from app.engine import Engine, batch_finishers
-from app.errors import ModelLoadError
-from app.hot_routes import HotRoutes
-from app.http_errors import install_error_handlers
+from app.core.batcher import Batcher, BatchLimits
+from app.core.engine import Engine, batch_finishers
+from app.http import edge
+from app.http.api import documented_app
+from app.http.lean import LeanPath
 from app.logs import configure_logging
 from app.metrics import Metrics
+from app.model.backend import Backend, OnnxBackend
+from app.model.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
 
-def create_app(
-    settings: Settings | None = None, backend: OnnxBackend | None = None
-) -> gateway.Gateway:
+def create_app(settings: Settings | None = None, backend: Backend | None = None) -> edge.Edge:
     """The service; `backend` is loaded from `settings.model_dir` at startup unless given."""
     settings = settings or Settings()
     metrics = Metrics()
@@ -51,10 +48,8 @@ def create_app(
             OnnxBackend, settings.model_dir, settings.providers, settings.intra_op_threads
         )
         limits = BatchLimits.from_settings(settings)
-        batcher = Batcher(
-            loaded, limits, metrics, settings.workers, batch_finishers(loaded.spec),
-            loaded.spec.task_outputs,
-        )  # fmt: skip
+        finish = batch_finishers(loaded.spec)
+        batcher = Batcher(loaded, limits, metrics, settings.workers, finish)
         batcher.start()
         try:
             engine = Engine(loaded.spec, batcher, settings, loaded.providers)
@@ -66,24 +61,12 @@ def create_app(
             app.state.engine = None
             await batcher.stop()  # uvicorn has already let in-flight requests finish
 
-    # /docs and /openapi.json are routes of api.py, behind the API key like the rest
-    app = FastAPI(
-        title="bigru-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-    )
-    app.state.settings = settings
-    app.state.metrics = metrics
-    app.state.engine = None
-    app.include_router(router)
-    app.include_router(huggingface.router)
-    app.include_router(page)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/swagger-ui", StaticFiles(directory=SWAGGER_UI_DIR), name="swagger-ui")
-    install_error_handlers(app)
+    app = documented_app(settings, metrics, lifespan)
 
-    def hot(inner: ASGIApp) -> HotRoutes:
-        return HotRoutes(inner, lambda: app.state.engine, settings.api_key)
+    def lean(inner: ASGIApp) -> LeanPath:
+        return LeanPath(inner, lambda: app.state.engine, settings.api_key)
 
-    return gateway.build(app, hot, metrics, settings.max_body_bytes, settings.cors_origins)
+    return edge.build(app, lean, metrics, settings.max_body_bytes, settings.cors_origins)
 
 
 class _Server(uvicorn.Server):
@@ -100,7 +83,7 @@ class _Server(uvicorn.Server):
             self._captured_signals.remove(sig)
 
 
-def app_from_env() -> gateway.Gateway:
+def app_from_env() -> edge.Edge:
     """The app of one server process of several (`BIGRU_PROCESSES`): uvicorn calls this in
     each process it starts, which reads the same environment and loads its own model."""
     settings = Settings()
@@ -124,7 +107,7 @@ def run() -> None:
         "port": settings.port,
         "lifespan": "on",
         "log_config": None,  # configure_logging's handler already serves uvicorn's loggers
-        "access_log": False,  # the gateway logs each request with its id
+        "access_log": False,  # the edge logs each request with its id
         "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
     if settings.processes > 1:

@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from app.backend import OnnxBackend
-from app.batcher import Batcher, BatchLimits
 from app.config import Settings
-from app.engine import Engine, batch_finishers
+from app.core.batcher import Batcher, BatchLimits
+from app.core.engine import Engine, batch_finishers
 from app.metrics import Metrics
+from app.model.backend import OnnxBackend
 from bench.engine import Feeds, Rate
 from bench.service import load_run
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from app.backend import TASK_OUTPUTS
-from app.featurize import Features, WordPiece, featurize, length_batches
-from app.text import tokenize
+from app.model.featurize import Features, WordPiece, featurize, length_batches
+from app.model.text import tokenize
 from training.data import read_conllu
 
 Feeds = dict[str, np.ndarray]
@@ -100,7 +99,7 @@ def measure(run: Run, batches: list[Feeds], seconds: float, warmup: int = 2, see
 
 def ort_runner(backend: Any, task: str) -> Run:
     """The service's `OnnxBackend.run` for the task's outputs (the other encoder is gated off)."""
-    outputs = TASK_OUTPUTS[task]
+    outputs = backend.spec.task_outputs[task]
     return lambda feeds: backend.run(feeds, outputs)
 
 
@@ -122,13 +121,14 @@ def torch_runner(model: Any, task: str) -> Run:
 def torch_parity(model: Any, backend: Any, feeds: Feeds) -> float:
     """Max |ORT - PyTorch| over all outputs and valid positions of one batch: the checkpoint
     and model.onnx must be the same model for the comparison to mean anything."""
-    outputs = TASK_OUTPUTS["tag"] + TASK_OUTPUTS["embed"]
+    tasks = backend.spec.task_outputs
+    outputs = tasks["tag"] + tasks["embed"]
     got = backend.run(feeds, outputs)
     ref = {}
     for task in ("tag", "embed"):
         out = torch_runner(model, task)(feeds)
         values = out if isinstance(out, tuple) else (out,)
-        ref.update({k: v.numpy() for k, v in zip(TASK_OUTPUTS[task], values, strict=True)})
+        ref.update({k: v.numpy() for k, v in zip(tasks[task], values, strict=True)})
     worst = 0.0
     for i, n in enumerate(feeds["lengths"].tolist()):
         for name in outputs:

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.backend import OnnxBackend
 from app.config import Settings
-from bench import ceiling, engine, flops, peer, service
+from app.model.backend import OnnxBackend
+from bench import ceiling, engine, peer, service
 from bench.plan import Plan
+from bench.probes import flops
 from bench.rows import CLIENTS
 
 

@@ -19,10 +19,10 @@ import numpy as np
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.backend import OnnxBackend
 from app.config import Settings
 from app.logs import configure_logging
 from app.main import create_app
+from app.model.backend import OnnxBackend
 
 Feeds = dict[str, np.ndarray]
 _ROUTE = ("POST", "/bench/batches")

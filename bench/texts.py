@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.text import tokenize
+from app.model.text import tokenize
 from training.data import read_conllu
 
 SENTENCES = Path("sentences") / "sentences.txt"

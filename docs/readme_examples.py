@@ -10,7 +10,7 @@ an output block gets that block replaced. JSON is printed with indent 1, floats 
 digits and float lists longer than 8 cut to their first 4 and `...`; plain text (/metrics)
 keeps only the lines whose metric and labels the block already showed, in the same order.
 Each ```python block followed at once by a ```text block gets what it prints
-(tests/test_clients.py runs them too, against its own server, and compares).
+(tests/http/test_clients.py runs them too, against its own server, and compares).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Usage (the data layout of the README's training section):
 
     .venv/bin/python docs/similarity_scale.py ../shared/data/stsb/sts-dev.csv [models/bigru-en]
 
-app/static/page.js reads a cosine as the band whose median is nearest, and its page text
+app/http/static/page.js reads a cosine as the band whose median is nearest, and its page text
 quotes the first and last medians.
 """
 

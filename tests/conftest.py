@@ -1,4 +1,4 @@
-"""Shared fixtures: the model directory, settings, apps and clients."""
+"""Shared fixtures: the model directory, settings, apps and clients, and the real server."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests.helpers import ROOT, Server, find_model_dir, start_server
 
-ROOT = Path(__file__).resolve().parent.parent
 # BIGRU_ variables that steer the tests, not the service
 TEST_VARIABLES = ("BIGRU_TEST_MODEL_DIR", "BIGRU_UPDATE_SCREENSHOT")
 
@@ -26,33 +26,6 @@ TEST_VARIABLES = ("BIGRU_TEST_MODEL_DIR", "BIGRU_UPDATE_SCREENSHOT")
 for _name in list(os.environ):
     if _name in ("HOST", "PORT") or (_name.startswith("BIGRU_") and _name not in TEST_VARIABLES):
         del os.environ[_name]
-
-
-def find_model_dir() -> Path:
-    """BIGRU_TEST_MODEL_DIR, else the shipped models/bigru-en."""
-    return Path(os.environ.get("BIGRU_TEST_MODEL_DIR") or ROOT / "models" / "bigru-en")
-
-
-def error_of(response: httpx.Response) -> tuple[str, str]:
-    """(message, error_type) of an error response, in the shape its route writes: OpenAI's
-    `{"error": {"message", "type", "param", "code"}}` under /v1/, `{"error", "error_type"}`
-    elsewhere."""
-    body = response.json()
-    assert response.headers["content-type"] == "application/json"
-    if response.url.path.startswith("/v1/"):
-        assert body.keys() == {"error"}, body
-        error = body["error"]
-        assert error.keys() == {"message", "type", "param", "code"}, body
-        status = response.status_code
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        kind = {401: "authentication_error", 429: "rate_limit_error"}.get(status, kind)
-        assert error["type"] == kind and error["param"] is None, body
-        message, error_type = error["message"], error["code"]
-    else:
-        assert body.keys() == {"error", "error_type"}, body
-        message, error_type = body["error"], body["error_type"]
-    assert isinstance(message, str) and message, body
-    return message, error_type
 
 
 @pytest.fixture(scope="session")
@@ -120,3 +93,19 @@ async def _serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 def serve() -> Callable[[FastAPI], Any]:
     """`async with serve(app) as client`: an async client on a started app."""
     return _serve
+
+
+@pytest.fixture(scope="module")
+def server(
+    request: pytest.FixtureRequest, model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """`python -m app` over TCP for the module's tests, with the module's `SERVER_ENV` settings
+    if it has any. It must stop on SIGTERM with status 0, having logged no error."""
+    env: dict[str, str] = getattr(request.module, "SERVER_ENV", {})
+    running = start_server(model_dir, tmp_path_factory.mktemp("server") / "server.log", **env)
+    try:
+        yield running
+    finally:
+        status = running.stop()
+    assert status == 0, running.log.read_text()[-3000:]
+    assert not [r for r in running.records() if r["level"] == "ERROR"], running.log.read_text()

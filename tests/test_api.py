@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import error_of
 from fastapi.testclient import TestClient
 
 from app.config import Settings
-from app.decode import iob2_spans
-from app.featurize import WordPiece, featurize
 from app.main import create_app
-from app.text import tokenize
+from app.model.decode import iob2_spans
+from app.model.featurize import WordPiece, featurize
+from app.model.text import tokenize
+from tests.helpers import error_of
 
 TEXTS = [
     "Barack Obama visited Berlin and met Angela Merkel at the Chancellery.",
@@ -157,7 +157,7 @@ def test_openai_embeddings_wrong_dimensions(client: TestClient) -> None:
     assert_error(r, 422, "invalid_input")
 
 
-# errors (bad input: tests/test_bad_input.py)
+# errors (bad input: tests/http/test_bad_input.py)
 
 
 def test_unknown_route_and_method(client: TestClient) -> None:
@@ -280,7 +280,7 @@ def test_api_key_is_compared_in_constant_time(
         compared.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr("app.api.secrets.compare_digest", compare_digest)
+    monkeypatch.setattr("app.http.handlers.secrets.compare_digest", compare_digest)
     keyed_client.get("/info", headers={"Authorization": "Bearer guess"})
     keyed_client.get("/info")
     assert compared == [(b"guess", KEY.encode()), (b"", KEY.encode())]
@@ -384,7 +384,7 @@ def test_docs(client: TestClient) -> None:
 
 def test_docs_load_nothing_from_another_host(client: TestClient) -> None:
     """Swagger UI's script, style and icon come from this server; the browser test
-    (test_page.py) checks what the rendered page requests."""
+    (tests/http/test_page.py) checks what the rendered page requests."""
     page = client.get("/docs")
     assert page.status_code == 200
     assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -21,12 +21,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from app.featurize import Features
-from bench import ab, report, service, spacy_sm, tagpath, wrk
+from app.model.featurize import Features
+from bench import ab, report, service, spacy_sm, wrk
 from bench.engine import Rate, length_sorted_batches, measure
-from bench.flops import count_flops
 from bench.load import Connection, make_bodies, run_load, summarize
 from bench.plots import plot
+from bench.probes import tagpath
+from bench.probes.flops import count_flops
 from bench.recorded import RecordingBackend, WithBatches
 from bench.targets import verdict
 from bench.texts import novel_texts
@@ -412,6 +413,7 @@ def test_ab_medians_over_rounds() -> None:
     assert s["each_sentences_per_s"] == [100, 300, 200] and s["rounds"] == 3
 
 
+@pytest.mark.slow  # subprocesses
 def test_ab_runs_both_sides_in_turn(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -444,6 +446,7 @@ def test_ab_runs_both_sides_in_turn(
     assert len(trees) == 1 and str(trees[0]) not in listed and not trees[0].exists()
 
 
+@pytest.mark.slow  # subprocesses
 def test_ab_gives_env_to_the_servers(tmp_path: Path, model_dir: Path) -> None:
     """`--env` reaches the servers: one the service rejects stops the first at start-up."""
     texts = tmp_path / "texts.json"
@@ -469,6 +472,7 @@ class _Answers(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow  # wrk
 @pytest.mark.skipif(not wrk.available(), reason="wrk is not installed")
 def test_wrk_sends_bodies_in_order_and_counts_errors(tmp_path: Path) -> None:
     """A real one-second wrk run with bench/wrk.lua: bodies in file order from the offset,
@@ -508,6 +512,7 @@ def test_wrk_parse_of_captured_output() -> None:
         wrk.parse("Running 2s test\n")
 
 
+@pytest.mark.slow  # a subprocess
 def test_cpu_seconds_counts_the_process_tree() -> None:
     """A parent that only waits on a child that burns 0.3 s of CPU: the child's time is in the
     parent's tree while it runs, and stays there once the parent has reaped it."""
@@ -568,6 +573,7 @@ def test_novel_texts_leave_out_ewt_and_spread_over_the_file(tmp_path: Path) -> N
     assert novel_texts(tmp_path, 2) == ["A", "C"]
 
 
+@pytest.mark.slow  # builds and trains a spaCy pipeline
 def test_spacy_stand_in_has_sm_components_and_runs(tmp_path: Path) -> None:
     """The en_core_web_sm stand-in: init config's pipeline with sm's NER tok2vec of its own,
     labels from EWT train, and a measured pass over gold words."""
@@ -614,8 +620,9 @@ def test_recorded_answers_bench_batches_in_front_of_the_app(
     assert feeds["input_ids"].shape == (1, 2) and outputs == ["embedding"]
 
 
+@pytest.mark.slow  # git, and timed runs of two models
 def test_tagpath_compares_models_side_by_side(tmp_path: Path) -> None:
-    """bench.tagpath on the shipped model twice, once read out of git history: the FLOP count
+    """bench.probes.tagpath on the shipped model twice, once read out of git history: the FLOP count
     and a speed for each, relative to the first."""
     _write_ewt(tmp_path)
     out = tmp_path / "tagpath.json"

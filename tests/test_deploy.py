@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from app.config import Settings
+from tests.dockerfiles import dockerfile_stages, tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = sorted(ROOT.glob("Dockerfile*"))
@@ -37,49 +37,6 @@ TORCH_LIKE = ("torch", "triton", "onnx")  # never in the runtime (onnx: the expo
 
 
 # --- reading the files ---------------------------------------------------------------------
-
-
-@dataclass
-class Stage:
-    name: str
-    base: str
-    steps: list[tuple[str, str]] = field(default_factory=list)  # (INSTRUCTION, arguments)
-
-    def each(self, instruction: str) -> list[str]:
-        return [args for ins, args in self.steps if ins == instruction]
-
-    def env(self) -> dict[str, str]:
-        pairs = (p.split("=", 1) for args in self.each("ENV") for p in shlex.split(args))
-        return {k: v for k, v in pairs}
-
-
-def dockerfile_stages(path: Path) -> list[Stage]:
-    """The stages of a Dockerfile, continuation lines joined, comments dropped, ARGs applied."""
-    lines, pending = [], ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        lines.append(pending + line)
-        pending = ""
-    stages: list[Stage] = []
-    args: dict[str, str] = {}  # the ARGs declared before the first FROM
-    for line in lines:
-        instruction, _, rest = line.partition(" ")
-        instruction = instruction.upper()
-        if instruction == "FROM":
-            words = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], rest).split()
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else ""
-            stages.append(Stage(name, words[0]))
-        elif stages:
-            stages[-1].steps.append((instruction, rest.strip()))
-        elif instruction == "ARG":
-            key, _, default = rest.partition("=")
-            args[key] = default
-    return stages
 
 
 def make_serve_command() -> list[str]:
@@ -148,12 +105,6 @@ def runtime_closure(requirements: list[str]) -> set[str]:
     return seen
 
 
-def tool(name: str) -> str:
-    path = BIN / name
-    assert path.exists(), f"{name} is missing: it is in the dev extra (make dev)"
-    return str(path)
-
-
 def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())
 
@@ -169,6 +120,7 @@ def test_there_are_a_cpu_and_a_cuda_dockerfile() -> None:
     assert [p.name for p in DOCKERFILES] == ["Dockerfile", "Dockerfile.cuda"]
 
 
+@pytest.mark.slow  # runs a linter in a subprocess
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_is_clean(dockerfile: Path) -> None:
     done = subprocess.run(
@@ -343,6 +295,7 @@ def test_every_copied_file_is_in_the_build_context(dockerfile: Path) -> None:
 # --- docker-compose.yml --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs a linter in a subprocess
 def test_compose_is_valid_against_the_compose_spec() -> None:
     done = subprocess.run(
         [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
@@ -395,6 +348,7 @@ def test_compose_gpu_profile_reserves_an_nvidia_device() -> None:
 # --- deploy/k8s ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # runs a linter in a subprocess
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_k8s_manifests_are_valid(version: str) -> None:
     done = subprocess.run(

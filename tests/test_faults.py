@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_server import free_port, server_env
 
 from app import logs
-from app.backend import OnnxBackend
 from app.config import Settings
 from app.main import create_app
+from app.model.backend import OnnxBackend
+from tests.helpers import free_port, server_env
 
 
 def _missing_onnx(model: Path) -> None:
@@ -39,6 +39,7 @@ def _labels_off_the_graph(model: Path) -> None:
     (model / "model.json").write_text(json.dumps(spec))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "break_model, reason",
     [
@@ -102,7 +103,7 @@ async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     backend = OneBadRun(OnnxBackend(model_dir, ["cpu"], 1))
-    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), backend)  # type: ignore[arg-type]
+    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), backend)
     texts = ["Alice lives in Paris.", "Bob works for Acme.", "It rained."]
     lines = io.StringIO()
     handler = logs.log_handler(json_lines=True, stream=lines)
@@ -137,5 +138,5 @@ async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_
     records = [json.loads(line) for line in lines.getvalue().splitlines()]
     errors = [r for r in records if r["level"] == "ERROR" and r["request_id"] == rid]
     assert any("inference failed" in r["message"] for r in errors), records
-    requests = [r for r in records if r["logger"] == "app.api" and r["request_id"] == rid]
+    requests = [r for r in records if r["logger"] == "app.http.edge" and r["request_id"] == rid]
     assert [r["message"].split()[:3] for r in requests] == [["POST", "/tag", "500"]]

@@ -26,8 +26,9 @@ import pytest
 import yaml
 
 from app.config import Settings
-from tests.test_deploy import dockerfile_stages, tool
+from tests.dockerfiles import dockerfile_stages, tool
 
+pytestmark = pytest.mark.slow  # nginx and stand-in replicas, run on this host
 ROOT = Path(__file__).resolve().parent.parent
 LB = ROOT / "deploy" / "nginx"
 CONFIG = LB / "nginx.conf"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """
 import sys
 from fastapi.testclient import TestClient
@@ -20,6 +22,7 @@ assert not loaded, loaded
 """
 
 
+@pytest.mark.slow  # a subprocess
 def test_runtime_does_not_import_torch(model_dir: Path, repo_root: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(model_dir)],

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
 import httpx
 import pytest
-from test_server import free_port, metric, server_env, wait_healthy
 
-pytestmark = pytest.mark.anyio
+from tests.helpers import Server, metric
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # load on `python -m app`
 
 MAX_QUEUE = 64  # sentences; small, so that a few dozen clients overflow it
 CLIENTS = 48  # concurrent clients, each with one request of INPUTS sentences in flight
@@ -39,42 +36,9 @@ LONG = " ".join(["Alice Smith moved from Paris to the Acme offices in Berlin las
 RSS_GROWTH_MB = 300
 
 
-@dataclass(frozen=True)
-class Server:
-    base: str
-    pid: int
-    log: Path  # JSON lines; a file, since a pipe nobody reads would fill and stall the server
-
-
-@pytest.fixture(scope="module")
-def server(
-    model_dir: Path, repo_root: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    port = free_port()
-    # One worker: most of a burst then waits in the queue rather than in runs, which the
-    # hang-up test needs to see sentences dropped from it.
-    env = server_env(
-        PORT=str(port),
-        BIGRU_MODEL_DIR=str(model_dir),
-        BIGRU_MAX_QUEUE=str(MAX_QUEUE),
-        BIGRU_WORKERS="1",
-    )
-    log_path = tmp_path_factory.mktemp("overload") / "server.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(proc, base, log_path)
-        yield Server(base, proc.pid, log_path)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, log_path.read_text()[-3000:]
-    assert '"level": "ERROR"' not in log_path.read_text()
+# One worker: most of a burst then waits in the queue rather than in runs, which the hang-up
+# test needs to see sentences dropped from it.
+SERVER_ENV = {"BIGRU_MAX_QUEUE": str(MAX_QUEUE), "BIGRU_WORKERS": "1"}  # for `server`
 
 
 def rss_mb(pid: int) -> float:
@@ -110,7 +74,7 @@ class Tally:
 
 
 async def test_overload_is_refused_fast_and_the_rest_is_served_exactly(server: Server) -> None:
-    base, pid = server.base, server.pid
+    base, pid = server.base, server.proc.pid
     async with client(base, timeout=30) as http:
         alone = {}
         for s in SENTENCES:

@@ -2,71 +2,32 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+from tests.helpers import metric, start_server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_env(**env: str) -> dict[str, str]:
-    return {**os.environ, "HOST": "127.0.0.1", "BIGRU_LOG_JSON": "true", **env}
-
-
-def wait_healthy(proc: subprocess.Popen[str], base: str, log: Path | None = None) -> None:
-    """Poll /health until 200; a server that dies first fails with its log (file or pipe)."""
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(
-                log.read_text() if log else proc.stderr.read() if proc.stderr else ""
-            )
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not become healthy"
-        time.sleep(0.2)
-
-
-def metric(base: str, name: str) -> float:
-    text = httpx.get(f"{base}/metrics", timeout=5).text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
-
-
-def test_serves_health_then_tag(model_dir: Path, repo_root: Path) -> None:
-    port = free_port()
-    env = server_env(PORT=str(port), BIGRU_MODEL_DIR=str(model_dir))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=subprocess.PIPE, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
+@pytest.mark.slow
+def test_serves_health_then_tag(model_dir: Path, tmp_path: Path) -> None:
+    server = start_server(model_dir, tmp_path / "server.log")
     try:
-        wait_healthy(proc, base)
         body, trace = {"inputs": "Alice lives in Paris."}, {"X-Request-ID": "trace-42"}
-        r = httpx.post(f"{base}/tag", json=body, headers=trace, timeout=10)
+        r = httpx.post(f"{server.base}/tag", json=body, headers=trace, timeout=10)
         assert r.status_code == 200
         assert [t["text"] for t in r.json()[0]["tokens"]] == ["Alice", "lives", "in", "Paris", "."]
         assert r.headers["x-request-id"] == "trace-42"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    assert proc.returncode == 0, stderr  # a stop on SIGTERM is a success (app.main._Server)
+        status = server.stop()
+    stderr = server.log.read_text()
+    assert status == 0, stderr  # a stop on SIGTERM is a success (app.main._Server)
     assert "Application shutdown complete." in stderr
-    records = [json.loads(line) for line in stderr.splitlines()]  # every line one JSON object
+    records = server.records()  # every line one JSON object
     assert {"time", "level", "logger", "request_id", "message"} <= records[0].keys()
     tagged = [r for r in records if r["request_id"] == "trace-42"]
     assert [r["message"].split()[:3] for r in tagged] == [["POST", "/tag", "200"]]
@@ -75,23 +36,21 @@ def test_serves_health_then_tag(model_dir: Path, repo_root: Path) -> None:
 LONG = " ".join(["Alice Smith moved from Paris to the Acme offices in Berlin last year."] * 14)
 
 
+@pytest.mark.slow
 def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
-    model_dir: Path, repo_root: Path
+    model_dir: Path, tmp_path: Path
 ) -> None:
     """What an orchestrator's stop does: SIGTERM while requests are being tagged."""
-    port, requests, inputs, timeout = free_port(), 4, 32, 30.0
+    requests, inputs, timeout = 4, 32, 30.0
     batch, workers = 4, 2
-    env = server_env(
-        PORT=str(port),
-        BIGRU_MODEL_DIR=str(model_dir),
+    server = start_server(
+        model_dir,
+        tmp_path / "server.log",
         BIGRU_SHUTDOWN_TIMEOUT=str(timeout),
         BIGRU_MAX_BATCH_SIZE=str(batch),  # many small ORT runs: the requests last a few seconds
         BIGRU_WORKERS=str(workers),
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=subprocess.PIPE, text=True
-    )
-    base = f"http://127.0.0.1:{port}"
+    base, proc = server.base, server.proc
     results: dict[int, object] = {}
 
     def post(i: int) -> None:
@@ -102,7 +61,6 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
             results[i] = e
 
     try:
-        wait_healthy(proc, base)
         done_before = metric(base, "bigru_batch_size_sum")  # sentences through ORT so far
         threads = [threading.Thread(target=post, args=(i,)) for i in range(requests)]
         for t in threads:
@@ -121,16 +79,15 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
             time.sleep(0.01)
         sigterm_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=timeout + 15)
+        status = proc.wait(timeout=timeout + 15)
         exited_after = time.monotonic() - sigterm_at
         for t in threads:
             t.join(timeout=10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        server.stop()
 
-    assert proc.returncode == 0, stderr
+    stderr = server.log.read_text()
+    assert status == 0, stderr
     assert exited_after < timeout, exited_after
     assert "timeout graceful shutdown exceeded" not in stderr
     assert "Application shutdown complete." in stderr
@@ -158,25 +115,20 @@ def test_uvicorn_runs_on_its_c_parser_and_libuv_loop() -> None:
     assert importlib.util.find_spec("uvloop"), "loop='auto' would fall back to asyncio"
 
 
-def test_two_processes_share_the_port_and_their_metrics(
-    model_dir: Path, repo_root: Path, tmp_path: Path
-) -> None:
+@pytest.mark.slow
+def test_two_processes_share_the_port_and_their_metrics(model_dir: Path, tmp_path: Path) -> None:
     """BIGRU_PROCESSES=2: both processes answer on one port, /metrics (from either) counts
     every request of both, and SIGTERM stops them all with exit status 0."""
-    port, metrics_dir = free_port(), tmp_path / "metrics"
+    metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    env = server_env(
-        PORT=str(port),
-        BIGRU_MODEL_DIR=str(model_dir),
+    server = start_server(
+        model_dir,
+        tmp_path / "server.log",
         BIGRU_PROCESSES="2",
         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
-    log = tmp_path / "server.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "app"], cwd=repo_root, env=env, stderr=sink)
-    base = f"http://127.0.0.1:{port}"
+    base = server.base
     try:
-        wait_healthy(proc, base, log)
         prefixes: set[str] = set()  # a request id starts with its process's own prefix
         sent = 0
         deadline = time.monotonic() + 30
@@ -189,9 +141,6 @@ def test_two_processes_share_the_port_and_their_metrics(
             sent += 1
         assert metric(base, 'bigru_requests_total{route="/embed",status="200"}') == sent
         assert len(list(metrics_dir.glob("counter_*.db"))) >= 2  # one file per process
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        status = server.stop()
+    assert status == 0

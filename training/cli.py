@@ -42,7 +42,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             if args.label_column < 2:
                 parser.error("--label-column: column 1 is the word; labels are in 2 or later")
             columns = [Column("tags", args.label_column)]
-        from app.featurize import WordPiece
+        from app.model.featurize import WordPiece
         from training import teacher
 
         wp = WordPiece.from_file(teacher.vocab_file())
@@ -63,10 +63,7 @@ def _sentence(path: Path | None) -> Path | dict | None:
     return {"config": model.cfg.to_dict(), "state": model.state_dict(), "meta": card["training"]}
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="bigru", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
-
+def _add_train(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train", help="train a tagger: on your labelled files (--train, --dev) or EWT (--data)"
     )
@@ -108,20 +105,43 @@ def main(argv: list[str] | None = None) -> None:
         "--ema", type=float, help="keep and evaluate an EMA of the weights with this decay"
     )
     t.add_argument("--limit", type=int, help="use only the first N train sentences (smoke runs)")
+    t.set_defaults(run=lambda args: _train(t, args))
 
+
+def _add_tag_teacher(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("tag-teacher", help="fine-tune all-MiniLM-L6-v2 as a tagger (for silver)")
     s.add_argument("--data", type=Path, required=True)
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--epochs", type=int)
     s.add_argument("--threads", type=int)
     s.add_argument("--limit", type=int)
+    s.set_defaults(run=_tag_teacher)
 
+
+def _tag_teacher(args: argparse.Namespace) -> None:
+    from training.silver import TeacherConfig, finetune
+
+    tcfg = TeacherConfig()
+    _override(tcfg, args, ("epochs", "threads", "limit"))
+    print(json.dumps(finetune(args.data, args.out, tcfg), indent=1))
+
+
+def _add_silver(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("silver", help="tag unlabeled corpus sentences with the tagging teacher")
     r.add_argument("--data", type=Path, required=True)
     r.add_argument("--teacher", type=Path, required=True, help="tag-teacher's teacher.pt")
     r.add_argument("--out", type=Path, required=True, help="silver .npz file")
     r.add_argument("--sentences", type=int, default=150_000)
+    r.set_defaults(run=_silver)
 
+
+def _silver(args: argparse.Namespace) -> None:
+    from training.silver import write_silver
+
+    write_silver(args.teacher, args.data, args.out, args.sentences)
+
+
+def _add_distill(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("distill", help="distil the teacher into the sentence encoder")
     d.add_argument("--data", type=Path, required=True)
     d.add_argument("--out", type=Path, required=True)
@@ -132,14 +152,36 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--threads", type=int)
     d.add_argument("--sent-input", type=int, help="project the table to this width (0: no)")
     d.add_argument("--sent-hidden", type=int, help="sentence GRU width per direction")
+    d.set_defaults(run=_distill)
 
+
+def _distill(args: argparse.Namespace) -> None:
+    from training.distill import DistillConfig, distill
+
+    dcfg = DistillConfig()
+    names = ("epochs", "corpus_size", "max_minutes", "threads", "sent_input", "sent_hidden")
+    _override(dcfg, args, names)
+    print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
+
+
+def _add_sts_tune(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("sts-tune", help="tune the sentence encoder on STS-B train (CoSENT)")
     f.add_argument("--data", type=Path, required=True)
     f.add_argument("--init", type=Path, required=True, help="distilled sentence.pt")
     f.add_argument("--out", type=Path, required=True)
     f.add_argument("--epochs", type=int, default=5)
     f.add_argument("--lr", type=float, default=1e-4)
+    f.set_defaults(run=_sts_tune)
 
+
+def _sts_tune(args: argparse.Namespace) -> None:
+    from training.distill import sts_finetune
+
+    result = sts_finetune(args.data, args.init, args.out, args.epochs, args.lr)
+    print(json.dumps(result["stsb_dev"]))
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("export", help="export a checkpoint to models/<name> and write its card")
     e.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint (tagger.pt)")
     e.add_argument(
@@ -151,95 +193,86 @@ def main(argv: list[str] | None = None) -> None:
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--version", default="0.1.0")
     e.add_argument("--data", type=Path, help="evaluate on dev for the card")
+    e.set_defaults(run=_export)
 
+
+def _export(args: argparse.Namespace) -> None:
+    from training.card import write_card
+    from training.checkpoint import load_checkpoint
+    from training.evaluate import evaluate
+    from training.export import export
+
+    model, ckpt = load_checkpoint(args.tagger, _sentence(args.sentence))
+    facts = export(model, ckpt, args.out)
+    facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
+    dev = evaluate(args.out, args.data) if args.data else None
+    card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent)
+    print(json.dumps({k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1))
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("eval", help="evaluate an exported model (ONNX) on a split")
     v.add_argument("--model", type=Path, required=True)
     v.add_argument("--data", type=Path, required=True)
     v.add_argument("--split", default="dev")
     v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
+    v.set_defaults(run=_eval)
 
-    h = sub.add_parser(
-        "shared-probe", help="STS-B of a linear head on the frozen tagger (shared-encoder design)"
-    )
-    h.add_argument("--data", type=Path, required=True)
-    h.add_argument("--tagger", type=Path, required=True, help="tagger checkpoint")
-    h.add_argument("--sentences", type=int, default=50_000, help="corpus sentences to fit on")
-    h.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
-    h.add_argument("--threads", type=int, default=2)
 
+def _eval(args: argparse.Namespace) -> None:
+    from training.evaluate import evaluate
+
+    result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
+    result.pop("skipped_sent_ids")
+    print(json.dumps(result, indent=1))
+
+
+def _add_recover(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("recover", help="a tagger checkpoint back from an exported model's ONNX")
     c.add_argument("--model", type=Path, required=True, help="exported model directory")
     c.add_argument("--out", type=Path, required=True, help="checkpoint to write (tagger.pt)")
+    c.set_defaults(run=_recover)
 
+
+def _recover(args: argparse.Namespace) -> None:
+    from training.recover import write_checkpoint
+
+    write_checkpoint(args.model, args.out)
+
+
+def _add_tokeval(sub: argparse._SubParsersAction) -> None:
     k = sub.add_parser("tokeval", help="word F1 of the raw-text tokenizer against EWT gold words")
     k.add_argument("--data", type=Path, required=True)
     k.add_argument("--split", default="dev")
+    k.set_defaults(run=_tokeval)
 
-    args = p.parse_args(argv)
-    if args.cmd == "train":
-        _train(t, args)
-    elif args.cmd == "tag-teacher":
-        from training.silver import TeacherConfig, finetune
 
-        tcfg = TeacherConfig()
-        _override(tcfg, args, ("epochs", "threads", "limit"))
-        print(json.dumps(finetune(args.data, args.out, tcfg), indent=1))
-    elif args.cmd == "silver":
-        from training.silver import write_silver
+def _tokeval(args: argparse.Namespace) -> None:
+    from training.tokeval import main as tokeval
 
-        write_silver(args.teacher, args.data, args.out, args.sentences)
-    elif args.cmd == "distill":
-        from training.distill import DistillConfig, distill
+    tokeval(["--data", str(args.data), "--split", args.split])
 
-        dcfg = DistillConfig()
-        names = ("epochs", "corpus_size", "max_minutes", "threads", "sent_input", "sent_hidden")
-        _override(dcfg, args, names)
-        print(json.dumps(distill(args.data, args.out, dcfg, args.cache)["stsb_dev"]))
-    elif args.cmd == "sts-tune":
-        from training.distill import sts_finetune
 
-        print(
-            json.dumps(
-                sts_finetune(args.data, args.init, args.out, args.epochs, args.lr)["stsb_dev"]
-            )
-        )
-    elif args.cmd == "export":
-        from training.card import write_card
-        from training.checkpoint import load_checkpoint
-        from training.evaluate import evaluate
-        from training.export import export
+_COMMANDS = (
+    _add_train,
+    _add_tag_teacher,
+    _add_silver,
+    _add_distill,
+    _add_sts_tune,
+    _add_export,
+    _add_eval,
+    _add_recover,
+    _add_tokeval,
+)
 
-        model, ckpt = load_checkpoint(args.tagger, _sentence(args.sentence))
-        facts = export(model, ckpt, args.out)
-        facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
-        dev = evaluate(args.out, args.data) if args.data else None
-        card = write_card(
-            args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent
-        )
-        print(
-            json.dumps(
-                {k: card[k] for k in ("sha256", "file_bytes", "parameters", "dev")}, indent=1
-            )
-        )
-    elif args.cmd == "eval":
-        from training.evaluate import evaluate
 
-        result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
-        result.pop("skipped_sent_ids")
-        print(json.dumps(result, indent=1))
-    elif args.cmd == "shared-probe":
-        from training.shared import probe
-
-        result = probe(args.data, args.tagger, args.sentences, args.cache, args.threads)
-        print(json.dumps(result, indent=1))
-    elif args.cmd == "recover":
-        from training.recover import write_checkpoint
-
-        write_checkpoint(args.model, args.out)
-    elif args.cmd == "tokeval":
-        from training.tokeval import main as tokeval
-
-        tokeval(["--data", str(args.data), "--split", args.split])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bigru", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for add in _COMMANDS:
+        add(sub)
+    args = parser.parse_args(argv)
+    args.run(args)
 
 
 if __name__ == "__main__":

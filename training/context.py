@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from app.featurize import Features, pad_batch
+from app.model.featurize import Features, pad_batch
 from training.model import BiGRUModel, length_mask
 from training.teacher import Teacher
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.featurize import WordPiece
+from app.model.featurize import WordPiece
 from training.conll import Column, heads_of, read_table
 from training.data import load_tagging
 from training.examples import EWT_LABELS, Example, encode, encode_ewt

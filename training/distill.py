@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.featurize import Features, WordPiece, featurize, length_batches, pad_batch
-from app.text import split_words
+from app.model.featurize import Features, WordPiece, featurize, length_batches, pad_batch
+from app.model.text import split_words
 from training import teacher
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import load_tagging, read_stsb

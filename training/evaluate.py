@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.backend import OnnxBackend
-from app.decode import WordTags, tag_decoder
-from app.featurize import Features, WordPiece, featurize, length_batches
+from app.model.backend import OnnxBackend
+from app.model.decode import WordTags, tag_decoder
+from app.model.featurize import Features, WordPiece, featurize, length_batches
 from training.data import load_tagging
 from training.distill import student_features, teacher_vectors
 from training.scores import tagging_scores

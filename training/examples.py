@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from app.featurize import Features, WordPiece, featurize, pad_batch
+from app.model.featurize import Features, WordPiece, featurize, pad_batch
 from training.data import Sentence
 
 UPOS = ["ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON",

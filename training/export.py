@@ -17,12 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.backend import EMBEDDING, file_sha256, gate_feeds
+from app.model.backend import gate_feeds
+from app.model.spec import EMBEDDING, GATES, INPUTS, file_sha256, outputs_by_task
 from training import teacher
 from training.gate import gate_file
 from training.model import BiGRUModel
-
-INPUTS = ["input_ids", "case_ids", "lengths"]
 
 
 class _Graph(nn.Module):
@@ -55,15 +54,6 @@ def example_slice(batch: dict[str, np.ndarray], i: int, n: int) -> dict[str, np.
     }
 
 
-def task_outputs(model: BiGRUModel) -> dict[str, list[str]]:
-    """The graph's outputs by task, as the service asks for them (ModelSpec.task_outputs)."""
-    names = model.output_names()
-    return {
-        "tag": [n for n in names if n != EMBEDDING],
-        "embed": [n for n in names if n == EMBEDDING],
-    }
-
-
 def export_onnx(model: BiGRUModel, path: Path) -> None:
     """The traced graph, then, if it has a sentence encoder, its two encoders gated behind
     `want_tags` / `want_embedding`."""
@@ -86,16 +76,16 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
             _Graph(model).eval(),
             tuple(batch[k] for k in INPUTS),
             str(path),
-            input_names=INPUTS,
+            input_names=list(INPUTS),
             output_names=outputs,
             dynamic_axes=dyn,
             opset_version=17,
             dynamo=False,
         )
     model.unfold()  # parity then compares the graph with the computed projections
-    tasks = task_outputs(model)
+    tasks = outputs_by_task(model.output_names())
     if tasks["embed"]:
-        gate_file(path, {"want_tags": tasks["tag"], "want_embedding": tasks["embed"]})
+        gate_file(path, {flag: tasks[task] for flag, task in GATES.items()})
 
 
 def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 30522) -> float:
@@ -107,7 +97,7 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     batch = example_batch(lengths, seed=1, vocab=vocab)
     names = {i.name for i in sess.get_inputs()}
     got = {}
-    for wanted in task_outputs(model).values():
+    for wanted in outputs_by_task(model.output_names()).values():
         if wanted:
             values = sess.run(wanted, {**batch, **gate_feeds(names, wanted)})
             got.update(zip(wanted, values, strict=True))

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from app.featurize import NUM_CASE_CLASSES
+from app.model.featurize import NUM_CASE_CLASSES
 
 
 @dataclass
@@ -222,7 +222,7 @@ class BiGRUModel(nn.Module):
 
 
 class CRF(nn.Module):
-    """Linear-chain CRF over words. Training only: decoding is app.decode (numpy)."""
+    """Linear-chain CRF over words. Training only: decoding is app.model.decode (numpy)."""
 
     def __init__(self, n: int):
         super().__init__()

@@ -16,7 +16,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from app.backend import read_heads
+from app.model.spec import read_heads
 from training import teacher
 from training.checkpoint import save_checkpoint
 from training.model import BiGRUModel, ModelConfig

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.decode import iob2_spans
+from app.model.decode import iob2_spans
 
 
 def accuracy(gold: list[list[str]], pred: list[list[str]]) -> float:

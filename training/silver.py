@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.decode import CRFDecoder
-from app.featurize import NUM_CASE_CLASSES, Features, WordPiece, length_batches
+from app.model.decode import CRFDecoder
+from app.model.featurize import NUM_CASE_CLASSES, Features, WordPiece, length_batches
 from training import teacher
 from training.context import wrap_pieces
 from training.data import load_tagging

@@ -1,4 +1,4 @@
-"""Measure `app.text.tokenize` against the gold words of UD English-EWT.
+"""Measure `app.model.text.tokenize` against the gold words of UD English-EWT.
 
     python -m training.tokeval --data ../shared/data [--split dev]
 
@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from app.text import tokenize
+from app.model.text import tokenize
 from training.data import read_conllu
 
 Span = tuple[int, int]

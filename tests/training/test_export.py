@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow  # training, on torch
 torch = pytest.importorskip("torch")
 
 from training.export import example_batch, export_onnx, parity  # noqa: E402
@@ -97,7 +98,7 @@ def test_exported_graph_has_dynamic_axes(onnx_path):
 def test_each_encoder_is_behind_its_own_gate(onnx_path):
     import onnx
 
-    from app.backend import GATES
+    from app.model.spec import GATES
 
     graph = onnx.load(str(onnx_path)).graph
     assert set(GATES) <= {i.name for i in graph.input}

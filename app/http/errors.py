@@ -1,0 +1,169 @@
+"""The one map from domain errors to HTTP, the writer of every error body, and its schema.
+
+Every error response, ours, pydantic's and Starlette's (404, 405), is
+`{"error": str, "error_type": str}` with the status of its `error_type`. The two errors only
+HTTP can raise (a wrong API key, a client that hung up) are defined here too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from app.core.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 1
+
+STATUS = {
+    "validation": 422,
+    "invalid_input": 422,
+    "empty_input": 422,
+    "too_large": 413,
+    "no_sentence_encoder": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "http": 400,
+    "overloaded": 429,
+    "client_gone": 499,  # nginx's convention; only the log and the metrics ever see it
+    "not_ready": 503,
+    "backend": 500,
+    "internal": 500,
+}
+_HEADERS = {
+    "overloaded": {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    "unauthorized": {"WWW-Authenticate": "Bearer"},
+}
+# FastAPI raises a 400 only for a body it cannot decode (not UTF-8): a validation error too.
+_HTTP_TYPES = {400: "validation", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+# Errors about the body as a whole: it is missing, or not a JSON object.
+_NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type", "model_type"}
+_PYDANTIC_WHERE = re.compile(r" at line (\d+) column (\d+)$")
+NOT_AN_OBJECT = "the body must be a JSON object, sent as Content-Type: application/json"
+
+# What each error status means, for the OpenAPI document; every one has the ErrorResponse body.
+_DOCS: dict[int, dict[str, Any]] = {
+    400: {"description": "the model has no sentence encoder (`no_sentence_encoder`): a tagger"},
+    401: {
+        "description": "missing or wrong API key (only when the server has one)",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    },
+    413: {
+        "description": "over a limit: inputs, characters, words or pieces, body size, or more "
+        "sentences than the queue holds"
+    },
+    422: {"description": "malformed body, or nothing to embed (`empty_input`)"},
+    429: {
+        "description": "the queue is full; answered at once",
+        "headers": {
+            "Retry-After": {
+                "description": "seconds to wait before retrying",
+                "required": True,
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+    500: {"description": "inference failed; the log line carries the request id"},
+    503: {"description": "the model is not loaded yet"},
+}
+
+
+class UnauthorizedError(ServiceError):
+    error_type = "unauthorized"
+
+
+class ClientGoneError(ServiceError):
+    """The client disconnected before its answer was ready; its work was cancelled."""
+
+    error_type = "client_gone"
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    error_type: str
+
+
+def error_docs(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of these error statuses."""
+    return {code: {"model": ErrorResponse, **_DOCS[code]} for code in codes}
+
+
+def error_response(error_type: str, message: str) -> JSONResponse:
+    body = {"error": message, "error_type": error_type}
+    return JSONResponse(body, STATUS[error_type], headers=_HEADERS.get(error_type))
+
+
+def service_error_response(exc: ServiceError) -> JSONResponse:
+    """A domain error's response; a 5xx is logged (with the request id, by the log filter)."""
+    if STATUS[exc.error_type] >= 500:
+        log.error("%s: %s", exc.error_type, exc)
+    return error_response(exc.error_type, str(exc) or exc.error_type)
+
+
+def validation_message(errors: Iterable[Any], body: Any = None) -> str:
+    """`field.0: message; ...`, without the union-member tags pydantic puts in locations.
+    Takes FastAPI's errors (located under "body") and pydantic's own alike."""
+    parts: dict[str, None] = {}  # ordered and deduplicated
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            parts[_json_message(e, body)] = None
+            continue
+        loc = tuple(e.get("loc", ()))
+        loc = loc[1:] if loc[:1] == ("body",) else loc
+        if not loc and e.get("type") in _NOT_AN_OBJECT:
+            parts[NOT_AN_OBJECT] = None
+            continue
+        where = ".".join(str(p) for p in loc if "[" not in str(p))
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        parts[f"{where}: {msg}" if where else msg] = None
+    return "; ".join(parts) or "invalid request"
+
+
+def _json_message(error: Any, body: Any) -> str:
+    """What stopped the body parsing as JSON, and where. FastAPI gives the character offset
+    (the error's last location) and the text, from which the line and column follow; pydantic's
+    own parser names the line and column in its reason."""
+    reason = str(error.get("ctx", {}).get("error") or error.get("msg", "invalid"))
+    reason = _PYDANTIC_WHERE.sub(r" at line \1, column \2", reason.removeprefix("Invalid JSON: "))
+    pos = tuple(error.get("loc", ()))[-1:]
+    if not (pos and isinstance(pos[0], int) and isinstance(body, str)):
+        return f"the body is not valid JSON: {reason}"
+    at = pos[0]
+    line, column = body.count("\n", 0, at) + 1, at - body.rfind("\n", 0, at)
+    return f"the body is not valid JSON: {reason} at line {line}, column {column} (character {at})"
+
+
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return service_error_response(exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response("validation", validation_message(exc.errors(), exc.body))
+
+
+async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    error_type = _HTTP_TYPES.get(exc.status_code)
+    if error_type is None:  # a rarer 4xx of Starlette's: keep its code
+        response = error_response("http", str(exc.detail))
+        response.status_code = exc.status_code
+        return response
+    return error_response(error_type, str(exc.detail))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)

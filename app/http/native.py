@@ -1,0 +1,183 @@
+"""The native API's bodies: /tag, /embed (also TEI's), /info, /health."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.http.fields import Body, Text, Texts
+
+
+def _word(word: str) -> str:
+    """The model sees exactly the tokens given, so a token must be one word: the raw-text
+    tokenizer never makes an empty one, nor one holding whitespace or control characters."""
+    if not word or any(c.isspace() or unicodedata.category(c) == "Cc" for c in word):
+        raise ValueError(
+            "a token must be non-empty, with no whitespace or control characters "
+            "(the model sees exactly the tokens given; send text to split as `inputs`)"
+        )
+    return word
+
+
+Word = Annotated[
+    Text,
+    AfterValidator(_word),
+    Field(json_schema_extra={"minLength": 1, "pattern": r"^[^\s\x00-\x1f\x7f-\x9f]+$"}),
+]
+
+
+def _exactly_one_schema(schema: dict[str, Any]) -> None:
+    """The JSON schema of TagRequest: one of `inputs` and `tokens`, each absent when not given
+    (an explicit null is read as absent, but is not advertised)."""
+    for name in ("inputs", "tokens"):
+        field = schema["properties"][name]
+        field.pop("default", None)
+        kinds = [kind for kind in field.pop("anyOf") if kind != {"type": "null"}]
+        field.update(kinds[0] if len(kinds) == 1 else {"anyOf": kinds})
+    schema["oneOf"] = [{"required": ["inputs"]}, {"required": ["tokens"]}]
+
+
+class TagRequest(Body):
+    """Raw text (`inputs`, one string or several) or pre-tokenized sentences (`tokens`)."""
+
+    model_config = ConfigDict(json_schema_extra=_exactly_one_schema)
+
+    inputs: Text | Texts | None = Field(None, examples=["Alice moved to Paris."])
+    tokens: list[list[Word]] | None = Field(None, min_length=1, examples=[[["Alice", "moved"]]])
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TagRequest:
+        if (self.inputs is None) == (self.tokens is None):
+            raise ValueError("give exactly one of `inputs` and `tokens`")
+        return self
+
+
+_HEAD_FIELDS = {
+    "description": "then, for each head of the model (GET /info `heads`, in that order), "
+    "`<head>`: its label and `<head>_score`: the label's probability (softmax, or a span head's "
+    "CRF marginal). bigru-en's heads are `upos` and `ner`.",
+    "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]},
+    "examples": [
+        {
+            "text": "Alice",
+            "start": 0,
+            "end": 5,
+            "upos": "PROPN",
+            "upos_score": 0.99,
+            "ner": "B-PER",
+            "ner_score": 0.98,
+        }  # fmt: skip
+    ],
+}
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_HEAD_FIELDS)
+
+    text: str
+    start: int | None = Field(description="character offset into the input; null if pre-tokenized")
+    end: int | None = Field(description="exclusive character offset")
+
+
+class EntityOut(BaseModel):
+    text: str
+    label: str
+    start: int | None
+    end: int | None
+    token_start: int
+    token_end: int = Field(description="exclusive token index")
+    score: float
+
+
+class TagResult(BaseModel):
+    tokens: list[TokenOut]
+    entities: list[EntityOut]
+
+
+TagResponse = list[TagResult]
+
+
+def _null_only(schema: dict[str, Any]) -> None:
+    """Advertise null as the one valid value; a string still gets a 422 that says why."""
+    schema.pop("anyOf", None)
+    schema.pop("default", None)
+    schema["type"] = "null"
+
+
+class EmbedRequest(Body):
+    """/embed's body, also TEI's: `truncate`, `truncation_direction` and `prompt_name` have TEI's
+    meaning."""
+
+    inputs: Text | Texts = Field(examples=["Alice moved to Paris."])
+    normalize: bool = True
+    truncate: bool = Field(
+        False, description="cut an input over a size limit to fit instead of refusing it"
+    )
+    truncation_direction: Literal["Left", "Right"] = Field(
+        "Right", description="the end `truncate` cuts from"
+    )
+    prompt_name: str | None = Field(
+        None, description="the model has no prompts", json_schema_extra=_null_only
+    )
+
+    @field_validator("prompt_name")
+    @classmethod
+    def _no_prompts(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(f"this model has no prompts, so none named {value!r}; leave it unset")
+
+    @property
+    def truncation(self) -> Literal["left", "right"] | None:
+        """The end an over-long input is cut from; None: refuse it."""
+        if not self.truncate:
+            return None
+        return "left" if self.truncation_direction == "Left" else "right"
+
+
+EmbedResponse = list[list[float]]
+
+
+class ModelOut(BaseModel):
+    name: str
+    version: str
+    sha256: str
+
+
+class LimitsOut(BaseModel):
+    max_batch_size: int
+    max_batch_tokens: int
+    max_wait_ms: float
+    max_queue: int
+    max_padding: float
+    max_inputs_per_request: int
+    max_chars_per_input: int
+    max_tokens_per_input: int
+    max_pieces_per_input: int
+    max_body_bytes: int
+
+
+class HeadOut(BaseModel):
+    name: str = Field(description="the token fields `<name>` and `<name>_score` in /tag")
+    decoder: Literal["softmax", "crf"] = Field(description="crf: an IOB2 span head (entities)")
+    labels: list[str]
+
+
+class InfoResponse(BaseModel):
+    model: ModelOut
+    tasks: list[Literal["tag", "embed"]] = Field(
+        description="what the model does: /tag, and /embed only with a sentence encoder"
+    )
+    heads: list[HeadOut]
+    upos_labels: list[str] | None = Field(description="the `upos` head's labels, if it has one")
+    ner_labels: list[str] | None = Field(description="the `ner` head's labels, if it has one")
+    entity_labels: list[str] = Field(description="entity types of the span head")
+    embedding_dim: int | None = Field(description="null: no sentence encoder")
+    providers: list[str] = Field(description="execution providers active in the ORT session")
+    limits: LimitsOut
+    package_version: str
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"

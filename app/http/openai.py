@@ -1,0 +1,141 @@
+"""OpenAI's embeddings API: its bodies, and its error shape on the /v1/ routes,
+`{"error": {"message", "type", "param", "code"}}`.
+
+The OpenAI SDK reads that shape (its exception's message, `.type`, `.code`); from ours it shows
+only the status. Every error body is written in our shape wherever it arises (a handler, the
+body limit, the edge's 500); the edge (app/http/edge.py) rewrites the /v1/ ones at the one
+place they all pass. `code` carries our `error_type`; `param` is null.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field, field_validator
+from starlette.types import Message, Send
+
+from app.http.fields import Body, Text, Texts
+
+
+def _token_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _token_ids(value: Any) -> bool:
+    """One token id, or a list of them: OpenAI's forms of input besides text."""
+    return _token_id(value) or (isinstance(value, list) and all(map(_token_id, value)))
+
+
+class EmbeddingsRequest(Body):
+    """OpenAI-compatible; `model` is accepted and ignored (this server has one model)."""
+
+    input: Text | Texts
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    user: str | None = None
+    dimensions: int | None = Field(None, description="must equal the model's embedding_dim")
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _not_token_ids(cls, value: Any) -> Any:
+        """OpenAI also takes token ids (LangChain's OpenAIEmbeddings sends tiktoken's by
+        default); they index another tokenizer's vocabulary, so say what to send instead."""
+        if isinstance(value, list) and value and all(map(_token_ids, value)):
+            raise ValueError(
+                "token ids are not accepted, only text: this model has its own vocabulary. "
+                "Send strings (LangChain: OpenAIEmbeddings(check_embedding_ctx_length=False))"
+            )
+        return value
+
+
+class EmbeddingOut(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str = Field(description="floats, or base64 of little-endian float32")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = Field(description="WordPiece pieces")
+    total_tokens: int
+
+
+class EmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[EmbeddingOut]
+    model: str
+    usage: Usage
+
+
+class OpenAIError(BaseModel):
+    message: str
+    type: str = Field(
+        description="invalid_request_error, authentication_error, rate_limit_error or server_error"
+    )
+    param: str | None = Field(description="always null")
+    code: str = Field(description="this server's error_type")
+
+
+class OpenAIErrorResponse(BaseModel):
+    """The error body of /v1/* routes, in OpenAI's shape (what the OpenAI SDK reads)."""
+
+    error: OpenAIError
+
+
+PREFIX = "/v1/"
+
+
+def openai_errors(responses: dict[int | str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a /v1/ route: the same statuses, OpenAI's error body."""
+    return {code: {**doc, "model": OpenAIErrorResponse} for code, doc in responses.items()}
+
+
+def _type(status: int) -> str:
+    """OpenAI's `type` for a status."""
+    if status == 401:
+        return "authentication_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
+
+
+def _openai_body(status: int, body: bytes) -> bytes:
+    """Our error body as OpenAI's; anything else unchanged."""
+    try:
+        ours = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    if not isinstance(ours, dict) or set(ours) != {"error", "error_type"}:
+        return body
+    error = {
+        "message": ours["error"],
+        "type": _type(status),
+        "param": None,
+        "code": ours["error_type"],
+    }
+    return orjson.dumps({"error": error})
+
+
+def rewrite_errors(send: Send) -> Send:
+    """`send` for a /v1/ request: error responses in OpenAI's shape, successes untouched."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def rewrite(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            start = message  # held until the whole body is in
+            return
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = _openai_body(start["status"], b"".join(chunks))
+        headers = [h for h in start.get("headers", []) if h[0].lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return rewrite

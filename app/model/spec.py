@@ -1,0 +1,144 @@
+"""What a model directory says about its model: its heads, its outputs per task, its vocabulary.
+
+A model directory, as `training/export.py` writes it: model.onnx, vocab.txt, model.json
+(inputs, outputs, heads: each a name, its labels, its decoder and a CRF head's weights;
+embedding_dim, null for a tagger without a sentence encoder) and, for a shipped model,
+card.json (name, version, sha256 of model.onnx) and README.md. A head named `h` is the graph's
+output `h_logits`. A model.json without `heads` names `upos_labels`, `ner_labels` and `crf`
+instead: the heads `upos` (softmax) and `ner` (CRF).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.model.errors import ModelLoadError
+
+INPUTS = ("input_ids", "case_ids", "lengths")  # the graph's inputs: (B, T), (B, T), (B,)
+EMBEDDING = "embedding"  # the sentence encoder's output (B, D); a head's is `<name>_logits`
+# Boolean inputs of a gated graph (training/gate.py): each switches on the encoder of one task.
+GATES = {"want_tags": "tag", "want_embedding": "embed"}
+
+
+def outputs_by_task(outputs: Iterable[str]) -> dict[str, list[str]]:
+    """What each task asks the graph for: the embedding for `embed`, every head for `tag`.
+    The one statement of the task -> outputs contract; the service, the export and the
+    gates all read it."""
+    names = list(outputs)
+    return {
+        "tag": [n for n in names if n != EMBEDDING],
+        "embed": [n for n in names if n == EMBEDDING],
+    }
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """One tagging head: per-token labels by softmax, or IOB2 spans by a CRF."""
+
+    name: str
+    labels: list[str]
+    decoder: str  # "softmax" or "crf"
+    crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
+
+
+def _head(raw: dict[str, Any]) -> HeadSpec:
+    crf = None
+    if raw["decoder"] == "crf":
+        crf = {
+            k: np.asarray(raw["crf"][k], dtype=np.float64) for k in ("transitions", "start", "end")
+        }
+    elif raw["decoder"] != "softmax":
+        raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
+
+
+def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
+    """The heads of a model.json, in output order."""
+    if "heads" in spec:
+        return [_head(h) for h in spec["heads"]]
+    upos = {"name": "upos", "labels": spec["upos_labels"], "decoder": "softmax"}
+    ner = {"name": "ner", "labels": spec["ner_labels"], "decoder": "crf", "crf": spec["crf"]}
+    return [_head(upos), _head(ner)]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the rest of the service needs to know about a model directory."""
+
+    name: str
+    version: str
+    sha256: str
+    heads: list[HeadSpec]
+    embedding_dim: int | None  # None: no sentence encoder
+    vocab: list[str]
+
+    @property
+    def outputs(self) -> list[str]:
+        """The graph outputs the model.json promises, in head order, then the embedding."""
+        embed = [EMBEDDING] if self.embedding_dim is not None else []
+        return [*(f"{h.name}_logits" for h in self.heads), *embed]
+
+    @property
+    def task_outputs(self) -> dict[str, list[str]]:
+        return outputs_by_task(self.outputs)
+
+    @property
+    def tasks(self) -> list[str]:
+        return [task for task, outputs in self.task_outputs.items() if outputs]
+
+    @classmethod
+    def load(cls, model_dir: Path) -> ModelSpec:
+        for name in ("model.onnx", "model.json", "vocab.txt"):
+            if not (model_dir / name).is_file():
+                raise ModelLoadError(f"{model_dir / name} not found")
+        try:
+            spec = json.loads((model_dir / "model.json").read_text(encoding="utf-8"))
+            card_path = model_dir / "card.json"
+            card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+            vocab = (model_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
+            heads = read_heads(spec)
+            dim = spec.get("embedding_dim")
+            embedding_dim = None if dim is None else int(dim)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ModelLoadError(
+                f"{model_dir}: unreadable model.json/card.json/vocab.txt: {e!r}"
+            ) from e
+        for head in heads:
+            n = len(head.labels)
+            crf = head.crf
+            if crf is not None and (
+                crf["transitions"].shape != (n, n)
+                or crf["start"].shape != (n,)
+                or crf["end"].shape != (n,)
+            ):
+                raise ModelLoadError(
+                    f"{model_dir}/model.json: CRF shapes do not match {n} {head.name} labels"
+                )
+        if "[UNK]" not in vocab:
+            raise ModelLoadError(f"{model_dir}/vocab.txt: no [UNK] piece")
+        digest = file_sha256(model_dir / "model.onnx")
+        if card.get("sha256") and card["sha256"] != digest:
+            raise ModelLoadError(f"{model_dir}/model.onnx: sha256 {digest} != card.json's")
+        return cls(
+            name=str(card.get("name") or model_dir.resolve().name),
+            version=str(card.get("version") or "unknown"),
+            sha256=digest,
+            heads=heads,
+            embedding_dim=embedding_dim,
+            vocab=vocab,
+        )
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,328 @@
+"""The dynamic batcher on a fake backend: merging, limits, buckets, cancel, overload, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import numpy as np
+import pytest
+
+from app.core.batcher import Batcher, BatchLimits
+from app.core.errors import BackendError, InputTooLargeError, OverloadedError
+from app.metrics import Metrics
+from app.model.errors import RunError
+from app.model.featurize import Features
+from tests.helpers import fake_spec
+
+pytestmark = pytest.mark.anyio
+
+FAIL_ID = 666  # a sentence holding this piece makes its batch fail
+
+
+class FakeBackend:
+    """Outputs derived from the inputs, so a wrong slice shows: logits repeat each piece id,
+    the embedding is the sum of the sentence's ids."""
+
+    spec = fake_spec()
+    providers = ["fake"]
+
+    def __init__(self, error: Callable[[str], Exception] = RuntimeError) -> None:
+        self.error = error  # what a batch holding FAIL_ID raises
+        self.batches: list[list[int]] = []  # lengths of each run's sentences
+        self.gate: threading.Event | None = None  # when set, runs wait for it
+        self.entered = threading.Event()  # a run has started
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(5)
+        ids, lengths = feeds["input_ids"], feeds["lengths"]  # (B, T), (B,)
+        self.batches.append(lengths.tolist())
+        if (ids == FAIL_ID).any():
+            raise self.error("boom")
+        logits = np.repeat(ids[:, :, None].astype(np.float32), 3, axis=2)  # (B, T, 3)
+        out = {"upos_logits": logits, "ner_logits": logits, "embedding": ids.sum(1)[:, None]}
+        return {k: out[k] for k in outputs}
+
+
+def sentence(n: int, first: int = 1000) -> Features:
+    ids = np.arange(first, first + n, dtype=np.int64)
+    return Features(ids, np.ones(n, dtype=np.int64), np.arange(n, dtype=np.int64))
+
+
+@asynccontextmanager
+async def running(
+    backend: FakeBackend, workers: int = 1, **limits: float
+) -> AsyncIterator[Batcher]:
+    """A started batcher. Unless a test sets `max_wait_ms`, the first sentence waits 200 ms for
+    company, so sentences submitted together are batched together whatever the threads do."""
+    limits = {"max_wait_ms": 200, **limits}
+    batcher = Batcher(backend, BatchLimits(**limits), Metrics(), workers)
+    batcher.start()
+    try:
+        yield batcher
+    finally:
+        await batcher.stop()
+
+
+async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """Poll `condition` on the event loop until it holds, failing after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.001)
+
+
+def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") -> list:
+    """One submit per sentence, as concurrent requests would: a future of a one-item list
+    each."""
+    return [batcher.submit(task, [s]) for s in sentences]
+
+
+async def test_concurrent_submissions_share_a_run() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_padding=2.0) as batcher:
+        sentences = [sentence(n, first=100 * n) for n in (3, 7, 5, 1, 4)]
+        results = await asyncio.gather(*submit_each(batcher, sentences))
+    assert len(backend.batches) == 1
+    for s, (out,) in zip(sentences, results, strict=True):
+        assert out.keys() == {"upos_logits", "ner_logits"}
+        assert out["upos_logits"].shape == (s.length, 3)  # cut to its own length
+        assert (out["upos_logits"][:, 0] == s.input_ids).all()
+    assert batcher.metrics.registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == 1
+
+
+async def test_tasks_run_separately_with_their_outputs() -> None:
+    backend = FakeBackend()
+    async with running(backend) as batcher:
+        tag = batcher.submit("tag", [sentence(3)])
+        emb = batcher.submit("embed", [sentence(3)])
+        (tagged,), (embedded,) = await asyncio.gather(tag, emb)
+    assert len(backend.batches) == 2
+    assert tagged.keys() == {"upos_logits", "ner_logits"}
+    assert embedded.keys() == {"embedding"} and embedded["embedding"].tolist() == [3003]
+
+
+async def test_max_batch_size() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=4) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(5)] * 10))
+    assert sorted(len(b) for b in backend.batches) == [2, 4, 4]
+
+
+async def test_max_batch_size_one_runs_each_alone() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (2, 3, 4, 5)]))
+    assert backend.batches == [[2], [3], [4], [5]]
+
+
+async def test_max_batch_tokens_counts_padding() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_tokens=30) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (10, 4, 9, 10, 8, 50)]))
+    for lengths in backend.batches:
+        assert len(lengths) * max(lengths) <= 30 or len(lengths) == 1
+    assert [50] in backend.batches  # over the budget on its own: runs alone
+    assert sum(len(b) for b in backend.batches) == 6
+
+
+@pytest.mark.parametrize("max_padding, runs", [(1.25, [[10] * 6, [30]]), (3.0, [[10] * 6 + [30]])])
+async def test_max_padding_keeps_a_long_sentence_out(max_padding: float, runs: list) -> None:
+    """Six sentences of 10 pieces and one of 30: together they would be 210 padded pieces for
+    90 real ones (2.3x)."""
+    backend = FakeBackend()
+    async with running(backend, max_padding=max_padding) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in [10] * 6 + [30]]))
+    assert sorted(sorted(b) for b in backend.batches) == runs
+
+
+async def test_length_buckets() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=3) as batcher:
+        await asyncio.gather(*submit_each(batcher, [sentence(n) for n in (1, 50, 2, 49, 3, 48)]))
+    assert sorted(sorted(b) for b in backend.batches) == [[1, 2, 3], [48, 49, 50]]
+
+
+async def test_waits_for_company_up_to_max_wait() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_wait_ms=500) as batcher:
+        first = batcher.submit("tag", [sentence(2)])
+        await asyncio.sleep(0.02)  # the second sentence arrives 20 ms after the first
+        second = batcher.submit("tag", [sentence(3)])
+        await asyncio.gather(first, second)
+    assert backend.batches == [[2, 3]]
+
+
+async def test_a_free_worker_takes_a_lone_sentence_at_once() -> None:
+    """With no wait, light load pays nothing for batching: a lone sentence runs as soon as it
+    is queued, whatever the company it could have waited for."""
+    backend = FakeBackend()
+    async with running(backend, max_wait_ms=0) as batcher:
+        started = time.monotonic()
+        await batcher.submit("tag", [sentence(2)])
+        assert time.monotonic() - started < 0.2  # the waiting default of `running` is 200 ms
+    assert backend.batches == [[2]]
+
+
+async def test_without_a_wait_batches_grow_while_a_run_is_busy() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])
+        await until(backend.entered.is_set)  # the only worker is in its run
+        queued = submit_each(batcher, [sentence(2), sentence(3), sentence(4)])
+        backend.gate.set()
+        await asyncio.gather(busy, *queued)
+    assert backend.batches == [[1], [2, 3, 4]]
+
+
+async def test_cancelled_items_are_skipped() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])
+        await until(backend.entered.is_set)  # the first run is now blocked in the worker thread
+        gone, kept = submit_each(batcher, [sentence(2), sentence(3)])
+        gone.cancel()
+        backend.gate.set()
+        await asyncio.gather(busy, kept)
+    assert backend.batches == [[1], [3]]
+
+
+async def test_queue_size_forgets_cancelled_items() -> None:
+    """Sentences whose clients left while a batch ran leave the gauge too, not just the queue."""
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_wait_ms=0) as batcher:
+        busy = batcher.submit("tag", [sentence(1)])
+        await until(backend.entered.is_set)  # the first run is now blocked in the worker thread
+        gone = submit_each(batcher, [sentence(2), sentence(3)])
+        gauge = batcher.metrics.registry.get_sample_value
+        assert gauge("bigru_queue_size") == 2
+        for future in gone:
+            future.cancel()
+        backend.gate.set()
+        await busy
+        await until(lambda: batcher.queued == 0 and gauge("bigru_queue_size") == 0)
+    assert backend.batches == [[1]]
+
+
+async def test_a_request_larger_than_the_queue_is_413_not_429() -> None:
+    async with running(FakeBackend(), max_queue=4) as batcher:
+        with pytest.raises(InputTooLargeError):  # 413: a retry could never fit
+            batcher.submit("tag", [sentence(2)] * 5)
+        assert batcher.queued == 0
+        (out, *_) = await batcher.submit("tag", [sentence(2)] * 4)
+        assert out["upos_logits"].shape == (2, 3)
+
+
+async def test_overload_refuses_the_whole_request() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_queue=3) as batcher:
+        futures = [batcher.submit("tag", [sentence(2), sentence(2)])]
+        with pytest.raises(OverloadedError):
+            batcher.submit("embed", [sentence(2), sentence(2)])
+        assert batcher.queued == 2  # nothing of the refused request was queued
+        futures.append(batcher.submit("embed", [sentence(2)]))
+        await asyncio.gather(*futures)
+
+
+@pytest.mark.parametrize(
+    ("error", "message"), [(RuntimeError, "inference failed: boom"), (RunError, "boom")]
+)
+async def test_an_exception_fails_only_its_batch(
+    error: Callable[[str], Exception], message: str
+) -> None:
+    backend = FakeBackend(error)
+    async with running(backend, max_batch_size=2) as batcher:
+        ok, bad = submit_each(batcher, [sentence(4), sentence(4, first=FAIL_ID)])
+        others = submit_each(batcher, [sentence(4), sentence(4)])
+        results = await asyncio.gather(ok, bad, *others, return_exceptions=True)
+    assert all(isinstance(r, BackendError) and str(r) == message for r in results[:2])
+    assert all(isinstance(r, list) for r in results[2:])
+    assert len(backend.batches) == 2
+
+
+async def test_stop_drains_the_queue() -> None:
+    backend = FakeBackend()
+    batcher = Batcher(backend, BatchLimits(max_wait_ms=1000), Metrics())
+    batcher.start()
+    futures = submit_each(batcher, [sentence(2), sentence(3)])
+    await batcher.stop()
+    assert all(f.done() and not f.cancelled() for f in futures)
+
+
+class MeetingBackend(FakeBackend):
+    """Each run waits (up to 2 s) for another run to be in flight at the same time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(2, timeout=2)
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
+        self.barrier.wait()  # BrokenBarrierError: the runs did not overlap
+        return super().run(feeds, outputs)
+
+
+@pytest.mark.parametrize("workers, overlap", [(2, True), (1, False)])
+async def test_workers_run_batches_side_by_side(workers: int, overlap: bool) -> None:
+    backend = MeetingBackend()
+    async with running(backend, workers=workers, max_batch_size=1) as batcher:
+        futures = submit_each(batcher, [sentence(3), sentence(4)])
+        results = await asyncio.gather(*futures, return_exceptions=True)
+    ok = [isinstance(r, list) for r in results]
+    assert ok == [overlap, overlap]
+    if overlap:
+        assert sorted(len(r[0]["upos_logits"]) for r in results) == [3, 4]
+
+
+async def test_a_request_split_over_batches_gets_its_results_in_order() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=2, max_padding=100) as batcher:
+        sentences = [sentence(n, first=100 * n) for n in (5, 1, 4, 2, 3)]
+        results = await batcher.submit("embed", sentences)
+    assert len(backend.batches) == 3
+    assert [int(r["embedding"][0]) for r in results] == [int(s.input_ids.sum()) for s in sentences]
+
+
+async def test_a_failed_batch_fails_its_whole_request() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1) as batcher:
+        with pytest.raises(BackendError):
+            await batcher.submit("tag", [sentence(2), sentence(2, first=FAIL_ID), sentence(3)])
+
+
+async def test_workers_take_batches_while_the_event_loop_is_busy() -> None:
+    """A free worker starts the next batch itself: a busy event loop (other requests' parsing,
+    tokenizing, JSON) does not leave it idle."""
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=1, max_wait_ms=0) as batcher:
+        futures = submit_each(batcher, [sentence(n) for n in (2, 3, 4)])
+        deadline = time.monotonic() + 5
+        while len(backend.batches) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)  # blocks the event loop, which delivers nothing meanwhile
+        assert sorted(map(len, backend.batches)) == [1, 1, 1]  # all three ran
+        assert not any(f.done() for f in futures)
+        await asyncio.gather(*futures)
+
+
+async def test_a_batch_that_cannot_be_padded_fails_only_its_request() -> None:
+    backend = FakeBackend()
+    broken = Features(np.arange(4), np.ones(2, dtype=np.int64), np.arange(4))  # 2 case ids, 4 ids
+    async with running(backend, max_batch_size=1) as batcher:
+        bad, good = submit_each(batcher, [broken, sentence(3)])
+        results = await asyncio.wait_for(asyncio.gather(bad, good, return_exceptions=True), 5)
+    assert isinstance(results[0], BackendError)
+    assert isinstance(results[1], list) and backend.batches == [[3]]
+
+
+async def test_an_empty_request_is_answered_at_once() -> None:
+    backend = FakeBackend()
+    async with running(backend) as batcher:
+        assert await asyncio.wait_for(batcher.submit("embed", []), 1) == []
+    assert backend.batches == []

@@ -1,0 +1,161 @@
+"""The engine on the real model and batcher, no HTTP: limits before work, offsets and entities
+as assembled, empty input, embeddings, truncation, and a tagger without a sentence encoder."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from app.config import Settings
+from app.core.batcher import Batcher, BatchLimits
+from app.core.engine import Engine, batch_finishers
+from app.core.errors import EmptyInputError, InputTooLargeError, NoSentenceEncoderError
+from app.metrics import Metrics
+from app.model.backend import Backend, OnnxBackend
+from tests.helpers import fake_spec
+
+pytestmark = pytest.mark.anyio
+LIMITS = {"max_inputs_per_request": 3, "max_chars_per_input": 200, "max_tokens_per_input": 8}
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir: Path) -> OnnxBackend:
+    return OnnxBackend(model_dir, ["cpu"], 1)
+
+
+@pytest.fixture
+async def engine(
+    backend: OnnxBackend, make_settings: Callable[..., Settings]
+) -> AsyncIterator[Engine]:
+    async with running(backend, make_settings(**LIMITS)) as engine:
+        yield engine
+
+
+@asynccontextmanager
+async def running(backend: Backend, settings: Settings) -> AsyncIterator[Engine]:
+    """An engine on a started batcher of one worker."""
+    limits = BatchLimits.from_settings(settings)
+    batcher = Batcher(backend, limits, Metrics(), 1, batch_finishers(backend.spec))
+    batcher.start()
+    try:
+        yield Engine(backend.spec, batcher, settings, backend.providers)
+    finally:
+        await batcher.stop()
+
+
+def runs(engine: Engine) -> float:
+    sample = engine.batcher.metrics.registry.get_sample_value
+    return sum(sample("bigru_ort_runs_total", {"task": t}) or 0 for t in ("tag", "embed"))
+
+
+async def test_raw_text_has_offsets_into_it_and_entities_are_its_slices(engine: Engine) -> None:
+    text = "Barack Obama visited  Paris."
+    [tagged] = await engine.tag_texts([text])
+    assert [text[t["start"] : t["end"]] for t in tagged.tokens] == [
+        t["text"] for t in tagged.tokens
+    ]
+    assert list(tagged.tokens[0]) == [
+        "text",
+        "start",
+        "end",
+        "upos",
+        "upos_score",
+        "ner",
+        "ner_score",
+    ]
+    assert {(e.text, e.label) for e in tagged.entities} == {
+        ("Barack Obama", "PER"),
+        ("Paris", "LOC"),
+    }
+    for e in tagged.entities:
+        assert text[e.start : e.end] == e.text and 0 < e.score <= 1
+
+
+async def test_pre_tokenized_words_have_no_offsets(engine: Engine) -> None:
+    [tagged] = await engine.tag_tokens([["New", "York", "is", "big"]])
+    assert [(t["text"], t["start"], t["end"]) for t in tagged.tokens][:2] == [
+        ("New", None, None),
+        ("York", None, None),
+    ]
+    [entity] = tagged.entities
+    assert (entity.text, entity.start, entity.token_start, entity.token_end) == (
+        "New York",
+        None,
+        0,
+        2,
+    )
+
+
+async def test_empty_text_gives_nothing_without_a_run(engine: Engine) -> None:
+    before = runs(engine)
+    tagged = await engine.tag_texts(["", "   "])
+    assert [(t.tokens, t.entities) for t in tagged] == [([], []), ([], [])]
+    assert runs(engine) == before
+    with pytest.raises(EmptyInputError, match="input 1"):
+        await engine.embed(["fine", " "], normalize=True)
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        (["a"] * 4, "4 inputs; at most 3"),
+        (["x" * 201], "201 characters; at most 200"),
+        (["one two three four five six seven eight nine"], "9 tokens; at most 8"),
+    ],
+)
+async def test_limits_refuse_before_any_run(engine: Engine, texts: list[str], message: str) -> None:
+    before = runs(engine)
+    for work in (engine.tag_texts(texts), engine.embed(texts, normalize=True)):
+        with pytest.raises(InputTooLargeError, match=message):
+            await work
+    assert runs(engine) == before
+
+
+async def test_pieces_are_counted_after_featurizing(
+    backend: OnnxBackend, make_settings: Callable[..., Settings]
+) -> None:
+    async with running(backend, make_settings(max_pieces_per_input=10)) as engine:
+        with pytest.raises(InputTooLargeError, match="WordPiece pieces; at most 10"):
+            await engine.tag_tokens([["a.a.a.a.a.a"]])
+
+
+async def test_embeddings_are_unit_length_unless_asked_not_to_be(engine: Engine) -> None:
+    unit = await engine.embed(["Alice moved to Paris.", "Bob"], normalize=True)
+    raw = await engine.embed(["Alice moved to Paris.", "Bob"], normalize=False)
+    assert unit.vectors.dtype == np.float32 and unit.vectors.shape[0] == 2
+    np.testing.assert_allclose(np.linalg.norm(unit.vectors, axis=1), 1, rtol=1e-5)
+    norms = np.linalg.norm(raw.vectors, axis=1, keepdims=True)
+    np.testing.assert_allclose(raw.vectors / norms, unit.vectors, rtol=1e-5, atol=1e-6)
+    assert unit.pieces == raw.pieces > 2
+
+
+async def test_truncation_keeps_the_end_it_is_asked_to(engine: Engine) -> None:
+    words = "one two three four five six seven eight nine ten"
+    right = await engine.embed([words], normalize=True, truncate="right")
+    left = await engine.embed([words], normalize=True, truncate="left")
+    first = await engine.embed(["one two three four five six seven eight"], normalize=True)
+    last = await engine.embed(["three four five six seven eight nine ten"], normalize=True)
+    np.testing.assert_allclose(right.vectors, first.vectors, atol=1e-6)
+    np.testing.assert_allclose(left.vectors, last.vectors, atol=1e-6)
+
+
+class TaggerOnly:
+    """A backend whose model has no sentence encoder; it must never be run here."""
+
+    spec = fake_spec(embedding_dim=None)
+    providers = ["fake"]
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Any:
+        raise AssertionError("not run")
+
+
+async def test_a_tagger_only_model_refuses_to_embed(make_settings: Callable[..., Settings]) -> None:
+    async with running(TaggerOnly(), make_settings()) as engine:
+        assert engine.spec.tasks == ["tag"] and engine.entity_labels == []
+        with pytest.raises(NoSentenceEncoderError, match="no sentence encoder"):
+            await engine.embed(["Alice"], normalize=True)

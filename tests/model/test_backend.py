@@ -1,0 +1,161 @@
+"""Provider choice, model directory checks, and running only the requested outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.model.backend import OnnxBackend, select_providers
+from app.model.errors import ModelLoadError, RunError
+from app.model.spec import ModelSpec
+
+CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
+
+
+@pytest.mark.parametrize(
+    "requested, available, expected",
+    [
+        (["cpu"], [CPU], [CPU]),
+        (["cuda", "cpu"], [CUDA, CPU], [CUDA, CPU]),
+        (["cuda"], [CUDA, CPU], [CUDA, CPU]),
+        (["cpu", "cuda"], [CUDA, CPU], [CUDA, CPU]),
+        ([], [CPU], [CPU]),
+    ],
+)
+def test_select_providers(requested: list[str], available: list[str], expected: list[str]) -> None:
+    assert select_providers(requested, available) == expected
+
+
+def test_cuda_unavailable_falls_back_to_cpu_with_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="app.model.backend"):
+        assert select_providers(["cuda", "cpu"], ["AzureExecutionProvider", CPU]) == [CPU]
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "CUDAExecutionProvider requested but not available" in lines[0]
+
+
+def test_loads_and_returns_the_requested_outputs(model_copy: Path) -> None:
+    backend = OnnxBackend(model_copy, ["cpu"], intra_op_threads=1)
+    assert backend.providers == [CPU]
+    feeds = {
+        "input_ids": np.array([[2000, 2001, 2002]], dtype=np.int64),
+        "case_ids": np.ones((1, 3), dtype=np.int64),
+        "lengths": np.array([3], dtype=np.int64),
+    }
+    emb = backend.run(feeds, ["embedding"])
+    assert emb.keys() == {"embedding"} and emb["embedding"].shape == (1, backend.spec.embedding_dim)
+    tags = backend.run(feeds, ["upos_logits", "ner_logits"])
+    upos, ner = backend.spec.heads
+    assert tags["upos_logits"].shape == (1, 3, len(upos.labels))
+    assert tags["ner_logits"].shape == (1, 3, len(ner.labels))
+
+
+def test_run_failure_is_a_run_error(model_copy: Path) -> None:
+    backend = OnnxBackend(model_copy, ["cpu"], intra_op_threads=1)
+    bad = {"input_ids": np.zeros((1, 2), dtype=np.float32)}
+    with pytest.raises(RunError, match="inference failed"):
+        backend.run(bad, ["embedding"])
+
+
+def test_card_gives_name_and_version(model_copy: Path) -> None:
+    (model_copy / "card.json").unlink(missing_ok=True)
+    spec = ModelSpec.load(model_copy)
+    assert (spec.name, spec.version) == ("bigru-test", "unknown")
+    card = {"name": "bigru-en", "version": "1.2.0", "sha256": spec.sha256}
+    (model_copy / "card.json").write_text(json.dumps(card))
+    spec = ModelSpec.load(model_copy)
+    assert (spec.name, spec.version) == ("bigru-en", "1.2.0")
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.json", "vocab.txt"])
+def test_missing_file(model_copy: Path, name: str) -> None:
+    (model_copy / name).unlink()
+    with pytest.raises(ModelLoadError, match=name):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="not found"):
+        OnnxBackend(tmp_path / "nowhere", ["cpu"], 1)
+
+
+def test_corrupt_onnx(model_copy: Path) -> None:
+    (model_copy / "model.onnx").unlink()
+    (model_copy / "model.onnx").write_bytes(b"not a model")
+    (model_copy / "card.json").unlink(missing_ok=True)  # no checksum to catch it first
+    with pytest.raises(ModelLoadError, match="cannot load"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_corrupt_model_json(model_copy: Path) -> None:
+    (model_copy / "model.json").write_text("{")
+    with pytest.raises(ModelLoadError, match="unreadable"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_sha256_mismatch_with_card(model_copy: Path) -> None:
+    (model_copy / "card.json").write_text(json.dumps({"name": "x", "sha256": "0" * 64}))
+    with pytest.raises(ModelLoadError, match="sha256"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def _edit_spec(model_copy: Path, **changes: object) -> None:
+    spec = json.loads((model_copy / "model.json").read_text())
+    spec.update(changes)
+    (model_copy / "model.json").write_text(json.dumps(spec))
+
+
+def test_upos_label_count_mismatch(model_copy: Path) -> None:
+    spec = json.loads((model_copy / "model.json").read_text())
+    _edit_spec(model_copy, upos_labels=spec["upos_labels"][:-1])
+    with pytest.raises(ModelLoadError, match="upos_logits"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_ner_label_count_mismatch(model_copy: Path) -> None:
+    spec = json.loads((model_copy / "model.json").read_text())
+    n = len(spec["ner_labels"]) + 2
+    crf = {"transitions": np.zeros((n, n)).tolist(), "start": [0.0] * n, "end": [0.0] * n}
+    _edit_spec(model_copy, ner_labels=[*spec["ner_labels"], "B-MISC", "I-MISC"], crf=crf)
+    with pytest.raises(ModelLoadError, match="ner_logits"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+    _edit_spec(model_copy, crf=spec["crf"])  # labels and CRF disagree
+    with pytest.raises(ModelLoadError, match="CRF"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_embedding_dim_mismatch(model_copy: Path) -> None:
+    _edit_spec(model_copy, embedding_dim=7)
+    with pytest.raises(ModelLoadError, match="embedding"):
+        OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_heads_listed_in_model_json_serve_as_the_label_lists_do(
+    model_dir: Path, model_copy: Path
+) -> None:
+    """An export writes `heads`; bigru-en's model.json names `upos_labels`, `ner_labels` and
+    `crf`. Both forms are the same model to the service, byte for byte on /tag."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    spec = json.loads((model_copy / "model.json").read_text())
+    if "heads" not in spec:  # the other form, written as an export writes it
+        upos = {"name": "upos", "decoder": "softmax", "labels": spec.pop("upos_labels")}
+        ner = {"name": "ner", "decoder": "crf", "labels": spec.pop("ner_labels")}
+        spec["heads"] = [upos, {**ner, "crf": spec.pop("crf")}]
+        (model_copy / "model.json").write_text(json.dumps(spec))
+    for a, b in zip(ModelSpec.load(model_copy).heads, ModelSpec.load(model_dir).heads, strict=True):
+        assert (a.name, a.decoder, a.labels) == (b.name, b.decoder, b.labels)
+        for k in ("transitions", "start", "end") if a.crf is not None else ():
+            np.testing.assert_array_equal(a.crf[k], b.crf[k])
+    body = {"inputs": ["Barack Obama visited Paris.", "Apple sued Samsung in Seoul."]}
+    answers = []
+    for directory in (model_dir, model_copy):
+        with TestClient(create_app(Settings(model_dir=directory))) as client:
+            answers.append(client.post("/tag", json=body).content)
+    assert answers[0] == answers[1]

@@ -1,0 +1,95 @@
+"""The layers, read from the imports (ast, every import, inside functions too): app.model <
+app.core < app.http < app.main, calls go one way; training/ and bench/ use app.model only; and
+no app module imports itself back through others."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT
+
+# An app module may import app modules of its own rank or below, never above.
+RANKS = {
+    "app.model": 0,
+    "app.config": 1,  # settings, observability: below core and http, above the model
+    "app.logs": 1,
+    "app.metrics": 1,
+    "app.core": 2,
+    "app.http": 3,
+    "app.main": 4,
+    "app.__main__": 5,
+}
+OUTSIDE = ("training",)  # it may import app.model only
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported(path: Path) -> set[str]:
+    """The app modules `path` imports."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {n for n in names if n == "app" or n.startswith("app.")}
+
+
+def rank(name: str) -> int | None:
+    return next((r for layer, r in RANKS.items() if name.startswith(layer)), None)
+
+
+def sources(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def test_every_app_module_has_a_layer() -> None:
+    assert [module_name(p) for p in sources("app") if rank(module_name(p)) is None] == ["app"]
+
+
+def test_no_app_module_imports_a_higher_layer() -> None:
+    wrong = []
+    for path in sources("app"):
+        own = rank(module_name(path))
+        assert own is not None or module_name(path) == "app"
+        for name in imported(path):
+            theirs = rank(name)
+            if own is not None and theirs is not None and theirs > own:
+                wrong.append(f"{module_name(path)} imports {name}")
+    assert not wrong
+
+
+@pytest.mark.parametrize("folder", OUTSIDE)
+def test_training_and_bench_use_the_model_layer_only(folder: str) -> None:
+    wrong = [
+        f"{module_name(path)} imports {name}"
+        for path in sources(folder)
+        for name in imported(path)
+        if rank(name) not in (0, None)
+    ]
+    assert not wrong
+
+
+def test_app_imports_form_a_tree() -> None:
+    """No cycle among app's modules, even one closed by an import inside a function."""
+    modules = {module_name(p): p for p in sources("app")}
+    graph = {name: {n for n in imported(path) if n in modules} for name, path in modules.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        assert name not in path, " -> ".join([*path, name])
+        if name in done:
+            return
+        for other in graph[name]:
+            visit(other, [*path, name])
+        done.add(name)
+
+    for name in graph:
+        visit(name, [])
