@@ -44,7 +44,7 @@ def read_conllu(path: Path) -> list[Sentence]:
     sentences = []
     for block in _blocks(path):
         rows = [line.split("\t") for line in block if not line.startswith("#")]
-        rows = [cols for cols in rows if cols[0].isdigit()]
+        rows = [cols + ["_"] * (10 - len(cols)) for cols in rows if cols[0].isdigit()]
         sentences.append(
             Sentence(
                 _meta(block, "sent_id"),

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.decode import iob2_spans
+from app.model.decode import iob2_spans
 from training.data import Sentence, load_tagging, read_documents
 from training.tokeval import gold_spans
 

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.featurize import Features, WordPiece, featurize, length_batches
-from app.lemma import apply_script, edit_script
+from app.model.featurize import Features, WordPiece, featurize, length_batches
+from app.model.lemma import apply_script, edit_script
 from training import teacher
 from training.data import Sentence
 from training.model import BiGRUModel, ModelConfig, PackedBiGRU

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.featurize import NUM_CASE_CLASSES, WordPiece
-from app.segment import BOUNDARY, NUM_SPACE_CLASSES, TextFeatures, text_features
-from app.text import tokenize
+from app.model.featurize import NUM_CASE_CLASSES, WordPiece
+from app.model.segment import BOUNDARY, NUM_SPACE_CLASSES, TextFeatures, text_features
+from app.model.text import tokenize
 from training.model import PackedBiGRU
 
 

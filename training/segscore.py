@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.text import Token
+from app.model.text import Token
 
 Spans = set[tuple[int, int]]
 _END = re.compile(r"[.!?…]+['\"”’)\]]*$")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.featurize import WordPiece, case_class
-from app.text import Token
+from app.model.featurize import WordPiece, case_class
+from app.model.text import Token
 
 # What precedes a piece (0 is padding): the text's start, no space (`Qaim,`), spaces, one line
 # break, a blank line; and the pieces after a word's first.
