@@ -211,6 +211,18 @@ class Stack:
     def inspect(self, name: str, template: str) -> str:
         return self.cli("inspect", "--format", template, name).strip()
 
+    def ended(self, name: str) -> str:
+        """How a stopped container ended, for a failure message: its exit code, whether the
+        OOM killer ended it, when it started and finished, and its last log lines."""
+        state = self.inspect(
+            name, "exit {{.State.ExitCode}} oom={{.State.OOMKilled}} "
+            "started {{.State.StartedAt}} finished {{.State.FinishedAt}} {{.State.Error}}",
+        )  # fmt: skip
+        done = subprocess.run(
+            [self.engine, "logs", "--tail", "15", name], capture_output=True, text=True
+        )
+        return f"{name}: {state}\n{done.stdout}{done.stderr}"
+
     def running(self, name: str) -> bool:
         return self.inspect(name, "{{.State.Running}}") == "true"
 
