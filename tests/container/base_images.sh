@@ -80,7 +80,9 @@ make_image() {
     if [ "$ENGINE" = docker ] && [ -n "$include" ] && [ -f "$HOST_CA" ]; then
         cp "$HOST_CA" "$root/etc/ssl/certs/ca-certificates.crt"
     fi
-    tar -C "$root" --numeric-owner -c . | "$ENGINE" import "$@" - "$image" >/dev/null
+    local quiet=()
+    [ "$ENGINE" = podman ] && quiet=(--quiet)  # Docker's import has no such flag, nor progress
+    tar -C "$root" --numeric-owner -c . | "$ENGINE" import "${quiet[@]}" "$@" - "$image" >/dev/null
 }
 
 mkdir -p "$work/debs"
