@@ -77,29 +77,62 @@ clean:
 
 # The compose stack run for real (tests/container): both images built, two api replicas behind
 # the load balancer, the HTTP contract, a replica killed and a rolling restart, all under load
-# through it. With no Docker engine, podman runs it. As root with apt this installs podman and
-# its network stack, points podman at runc and cgroupfs with no default ulimits (what this kind
-# of machine allows), and makes the base images from Debian's packages when no registry can
-# supply them (tests/container/base_images.sh, docs/deploy.md). Elsewhere it uses what exists.
-.PHONY: container-test lock
-CONTAINER_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap
+# through it. CONTAINER_ENGINE picks the engine: docker (Docker Engine with `docker compose`, or
+# `docker-compose` where only that exists) or podman (with podman-compose). As root with apt this
+# installs the engine from Debian and configures it for what this kind of machine allows;
+# elsewhere it uses what exists. tests/container/engine.sh starts dockerd when no daemon answers
+# (and stops only that one), and makes the base images from Debian's packages when no registry
+# can supply them (tests/container/base_images.sh, docs/deploy.md).
+.PHONY: container-test container-repeat lock
+CONTAINER_ENGINE ?= docker
+ifeq ($(filter $(CONTAINER_ENGINE),docker podman),)
+$(error CONTAINER_ENGINE must be docker or podman, not "$(CONTAINER_ENGINE)")
+endif
+# Debian bookworm has Compose v1 (docker-compose 1.29.2) only; a release that packages the v2
+# plugin (docker-compose-plugin or docker-compose-v2) gets that instead.
+COMPOSE_PLUGINS := docker-compose-plugin docker-compose-v2
+DOCKER_PACKAGES := docker.io debootstrap
+PODMAN_PACKAGES := podman runc netavark aardvark-dns iptables debootstrap
 CONTAINERS_CONF := /etc/containers/containers.conf.d/bigru-serve.conf
-$(VENV)/.podman: | $(BIN)/python
+
+# $(call apt_install,packages): those not installed yet, when root with apt.
+define apt_install
+	missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
+endef
+
+$(VENV)/.engine-docker: Makefile | $(BIN)/python
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		missing=$$(for p in $(CONTAINER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-		if [ -n "$$missing" ]; then apt-get update -qq && \
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+		$(call apt_install,$(DOCKER_PACKAGES)); \
+		plugin=$$(for p in $(COMPOSE_PLUGINS); do \
+			apt-cache policy $$p 2>/dev/null | grep -q 'Candidate: [0-9]' && echo $$p; done | head -1); \
+		$(call apt_install,$${plugin:-docker-compose}); \
+	else echo "not root or no apt-get: Docker not installed; the container tests use what exists"; fi
+	touch $@
+
+# podman: runc and cgroupfs (crun refuses this kernel's cgroup v1 "hybrid mode"), no default
+# ulimits (setting RLIMIT_NPROC is refused here), and netavark pinned: podman keeps whichever
+# network backend it first ran with, and CNI, the other, has no DNS between containers.
+$(VENV)/.engine-podman: Makefile | $(BIN)/python
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		$(call apt_install,$(PODMAN_PACKAGES)); \
 		mkdir -p $(dir $(CONTAINERS_CONF)) && printf '%s\n' '[containers]' \
 			'default_ulimits = []' '[engine]' 'cgroup_manager = "cgroupfs"' 'runtime = "runc"' \
-			> $(CONTAINERS_CONF); \
+			'[network]' 'network_backend = "netavark"' > $(CONTAINERS_CONF); \
 	else echo "not root or no apt-get: podman not installed; the container tests use what exists"; fi
 	$(BIN)/pip install --quiet 'podman-compose==1.6.0'
 	touch $@
 
-container-test: $(VENV)/.dev $(VENV)/.podman
-	@if [ "$$(id -u)" = 0 ] && command -v podman >/dev/null && command -v debootstrap >/dev/null; \
-		then tests/container/base_images.sh; fi
-	CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container
+container-test: $(VENV)/.dev $(VENV)/.engine-$(CONTAINER_ENGINE)
+	CONTAINER_ENGINE=$(CONTAINER_ENGINE) tests/container/engine.sh \
+		env CONTAINER_TEST=1 $(BIN)/python -m pytest tests/container
+
+# The killed replica and the rolling restart, 10 times in a row on one engine (docs/deploy.md).
+REPEAT ?= 10
+container-repeat: $(VENV)/.dev $(VENV)/.engine-$(CONTAINER_ENGINE)
+	CONTAINER_ENGINE=$(CONTAINER_ENGINE) tests/container/engine.sh \
+		$(BIN)/python -m tests.container.repeat --times $(REPEAT)
 
 # requirements.lock: pyproject's runtime dependencies resolved to exact versions for the images.
 lock: $(VENV)/.dev

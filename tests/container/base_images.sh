@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Stand-ins for the base images the Dockerfiles name, made from Debian's packages where no
-# container registry can be reached. Each is skipped if podman already holds it.
+# container registry can be reached, into the store of CONTAINER_ENGINE (podman, the default, or
+# docker) with its `import`. Each is skipped if the engine already holds it.
 #   debian:bookworm-slim        debootstrap --variant=minbase bookworm, slimmed as the official one
 #   python:3.11-slim-bookworm   the same plus Debian's python3 (3.11), venv and CA certificates
 # docs/deploy.md says where they differ from the images a user pulls.
 set -euo pipefail
 
+ENGINE=${CONTAINER_ENGINE:-podman}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 DEBIAN_IMAGE=docker.io/library/debian:bookworm-slim
 PYTHON_IMAGE=docker.io/library/python:3.11-slim-bookworm
 PYTHON_PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
+HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -51,21 +54,35 @@ APT
         "$1"/var/log/*.log
 }
 
-# $1 image, $2 packages to add to minbase ("" for none), then `podman import --change` options.
+# `podman image exists` has no Docker counterpart; `image inspect` answers on both.
+present() {
+    "$ENGINE" image inspect "$1" >/dev/null 2>&1
+}
+
+# $1 image, $2 packages to add to minbase ("" for none), then `import --change` options (the
+# same on both engines).
 make_image() {
     local image=$1 include=$2
     shift 2
-    if podman image exists "$image"; then
+    if present "$image"; then
         echo "base image $image: present"
         return
     fi
-    echo "base image $image: debootstrap bookworm${include:+ + $include}"
+    echo "base image $image ($ENGINE): debootstrap bookworm${include:+ + $include}"
     local root="$work/${image##*:}"
     debootstrap --variant=minbase ${include:+--include="$include"} \
         --cache-dir="$work/debs" bookworm "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
         || { tail -20 "$work/debootstrap.log"; exit 1; }
     slim "$root"
-    tar -C "$root" --numeric-owner -c . | podman import --quiet "$@" - "$image" >/dev/null
+    # Where the host trusts a TLS-inspecting proxy, pip in a build must too. Podman mounts the
+    # host's bundle into each build (stack.py); Docker's builder mounts nothing, so the stand-in
+    # base carries it in place of Debian's (the Debian pip of the venv reads that file).
+    if [ "$ENGINE" = docker ] && [ -n "$include" ] && [ -f "$HOST_CA" ]; then
+        cp "$HOST_CA" "$root/etc/ssl/certs/ca-certificates.crt"
+    fi
+    local quiet=()
+    [ "$ENGINE" = podman ] && quiet=(--quiet)  # Docker's import has no such flag, nor progress
+    tar -C "$root" --numeric-owner -c . | "$ENGINE" import "${quiet[@]}" "$@" - "$image" >/dev/null
 }
 
 mkdir -p "$work/debs"

@@ -8,22 +8,22 @@ at all the tests skip with one line, except in CI, where they fail.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.container.stack import Stack, find_engine
+from tests.container.stack import Stack, find_engine, free_port, versions
 
 if os.environ.get("CONTAINER_TEST") != "1":
     collect_ignore_glob = ["test_*.py"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def pytest_report_header() -> str | None:
+    if os.environ.get("CONTAINER_TEST") != "1":
+        return None
+    found = find_engine()
+    return f"container engine: {found if isinstance(found, str) else versions(*found)}"
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +34,11 @@ def stack() -> Iterator[Stack]:
             pytest.fail(f"no container can run in CI: {found}")
         pytest.skip(f"no container can run here: {found}")
     engine, compose = found
-    stack = Stack(engine, compose, _free_port())
+    stack = Stack(engine, compose, free_port())
     stack.down()  # a run killed before its teardown leaves its containers
     try:
         stack.up()
+        stack.wait_resolved()
         for name in stack.replicas():
             stack.wait_serving(name)
         yield stack

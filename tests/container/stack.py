@@ -1,9 +1,10 @@
 """The compose stack of docker-compose.yml, run for real: its commands, replicas and load.
 
-`docker compose` where a Docker engine answers, else podman-compose on podman (this machine:
-no Docker engine, no registry; tests/container/base_images.sh makes the base images). The
-test talks to the stack only through the load balancer's port on 127.0.0.1 and through the
-engine's CLI (`exec`, `kill`, `stop`, `inspect`), never to a container's own address.
+CONTAINER_ENGINE picks the engine: docker, with `docker compose` (Compose v2) where it is
+installed, else `docker-compose` (v1); or podman, with podman-compose. No registry can be
+reached here: tests/container/base_images.sh makes the base images. The test talks to the
+stack only through the load balancer's port on 127.0.0.1 and through the engine's CLI
+(`exec`, `kill`, `stop`, `inspect`), never to a container's own address.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +30,7 @@ REPLICAS = 2
 DRAIN_SECONDS = 20  # compose's stop_grace_period for api: SIGTERM, drain, then SIGKILL
 # Where the host trusts a TLS-inspecting proxy, pip inside a build needs the host's CA bundle.
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+HOST_BUILD = ROOT / "tests" / "container" / "compose.host-build.yml"
 TAG_BODY = {"inputs": "Barack Obama visited Berlin and met Angela Merkel."}
 _TAG_200 = re.compile(r'^bigru_requests_total\{route="/tag",status="200"\} (\S+)$', re.M)
 
@@ -41,6 +44,13 @@ def run(argv: list[str], timeout: float = 60, env: dict[str, str] | None = None)
     return done.stdout
 
 
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (the load balancer's, on the host)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
     """Poll `check` until it holds, failing after `seconds`."""
     deadline = time.monotonic() + seconds
@@ -50,22 +60,32 @@ def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _docker_answers() -> bool:
-    docker = shutil.which("docker")
-    if not docker:
+def _answers(argv: list[str]) -> bool:
+    try:
+        return subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
         return False
-    probe = subprocess.run([docker, "info"], capture_output=True, timeout=20)
-    compose = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=20)
-    return probe.returncode == 0 and compose.returncode == 0
 
 
-def find_engine() -> tuple[str, list[str]] | str:
-    """(engine CLI, compose argv), or why no container can run here."""
-    if _docker_answers():
-        return "docker", ["docker", "compose"]
+def _docker() -> tuple[str, list[str]] | str:
+    if not shutil.which("docker"):
+        return "docker is not installed (make container-test installs docker.io as root with apt)"
+    if not _answers(["docker", "info"]):
+        return "no Docker daemon answers (tests/container/engine.sh starts one as root)"
+    # Compose v2 (the CLI plugin) where it is installed, else v1's docker-compose.
+    if _answers(["docker", "compose", "version"]):
+        compose = ["docker", "compose"]
+    elif shutil.which("docker-compose"):
+        compose = ["docker-compose"]
+    else:
+        return "neither `docker compose` nor docker-compose is installed"
+    return "docker", [*compose, "-f", "docker-compose.yml", "-f", str(HOST_BUILD)]
+
+
+def _podman() -> tuple[str, list[str]] | str:
     podman = shutil.which("podman")
     if not podman:
-        return "neither a Docker engine nor podman is installed"
+        return "podman is not installed (make container-test installs it as root with apt)"
     info = subprocess.run([podman, "info"], capture_output=True, text=True, timeout=60)
     if info.returncode != 0:
         return f"podman cannot run: {(info.stderr.strip().splitlines() or ['?'])[-1]}"
@@ -78,6 +98,29 @@ def find_engine() -> tuple[str, list[str]] | str:
     if HOST_CA.exists():
         build_args += f" --volume={HOST_CA}:{HOST_CA}:ro"
     return "podman", [compose, f"--podman-build-args={build_args}"]
+
+
+def find_engine() -> tuple[str, list[str]] | str:
+    """(engine CLI, compose argv) for CONTAINER_ENGINE (docker|podman), or why it cannot run."""
+    engine = os.environ.get("CONTAINER_ENGINE", "docker")
+    if engine == "docker":
+        return _docker()
+    if engine == "podman":
+        return _podman()
+    return f"CONTAINER_ENGINE must be docker or podman, not {engine!r}"
+
+
+def versions(engine: str, compose: list[str]) -> str:
+    """One line naming the engine's and compose's versions, for the test log."""
+    if engine == "docker":
+        server = run(["docker", "version", "--format", "{{.Server.Version}}"]).strip()
+        client = run(["docker", "version", "--format", "{{.Client.Version}}"]).strip()
+        engine_version = f"Docker Engine {server} (CLI {client})"
+    else:
+        engine_version = run(["podman", "--version"]).strip()
+    program = compose[:2] if compose[0] == "docker" else compose[:1]  # without its options
+    compose_version = run([*program, "version"]).strip().splitlines()[0]
+    return f"{engine_version}; {compose_version}"
 
 
 @dataclass
@@ -131,17 +174,54 @@ class Stack:
 
     def lb_log(self, lines: int = 60) -> str:
         """The load balancer's log other than plain 200s: its errors, retries and reloads."""
+        done = subprocess.run([self.engine, "logs", self._lb()], capture_output=True, text=True)
+        log = (done.stdout + done.stderr).splitlines()
+        return "\n".join([line for line in log if " 200 " not in line][-lines:])
+
+    def _lb(self) -> str:
         (lb,) = self.cli(
             "ps", "-aq",
             "--filter", f"label=com.docker.compose.project={PROJECT}",
             "--filter", "label=com.docker.compose.service=lb",
         ).split()  # fmt: skip
-        done = subprocess.run([self.engine, "logs", lb], capture_output=True, text=True)
-        log = (done.stdout + done.stderr).splitlines()
-        return "\n".join([line for line in log if " 200 " not in line][-lines:])
+        return lb
+
+    def lb_resolves(self) -> set[str]:
+        """The addresses the load balancer's resolver gives for `api`, as `upstreams` asks."""
+        done = subprocess.run(
+            [self.engine, "exec", self._lb(), "getent", "ahostsv4", "api"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        return {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+
+    def wait_resolved(self, seconds: float = 60) -> None:
+        """Until the load balancer resolves `api` to every replica; failing, says why it matters."""
+        try:
+            wait_until(lambda: len(self.lb_resolves()) == REPLICAS, seconds, "lb resolving api")
+        except TimeoutError:
+            raise AssertionError(
+                f"the load balancer resolves `api` to {sorted(self.lb_resolves()) or 'nothing'}, "
+                f"not to {REPLICAS} replicas: the containers cannot resolve each other by name. "
+                "On podman that is the CNI network backend, which has no DNS between containers "
+                '(network_backend = "netavark" in /etc/containers/containers.conf.d, then '
+                "`podman system reset`); on Docker, the embedded DNS (127.0.0.11) of a "
+                "user-defined network is not answering.\n" + self.lb_log()
+            ) from None
 
     def inspect(self, name: str, template: str) -> str:
         return self.cli("inspect", "--format", template, name).strip()
+
+    def ended(self, name: str) -> str:
+        """How a stopped container ended, for a failure message: its exit code, whether the
+        OOM killer ended it, when it started and finished, and its last log lines."""
+        state = self.inspect(
+            name, "exit {{.State.ExitCode}} oom={{.State.OOMKilled}} "
+            "started {{.State.StartedAt}} finished {{.State.FinishedAt}} {{.State.Error}}",
+        )  # fmt: skip
+        done = subprocess.run(
+            [self.engine, "logs", "--tail", "15", name], capture_output=True, text=True
+        )
+        return f"{name}: {state}\n{done.stdout}{done.stderr}"
 
     def running(self, name: str) -> bool:
         return self.inspect(name, "{{.State.Running}}") == "true"
