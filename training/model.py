@@ -199,9 +199,7 @@ class BiGRUModel(nn.Module):
         h = self.drop(self.tagger(self.drop(x), lengths))
         m = self.morph_states(h, x, lengths) if self.morph is not None else None
         on_morph = {hd["name"] for hd in self.cfg.head_list() if hd.get("layer") == "morph"}
-        return tuple(
-            getattr(self, name)(m if name in on_morph else h) for name in self.head_names
-        )
+        return tuple(getattr(self, name)(m if name in on_morph else h) for name in self.head_names)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
         assert self.sent is not None and self.sent_proj is not None

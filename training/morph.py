@@ -90,7 +90,9 @@ def cache(
         both = torch.cat([h, x], dim=-1).numpy()  # (B, T, 2H + C)
         for j, i in enumerate(idx):
             f: Features = feats[i]
-            out[i] = Cached(both[j, : f.length].copy(), f.word_starts, sentence_targets(sentences[i], labels))
+            out[i] = Cached(
+                both[j, : f.length].copy(), f.word_starts, sentence_targets(sentences[i], labels)
+            )
     return out  # type: ignore[return-value]
 
 
@@ -150,7 +152,9 @@ def fit(train: list[Cached], dev: list[Cached], dev_s: list[Sentence], labels, c
             b = _collate([train[i] for i in chunk])
             words = _word_logits(layer, b)
             loss = sum(
-                nn.functional.cross_entropy(words[h].flatten(0, 1), b[h].flatten(), ignore_index=IGNORE)
+                nn.functional.cross_entropy(
+                    words[h].flatten(0, 1), b[h].flatten(), ignore_index=IGNORE
+                )
                 for h in MORPH_HEADS
             )
             opt.zero_grad()
@@ -163,8 +167,12 @@ def fit(train: list[Cached], dev: list[Cached], dev_s: list[Sentence], labels, c
         history.append({"epoch": epoch, "loss": total / len(chunks), **scores})
         score = sum(scores.values())
         mark = "*" if score > best else ""
-        print(f"epoch {epoch}: loss {total / len(chunks):.3f} " + " ".join(
-            f"{k} {v:.2f}" for k, v in scores.items()) + f" {mark} ({(time.time() - t0) / 60:.1f} min)", flush=True)
+        print(
+            f"epoch {epoch}: loss {total / len(chunks):.3f} "
+            + " ".join(f"{k} {v:.2f}" for k, v in scores.items())
+            + f" {mark} ({(time.time() - t0) / 60:.1f} min)",
+            flush=True,
+        )
         if score > best:
             best, best_state = score, {k: v.clone() for k, v in layer.state_dict().items()}
     assert best_state is not None
@@ -195,9 +203,15 @@ def morph_scores(
     for s, *ids in zip(sentences, *(pred[h] for h in MORPH_HEADS), strict=True):
         got = dict(zip(MORPH_HEADS, ids, strict=True))
         n += len(s.words)
-        right["xpos"] += sum(labels["xpos"][i] == g for i, g in zip(got["xpos"], s.xpos, strict=True))
-        right["feats"] += sum(labels["feats"][i] == g for i, g in zip(got["feats"], s.feats, strict=True))
-        made = [apply_script(w, labels["lemma"][i]) for w, i in zip(s.words, got["lemma"], strict=True)]
+        right["xpos"] += sum(
+            labels["xpos"][i] == g for i, g in zip(got["xpos"], s.xpos, strict=True)
+        )
+        right["feats"] += sum(
+            labels["feats"][i] == g for i, g in zip(got["feats"], s.feats, strict=True)
+        )
+        made = [
+            apply_script(w, labels["lemma"][i]) for w, i in zip(s.words, got["lemma"], strict=True)
+        ]
         right["lemma"] += sum(m == g for m, g in zip(made, s.lemmas, strict=True))
     return {h: 100 * right[h] / max(n, 1) for h in MORPH_HEADS}
 
@@ -208,7 +222,10 @@ def with_morph(
     """The tagger with the morphology layer and its heads, as one model to export."""
     heads = [
         *tagger.cfg.head_list(),
-        *({"name": h, "size": len(labels[h]), "decoder": DECODERS[h], "layer": "morph"} for h in MORPH_HEADS),
+        *(
+            {"name": h, "size": len(labels[h]), "decoder": DECODERS[h], "layer": "morph"}
+            for h in MORPH_HEADS
+        ),
     ]
     model_cfg = ModelConfig(**{**tagger.cfg.to_dict(), "heads": heads, "morph_hidden": cfg.hidden})
     model = BiGRUModel(model_cfg, teacher.input_table())

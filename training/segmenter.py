@@ -20,7 +20,8 @@ import torch
 from torch import Tensor, nn
 
 from app.model.featurize import NUM_CASE_CLASSES, WordPiece
-from app.model.segment import BOUNDARY, NUM_SPACE_CLASSES, TextFeatures, text_features
+from app.model.segment import NUM_SPACE_CLASSES, TextFeatures, text_features
+from app.model.spec import BOUNDARY
 from app.model.text import tokenize
 from training.model import PackedBiGRU
 
@@ -100,9 +101,11 @@ def pseudo_documents(
             n = rng.randint(3, 30)
             chunk = pool[i : i + n]
             i += n
-            cuts = sorted(rng.sample(range(1, len(chunk)), k=min(len(chunk) - 1, rng.randint(0, 3))))
+            cuts = sorted(
+                rng.sample(range(1, len(chunk)), k=min(len(chunk) - 1, rng.randint(0, 3)))
+            )
             bounds = [0, *cuts, len(chunk)]
-            docs.append([chunk[a:b] for a, b in zip(bounds, bounds[1:]) if b > a])
+            docs.append([chunk[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a])
     return docs
 
 
@@ -115,9 +118,7 @@ class Labelled:
     labels: np.ndarray  # (T,) int64
 
 
-def join_document(
-    paragraphs: list[list[str]], rng: random.Random | None
-) -> tuple[str, list[int]]:
+def join_document(paragraphs: list[list[str]], rng: random.Random | None) -> tuple[str, list[int]]:
     """A document as running text, and the character offset of each sentence. With no `rng`,
     sentences and paragraphs are joined by a space (how the evaluation posts documents); with
     one, by the noise described above."""
@@ -182,7 +183,9 @@ def _window(item: Labelled, rng: random.Random, max_len: int = 256) -> dict[str,
 
 def collate(rows: list[dict[str, np.ndarray]]) -> dict[str, Tensor]:
     T = max(len(r["input_ids"]) for r in rows)
-    out = {k: np.zeros((len(rows), T), dtype=np.int64) for k in ("input_ids", "case_ids", "space_ids")}
+    out = {
+        k: np.zeros((len(rows), T), dtype=np.int64) for k in ("input_ids", "case_ids", "space_ids")
+    }
     out["labels"] = np.full((len(rows), T), -1, dtype=np.int64)
     for i, r in enumerate(rows):
         for k in out:

@@ -14,13 +14,15 @@ from app.model.text import Token
 
 Spans = set[tuple[int, int]]
 _END = re.compile(r"[.!?…]+['\"”’)\]]*$")
-_ABBREVIATION = re.compile(r"^(?:[A-Z]|Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Inc|Co|Corp|Ltd|vs|etc|e\.g|i\.e)\.$")
+_ABBREVIATION = re.compile(
+    r"^(?:[A-Z]|Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Inc|Co|Corp|Ltd|vs|etc|e\.g|i\.e)\.$"
+)
 
 
 def spans_of(tokens: Sequence[Token], starts: Sequence[int]) -> Spans:
     """The sentences that start at word indices `starts` (the first one 0)."""
     bounds = [*starts, len(tokens)]
-    return {(tokens[a].start, tokens[b - 1].end) for a, b in zip(bounds, bounds[1:]) if b > a}
+    return {(tokens[a].start, tokens[b - 1].end) for a, b in zip(bounds, bounds[1:], strict=False) if b > a}
 
 
 def gold_spans(sentences: Sequence[str], starts: Sequence[int]) -> Spans:
@@ -33,7 +35,11 @@ def rule_starts(tokens: Sequence[Token]) -> list[int]:
     starts = [0] if tokens else []
     for i in range(1, len(tokens)):
         prev, word = tokens[i - 1].text, tokens[i].text
-        if _END.search(prev) and not _ABBREVIATION.match(prev) and (word[0].isupper() or word[0].isdigit() or word[0] in "\"“'‘("):
+        if (
+            _END.search(prev)
+            and not _ABBREVIATION.match(prev)
+            and (word[0].isupper() or word[0].isdigit() or word[0] in "\"“'‘(")
+        ):
             starts.append(i)
     return starts
 

@@ -121,7 +121,12 @@ class Batcher:
         self.limits = limits
         self.metrics = metrics
         self.workers = workers
-        self._queues: dict[str, list[_Item]] = {task: [] for task in self.task_outputs}
+        # One queue per task and lane: a bulk request's sentences (more than a batch holds) run
+        # when no other sentence waits, so a document does not hold up the one-sentence requests
+        # behind it.
+        self._queues: dict[tuple[str, bool], list[_Item]] = {
+            (task, bulk): [] for task in self.task_outputs for bulk in (False, True)
+        }
         self._changed = threading.Condition()  # guards the queues and `_closing`
         self._closing = False
         self._threads: list[threading.Thread] = []
@@ -149,9 +154,12 @@ class Batcher:
         for thread in self._threads:
             await asyncio.to_thread(thread.join)
 
-    def submit(self, task: str, sentences: Sequence[Features]) -> asyncio.Future[list[Any]]:
+    def submit(
+        self, task: str, sentences: Sequence[Features], bulk: bool = False
+    ) -> asyncio.Future[list[Any]]:
         """Queue all `sentences` of one request, or none of them (OverloadedError). The future
-        gives their results in order, or the error of the first batch of theirs that failed."""
+        gives their results in order, or the error of the first batch of theirs that failed.
+        `bulk`: in the lane that yields to every other sentence."""
         if self._closing or self._loop is None:
             raise NotReadyError("the service is not accepting work")
         if len(sentences) > self.limits.max_queue:  # would never fit: retrying cannot help
@@ -167,7 +175,7 @@ class Batcher:
         with self._changed:
             if self.queued + len(items) > self.limits.max_queue:
                 raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
-            self._queues[task].extend(items)
+            self._queues[(task, bulk)].extend(items)
             self.metrics.queue_size.set(self.queued)
             self._changed.notify()
         return request.future
@@ -184,22 +192,22 @@ class Batcher:
         with self._changed:
             while True:
                 self._drop_gone()
-                task = self._oldest_task()
-                if task is None:
+                key = self._oldest_task()
+                if key is None:
                     if self._closing:
                         return None
                     self._changed.wait()
                     continue
-                deadline = self._queues[task][0].arrived + self.limits.max_wait_ms / 1000
-                while not self._closing and not self._full(task):
+                deadline = self._queues[key][0].arrived + self.limits.max_wait_ms / 1000
+                while not self._closing and not self._full(key):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._changed.wait(remaining)
-                batch = self._take(task)
+                batch = self._take(key)
                 self.metrics.queue_size.set(self.queued)
                 if batch:
-                    return task, batch
+                    return key[0], batch
 
     def _drop_gone(self) -> None:
         """Forget the sentences at the head of each queue whose request has gone (client
@@ -213,17 +221,18 @@ class Batcher:
             del queue[:gone]
         self.metrics.queue_size.set(self.queued)  # else the gauge keeps counting them
 
-    def _oldest_task(self) -> str | None:
-        heads = [(q[0].arrived, task) for task, q in self._queues.items() if q]
-        return min(heads)[1] if heads else None
+    def _oldest_task(self) -> tuple[str, bool] | None:
+        """The queue whose head leads: the oldest sentence outside the bulk lane, if any."""
+        heads = [(key[1], q[0].arrived, key) for key, q in self._queues.items() if q]
+        return min(heads)[2] if heads else None
 
-    def _full(self, task: str) -> bool:
-        queue = self._queues[task]
+    def _full(self, key: tuple[str, bool]) -> bool:
+        queue = self._queues[key]
         if len(queue) >= self.limits.max_batch_size:
             return True
         return sum(item.length for item in queue) >= self.limits.max_batch_tokens
 
-    def _take(self, task: str) -> list[_Item]:
+    def _take(self, key: tuple[str, bool]) -> list[_Item]:
         """Remove and return a batch: the oldest live sentence plus neighbours by length.
 
         Pending sentences are sorted by length and the batch is a contiguous run of that order
@@ -233,9 +242,9 @@ class Batcher:
         a batch's cost follows its padded size). A sentence over the token limit on its own
         still runs, alone.
         """
-        queue = [item for item in self._queues[task] if not item.gone]
+        queue = [item for item in self._queues[key] if not item.gone]
         if not queue:
-            self._queues[task] = []
+            self._queues[key] = []
             return []
         order = sorted(queue, key=_LENGTH)
         lengths = [item.length for item in order]
@@ -260,7 +269,7 @@ class Batcher:
             _, lo, hi, real = min(costs)
         batch = order[lo : hi + 1]
         taken = set(batch)
-        self._queues[task] = [item for item in queue if item not in taken]
+        self._queues[key] = [item for item in queue if item not in taken]
         return batch
 
     def _run(self, task: str, batch: list[_Item]) -> None:

@@ -1,35 +1,44 @@
-"""The facade the handlers call: check limits, tokenize, featurize, submit, await, assemble.
-
-A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each of
-the model's heads in its order (bigru-en: `upos`, `ner`); orjson writes it in that order.
-Entities come from the model's span (CRF) head, if it has one.
+"""The facade the handlers call: check limits, tokenize, split, featurize, submit, await,
+assemble (the answer's shape: app.core.tagging).
 
 Inputs and results are plain Python, except embeddings: one float32 array per request, which
 the handler writes as JSON without making a Python float of every value. Empty input:
-- tagging an empty or whitespace-only text (or an empty token list) gives no tokens and no
-  entities, without running the model;
+- tagging an empty or whitespace-only text (or an empty token list) gives no tokens, entities
+  or sentences, without running the model;
 - embedding one is an `EmptyInputError` (422 "empty_input"): there is nothing to pool.
+A text to tag is tokenized on a worker thread when it is long, so the event loop goes on
+serving other requests meanwhile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import numpy as np
 
 from app.config import Settings
 from app.core.batcher import Batcher, Finish
-from app.core.errors import EmptyInputError, InputTooLargeError, NoSentenceEncoderError
+from app.core.documents import Splitter, feed
+from app.core.errors import (
+    EmptyInputError,
+    InputTooLargeError,
+    InvalidInputError,
+    NoSentenceEncoderError,
+)
+from app.core.tagging import Assembler, TaggedText
 from app.model.backend import Outputs
-from app.model.decode import Span, WordTags, iob2_spans, tag_decoder
+from app.model.decode import WordTags, tag_decoder
 from app.model.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
-from app.model.spec import ModelSpec
+from app.model.spec import BOUNDARY, ModelSpec
 from app.model.text import Token, split_words, tokenize
 
 Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long input from
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
+_R = TypeVar("_R")
+_ON_LOOP_CHARS = 20_000  # a longer text is tokenized on a worker thread
 
 
 def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
@@ -40,29 +49,16 @@ def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     def tag(features: list[Features], out: Outputs) -> list[WordTags]:
         return decoder.decode_batch(out, [f.word_starts for f in features])
 
-    return {"tag": tag}
+    def segment(features: list[Features], out: Outputs) -> list[np.ndarray]:
+        return [out[BOUNDARY][i, : f.length] for i, f in enumerate(features)]
+
+    return {"tag": tag, "segment": segment}
 
 
-# text, start and end (character offsets into the input; None for pre-tokenized input, end
-# exclusive), then per head its label and the label's probability (softmax, or CRF marginal)
-TaggedToken = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Entity:
-    text: str
-    label: str
-    start: int | None
-    end: int | None
-    token_start: int
-    token_end: int  # exclusive
-    score: float  # mean score of its tokens' span labels
-
-
-@dataclass(frozen=True)
-class TaggedSentence:
-    tokens: list[TaggedToken]
-    entities: list[Entity]
+async def _off_loop(size: int, work: Callable[..., _R], *args: object) -> _R:
+    if size <= _ON_LOOP_CHARS:
+        return work(*args)
+    return await asyncio.to_thread(work, *args)
 
 
 @dataclass(frozen=True)
@@ -80,35 +76,69 @@ class Engine:
         self.batcher = batcher
         self.settings = settings
         self.wordpiece = WordPiece(spec.vocab)
+        self.splitter = Splitter(batcher, self.wordpiece, settings, spec.segmenter_threshold)
+        self.assembler = Assembler(spec)
         span = next((h for h in spec.heads if h.crf is not None), None)
-        self.span_head = span.name if span is not None else None  # the entities' head
         labels = span.labels if span is not None else []
         self.entity_labels = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
 
     async def warm_up(self) -> None:
         """One tiny inference per task, so the first request pays no first-run costs."""
         await self.tag_tokens([["Warm", "up", "."]])
+        if self.spec.segmenter:
+            await self.tag_texts(["Warm up. Then go."])
         if "embed" in self.spec.tasks:
             await self.embed(["Warm up."], normalize=True)
 
-    async def tag_texts(self, texts: list[str]) -> list[TaggedSentence]:
-        sentences = self._tokenize(texts)
-        tags = await self._infer("tag", [[t.text for t in tokens] for tokens in sentences])
+    async def tag_texts(self, texts: list[str], heads: list[str] | None = None) -> list[TaggedText]:
+        """Each text split into sentences (of any length: the body limit bounds it), each
+        sentence tagged on its own, the sentences of every text in shared batches."""
+        self._check_count(texts)
+        self.check_heads(heads)
+        tokenized = [await _off_loop(len(text), tokenize, text) for text in texts]
+        pairs = zip(texts, tokenized, strict=True)
+        bounds = await asyncio.gather(*(self.splitter.split(text, toks) for text, toks in pairs))
+        words = [
+            [t.text for t in tokens[a:b]]
+            for tokens, text_bounds in zip(tokenized, bounds, strict=True)
+            for a, b in text_bounds
+        ]
+        tags = iter(await self._tag(words))
         return [
-            self._assemble(tokens, text, t)
-            for text, tokens, t in zip(texts, sentences, tags, strict=True)
+            self.assembler.text(tokens, text, sents, [next(tags) for _ in sents], heads)
+            for text, tokens, sents in zip(texts, tokenized, bounds, strict=True)
         ]
 
-    async def tag_tokens(self, sentences: list[list[str]]) -> list[TaggedSentence]:
+    async def tag_tokens(
+        self, sentences: list[list[str]], heads: list[str] | None = None
+    ) -> list[TaggedText]:
+        """Each token list as one sentence, as given."""
         self._check_count(sentences)
+        self.check_heads(heads)
         for words in sentences:
             self._check_chars(sum(len(w) for w in words) + max(len(words) - 1, 0))
             self._check_words(len(words))
-        tags = await self._infer("tag", sentences)
+        tags = iter(await self._tag([words for words in sentences if words]))
         return [
-            self._assemble([Token(w, -1, -1) for w in words], None, t)
-            for words, t in zip(sentences, tags, strict=True)
+            self.assembler.text(
+                [Token(w, -1, -1) for w in words],
+                None,
+                [(0, len(words))] if words else [],
+                [next(tags)] if words else [],
+                heads,
+            )  # fmt: skip
+            for words in sentences
         ]
+
+    def check_heads(self, heads: list[str] | None) -> None:
+        known = [h.name for h in self.spec.heads]
+        unknown = [h for h in heads or [] if h not in known]
+        if unknown:
+            raise InvalidInputError(f"unknown heads {unknown}; this model's heads are {known}")
+
+    async def _tag(self, sentences: list[list[str]]) -> list[WordTags]:
+        features = self._featurize(sentences)
+        return await feed(self.batcher, "tag", features)
 
     async def embed(
         self, texts: list[str], normalize: bool, truncate: Side | None = None
@@ -162,14 +192,6 @@ class Engine:
         ids = _keep(f.input_ids, s.max_pieces_per_input, side)
         return Features(ids, f.case_ids[: len(ids)], f.word_starts), len(words)
 
-    def _tokenize(self, texts: list[str]) -> list[list[Token]]:
-        """Each text's tokens; sizes are checked before and after splitting."""
-        self._check_texts(texts)
-        sentences = [tokenize(text) for text in texts]
-        for tokens in sentences:
-            self._check_words(len(tokens))
-        return sentences
-
     def _check_texts(self, texts: list[str]) -> None:
         """All sizes first: no work for a request that will be refused."""
         self._check_count(texts)
@@ -205,59 +227,7 @@ class Engine:
                     f"an input has {f.length} WordPiece pieces; at most {limit}"
                 )
 
-    async def _infer(self, task: str, sentences: list[list[str]]) -> list[WordTags | None]:
-        """Decoded tags per sentence; None for an empty one (never run)."""
-        features = self._featurize([words for words in sentences if words])
-        tags = iter(await self.batcher.submit(task, features))
-        return [next(tags) if words else None for words in sentences]
-
-    def _assemble(
-        self, tokens: list[Token], source: str | None, tags: WordTags | None
-    ) -> TaggedSentence:
-        """One sentence's answer: its tokens with their words' labels, and its entities;
-        `source` is the raw text (None: pre-tokenized)."""
-        if tags is None:
-            return TaggedSentence([], [])
-        heads = [(name, f"{name}_score", head) for name, head in tags.items()]
-        tagged = []
-        for i, t in enumerate(tokens):
-            token: TaggedToken = {
-                "text": t.text,
-                "start": t.start if source is not None else None,
-                "end": t.end if source is not None else None,
-            }
-            for label_key, score_key, head in heads:
-                token[label_key] = head.labels[i]
-                token[score_key] = head.scores[i]
-            tagged.append(token)
-        if self.span_head is None:
-            return TaggedSentence(tagged, [])
-        span_tags = tags[self.span_head]
-        spans = iob2_spans(span_tags.labels)
-        entities = [_entity(s, tagged, source, span_tags.scores) for s in spans]
-        return TaggedSentence(tagged, entities)
-
 
 def _keep(items: _Seq, n: int, cut_from: Side) -> _Seq:
     """At most `n` of `items`, the rest cut from the `cut_from` end."""
     return items[:n] if cut_from == "right" else items[max(len(items) - n, 0) :]
-
-
-def _entity(
-    span: Span, tagged: list[TaggedToken], source: str | None, scores: list[float]
-) -> Entity:
-    words = tagged[span.start : span.end]
-    start, end = words[0]["start"], words[-1]["end"]
-    if source is not None and start is not None and end is not None:
-        text = source[start:end]
-    else:
-        text = " ".join(t["text"] for t in words)
-    return Entity(
-        text=text,
-        label=span.label,
-        start=start,
-        end=end,
-        token_start=span.start,
-        token_end=span.end,
-        score=float(np.mean(scores[span.start : span.end])),
-    )

@@ -15,7 +15,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.config import Settings
 from app.http.errors import install_error_handlers
-from app.http.handlers import STATIC_DIR, authorized
+from app.http.handlers import STATIC_DIR, Payload, authorized
 from app.http.routes import ROUTES, Route
 from app.metrics import Metrics
 
@@ -63,6 +63,9 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
 
     @functools.wraps(handler)
     async def endpoint(**params: Any) -> Response:
-        return Response(await handler(**params), media_type=_JSON)
+        content = await handler(**params)
+        if isinstance(content, Payload):
+            return Response(content.content, media_type=content.media_type)
+        return Response(content, media_type=_JSON)
 
     return endpoint

@@ -13,6 +13,7 @@ import base64
 import importlib.metadata
 import secrets
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, TypeVar
 
@@ -25,9 +26,11 @@ from fastapi.security import HTTPBearer
 from starlette.types import Receive
 
 from app.config import Settings
-from app.core.engine import Engine, Entity, TaggedSentence
+from app.core.engine import Engine
 from app.core.errors import InvalidInputError, NotReadyError
+from app.core.tagging import Entity, TaggedText
 from app.http.errors import ClientGoneError, UnauthorizedError
+from app.http.formats import conllu, spacy_docs
 from app.http.huggingface import EntityGroupOut, TokenClassificationRequest
 from app.http.native import (
     EmbedRequest,
@@ -47,6 +50,15 @@ _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-an
 # Swagger UI: FastAPI's page starts it from an inline script, and it sets inline styles.
 _DOCS_CSP = _PAGE_CSP + "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
 _UNAUTHORIZED = "missing or wrong API key (Authorization: Bearer <key>)"
+_CONLLU = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A lean handler's answer that is not JSON: its bytes and their media type."""
+
+    content: bytes
+    media_type: str
 
 
 def authorize(api_key: str | None, authorization: str | None) -> None:
@@ -119,18 +131,25 @@ async def while_connected(receive: Receive, work: Awaitable[T]) -> T:
         watcher.cancel()
 
 
-async def tag(body: TagRequest, engine: EngineDep, receive: ReceiveDep) -> bytes:
-    """UPOS and NER per word, and entity spans. Raw `inputs` are tokenized (offsets into each
-    input); pre-tokenized `tokens` are used as given (offsets null). An empty or whitespace-only
-    text gives no tokens and no entities."""
-    if body.tokens is not None:
-        work = engine.tag_tokens(body.tokens)
+async def tag(body: TagRequest, engine: EngineDep, receive: ReceiveDep) -> bytes | Payload:
+    """Every head's label per word (UPOS, NER, XPOS, features, lemma), entity spans and
+    sentences. Raw `inputs` of any length are tokenized and split into sentences (offsets into
+    each input); pre-tokenized `tokens` are one sentence per list, used as given (offsets
+    null). An empty or whitespace-only text gives no tokens, entities or sentences."""
+    heads = body.heads if body.format == "json" else None
+    texts = None if body.inputs is None else _as_list(body.inputs)
+    if texts is None:
+        assert body.tokens is not None  # TagRequest guarantees exactly one
+        work = engine.tag_tokens(body.tokens, heads)
     else:
-        assert body.inputs is not None  # TagRequest guarantees exactly one
-        work = engine.tag_texts(_as_list(body.inputs))
-    # The engine's sentences, entities (dataclasses) and tokens (dicts) hold the fields of the
-    # response schema in its order, so orjson writes them as they are.
-    tagged: list[TaggedSentence] = await while_connected(receive, work)
+        work = engine.tag_texts(texts, heads)
+    tagged: list[TaggedText] = await while_connected(receive, work)
+    if body.format == "conllu":
+        return Payload(conllu(tagged, texts).encode(), _CONLLU)
+    if body.format == "spacy":
+        return orjson.dumps(spacy_docs(tagged, texts))
+    # The engine's texts, sentences, entities (dataclasses) and tokens (dicts) hold the fields
+    # of the response schema in its order, so orjson writes them as they are.
     return orjson.dumps(tagged)
 
 

@@ -40,12 +40,26 @@ def _exactly_one_schema(schema: dict[str, Any]) -> None:
 
 
 class TagRequest(Body):
-    """Raw text (`inputs`, one string or several) or pre-tokenized sentences (`tokens`)."""
+    """Raw text (`inputs`, one string or several, each of any length: it is split into
+    sentences) or pre-tokenized sentences (`tokens`, each list one sentence)."""
 
     model_config = ConfigDict(json_schema_extra=_exactly_one_schema)
 
-    inputs: Text | Texts | None = Field(None, examples=["Alice moved to Paris."])
+    inputs: Text | Texts | None = Field(None, examples=["Alice moved to Paris. She likes it."])
     tokens: list[list[Word]] | None = Field(None, min_length=1, examples=[[["Alice", "moved"]]])
+    heads: list[str] | None = Field(
+        None,
+        min_length=1,
+        description='the heads to answer (GET /info `heads`), e.g. ["ner"]; default: all. '
+        "Entities come with the span head (`ner`).",
+        examples=[["ner"]],
+    )
+    format: Literal["json", "conllu", "spacy"] = Field(
+        "json",
+        description="json: the tokens, entities and sentences below; conllu: CoNLL-U text, a "
+        "block per sentence; spacy: per input, JSON that spacy.tokens.Doc.from_json reads. "
+        "conllu and spacy answer every head.",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TagRequest:
@@ -57,7 +71,8 @@ class TagRequest(Body):
 _HEAD_FIELDS = {
     "description": "then, for each head of the model (GET /info `heads`, in that order), "
     "`<head>`: its label and `<head>_score`: the label's probability (softmax, or a span head's "
-    "CRF marginal). bigru-en's heads are `upos` and `ner`.",
+    "CRF marginal; a lemma head answers the lemma). bigru-en's heads are `upos`, `ner`, "
+    "`xpos`, `feats` and `lemma`.",
     "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]},
     "examples": [
         {
@@ -91,9 +106,17 @@ class EntityOut(BaseModel):
     score: float
 
 
+class SentenceOut(BaseModel):
+    start: int | None = Field(description="character offset into the input; null if pre-tokenized")
+    end: int | None = Field(description="exclusive character offset")
+    token_start: int
+    token_end: int = Field(description="exclusive token index")
+
+
 class TagResult(BaseModel):
     tokens: list[TokenOut]
     entities: list[EntityOut]
+    sentences: list[SentenceOut] = Field(description="in order, covering every token")
 
 
 TagResponse = list[TagResult]
@@ -160,14 +183,17 @@ class LimitsOut(BaseModel):
 
 class HeadOut(BaseModel):
     name: str = Field(description="the token fields `<name>` and `<name>_score` in /tag")
-    decoder: Literal["softmax", "crf"] = Field(description="crf: an IOB2 span head (entities)")
+    decoder: Literal["softmax", "crf", "lemma"] = Field(
+        description="crf: an IOB2 span head (entities); lemma: edit scripts, answered as lemmas"
+    )
     labels: list[str]
 
 
 class InfoResponse(BaseModel):
     model: ModelOut
-    tasks: list[Literal["tag", "embed"]] = Field(
-        description="what the model does: /tag, and /embed only with a sentence encoder"
+    tasks: list[Literal["tag", "embed", "segment"]] = Field(
+        description="what the model does: /tag, /embed only with a sentence encoder, and "
+        "segment when it splits raw text into sentences"
     )
     heads: list[HeadOut]
     upos_labels: list[str] | None = Field(description="the `upos` head's labels, if it has one")

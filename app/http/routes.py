@@ -22,6 +22,12 @@ from app.http.openai import EmbeddingsResponse, openai_errors
 INFERENCE_ERRORS = error_docs(401, 413, 422, 429, 500, 503)
 EMBED_ERRORS = error_docs(400, 401, 413, 422, 429, 500, 503)
 _TEXT = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
+_CONLLU = {
+    200: {
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+        "description": ("JSON, or with `format: conllu` CoNLL-U text"),
+    }
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class Route:
 
 ROUTES = (
     Route("GET", "/health", handlers.health, HealthResponse, error_docs(503), guarded=False),
-    Route("POST", "/tag", handlers.tag, TagResponse, INFERENCE_ERRORS, lean=True),
+    Route("POST", "/tag", handlers.tag, TagResponse, {**_CONLLU, **INFERENCE_ERRORS}, lean=True),
     Route("POST", "/embed", handlers.embed, EmbedResponse, EMBED_ERRORS, lean=True),
     Route(
         "POST",

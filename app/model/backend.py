@@ -11,7 +11,15 @@ import numpy as np
 import onnxruntime as ort
 
 from app.model.errors import ModelLoadError, RunError
-from app.model.spec import EMBEDDING, GATES, INPUTS, ModelSpec, outputs_by_task
+from app.model.spec import (
+    BOUNDARY,
+    EMBEDDING,
+    GATES,
+    INPUTS,
+    SEGMENTER_FILE,
+    ModelSpec,
+    outputs_by_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,8 @@ def select_providers(requested: list[str], available: list[str]) -> list[str]:
 
 
 class OnnxBackend:
-    """One ORT session; `run` may be called from several worker threads at once."""
+    """The model's ORT session, and the segmenter's if the model has one; `run` may be called
+    from several worker threads at once."""
 
     def __init__(self, model_dir: Path, providers: list[str], intra_op_threads: int) -> None:
         self.spec = ModelSpec.load(model_dir)
@@ -64,12 +73,12 @@ class OnnxBackend:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         chosen = select_providers(providers, ort.get_available_providers())
-        try:
-            self.session = ort.InferenceSession(
-                str(model_dir / "model.onnx"), opts, providers=chosen
-            )
-        except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
-            raise ModelLoadError(f"{model_dir}/model.onnx: cannot load: {e}") from e
+        self.session = _session(model_dir / "model.onnx", opts, chosen)
+        self.segmenter = None
+        if self.spec.segmenter:
+            self.segmenter = _session(model_dir / SEGMENTER_FILE, opts, chosen)
+            if [o.name for o in self.segmenter.get_outputs()] != [BOUNDARY]:
+                raise ModelLoadError(f"{model_dir}/{SEGMENTER_FILE}: its output is not {BOUNDARY}")
         self._check_graph()
         self._inputs = {i.name for i in self.session.get_inputs()}
         log.info("loaded %s %s on %s", self.spec.name, self.spec.version, self.providers)
@@ -97,7 +106,17 @@ class OnnxBackend:
         """Run the graph and return `outputs`. ORT executes every node whatever outputs are
         asked for, so a gated graph's encoders are switched on only for the outputs wanted."""
         try:
-            values = self.session.run(outputs, {**feeds, **gate_feeds(self._inputs, outputs)})
+            if outputs == [BOUNDARY] and self.segmenter is not None:
+                values = self.segmenter.run(outputs, feeds)
+            else:
+                values = self.session.run(outputs, {**feeds, **gate_feeds(self._inputs, outputs)})
         except Exception as e:  # ORT raises its own types; the batcher knows this one
             raise RunError(f"inference failed: {e}") from e
         return dict(zip(outputs, values, strict=True))
+
+
+def _session(path: Path, opts: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
+        raise ModelLoadError(f"{path}: cannot load: {e}") from e

@@ -126,6 +126,7 @@ class Features:
     input_ids: np.ndarray  # (T,) int64 piece ids
     case_ids: np.ndarray  # (T,) int64 case class of each piece's word
     word_starts: np.ndarray  # (W,) int64 index of each word's first piece
+    space_ids: np.ndarray | None = None  # (T,) int64 what precedes each piece; segmenter only
 
     @property
     def length(self) -> int:
@@ -188,7 +189,13 @@ def pad_batch(batch: list[Features]) -> dict[str, np.ndarray]:
     for i, f in enumerate(batch):
         input_ids[i, : f.length] = f.input_ids
         case_ids[i, : f.length] = f.case_ids
-    return {"input_ids": input_ids, "case_ids": case_ids, "lengths": lengths}
+    feeds = {"input_ids": input_ids, "case_ids": case_ids, "lengths": lengths}
+    if batch and batch[0].space_ids is not None:  # the segmenter's windows
+        space_ids = np.zeros((len(batch), T), dtype=np.int64)  # (B, T)
+        for i, f in enumerate(batch):
+            space_ids[i, : f.length] = f.space_ids
+        feeds["space_ids"] = space_ids
+    return feeds
 
 
 def length_batches(

@@ -21,7 +21,6 @@ from app.model.text import Token
 # break, a blank line; and the pieces after a word's first.
 SPACE_START, SPACE_NONE, SPACE_SPACE, SPACE_LINE, SPACE_PARAGRAPH, SPACE_INSIDE = 1, 2, 3, 4, 5, 6
 NUM_SPACE_CLASSES = 7
-BOUNDARY = "boundary_logits"  # the segmenter graph's output, (B, T)
 WINDOW = 256  # pieces per segmenter run
 MARGIN = 32  # context on each side of the scored part of a window
 

@@ -23,6 +23,8 @@ from app.model.errors import ModelLoadError
 
 INPUTS = ("input_ids", "case_ids", "lengths")  # the graph's inputs: (B, T), (B, T), (B,)
 EMBEDDING = "embedding"  # the sentence encoder's output (B, D); a head's is `<name>_logits`
+BOUNDARY = "boundary_logits"  # the segmenter's (segmenter.onnx) output: (B, T) per piece
+SEGMENTER_FILE = "segmenter.onnx"
 # Boolean inputs of a gated graph (training/gate.py): each switches on the encoder of one task.
 GATES = {"want_tags": "tag", "want_embedding": "embed"}
 
@@ -40,11 +42,12 @@ def outputs_by_task(outputs: Iterable[str]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """One tagging head: per-token labels by softmax, or IOB2 spans by a CRF."""
+    """One tagging head: per-token labels by softmax, IOB2 spans by a CRF, or lemmas by a
+    softmax over edit scripts (app.model.lemma), which the service applies to each form."""
 
     name: str
     labels: list[str]
-    decoder: str  # "softmax" or "crf"
+    decoder: str  # "softmax", "crf" or "lemma"
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
 
 
@@ -54,7 +57,7 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
         crf = {
             k: np.asarray(raw["crf"][k], dtype=np.float64) for k in ("transitions", "start", "end")
         }
-    elif raw["decoder"] != "softmax":
+    elif raw["decoder"] not in ("softmax", "lemma"):
         raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
     return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
 
@@ -78,6 +81,13 @@ class ModelSpec:
     heads: list[HeadSpec]
     embedding_dim: int | None  # None: no sentence encoder
     vocab: list[str]
+    # A segmenter.onnx beside model.onnx splits raw text into sentences: a word starts one where
+    # its logit is above this threshold (model.json `segmenter`). None: no segmenter.
+    segmenter_threshold: float | None = None
+
+    @property
+    def segmenter(self) -> bool:
+        return self.segmenter_threshold is not None
 
     @property
     def outputs(self) -> list[str]:
@@ -87,7 +97,8 @@ class ModelSpec:
 
     @property
     def task_outputs(self) -> dict[str, list[str]]:
-        return outputs_by_task(self.outputs)
+        """Each task's outputs; `segment` runs the segmenter's graph."""
+        return {**outputs_by_task(self.outputs), "segment": [BOUNDARY] if self.segmenter else []}
 
     @property
     def tasks(self) -> list[str]:
@@ -133,7 +144,17 @@ class ModelSpec:
             heads=heads,
             embedding_dim=embedding_dim,
             vocab=vocab,
+            segmenter_threshold=_segmenter_threshold(model_dir, spec),
         )
+
+
+def _segmenter_threshold(model_dir: Path, spec: dict[str, Any]) -> float | None:
+    present = (model_dir / SEGMENTER_FILE).is_file()
+    if present != ("segmenter" in spec):
+        raise ModelLoadError(
+            f"{model_dir}: {SEGMENTER_FILE} and model.json `segmenter` come together"
+        )
+    return float(spec["segmenter"]["threshold"]) if present else None
 
 
 def file_sha256(path: Path) -> str:

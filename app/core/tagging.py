@@ -1,0 +1,127 @@
+"""Tagging: texts or token lists in, tokens with every head's labels, entities and sentences out.
+
+A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each
+head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`); orjson
+writes it in that order. A lemma head's label is an edit script, answered as the lemma it makes
+of the token. Entities come from the span (CRF) head, when it is asked for; each sentence is
+tagged on its own, so no entity crosses a sentence boundary. Token, entity and sentence offsets
+are into the whole input text; token indices into the whole input's tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.model.decode import HeadTags, Span, WordTags, iob2_spans
+from app.model.lemma import apply_script
+from app.model.spec import ModelSpec
+from app.model.text import Token
+
+# text, start and end (character offsets into the input; None for pre-tokenized input, end
+# exclusive), then per head its label and the label's probability (softmax, or CRF marginal)
+TaggedToken = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Entity:
+    text: str
+    label: str
+    start: int | None
+    end: int | None
+    token_start: int
+    token_end: int  # exclusive
+    score: float  # mean score of its tokens' span labels
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: int | None  # character offsets (None: pre-tokenized input), end exclusive
+    end: int | None
+    token_start: int
+    token_end: int  # exclusive
+
+
+@dataclass(frozen=True)
+class TaggedText:
+    tokens: list[TaggedToken]
+    entities: list[Entity]
+    sentences: list[Sentence]
+
+
+class Assembler:
+    """A text's answer from its sentences' decoded tags, for the heads asked for."""
+
+    def __init__(self, spec: ModelSpec):
+        self.decoders = {h.name: h.decoder for h in spec.heads}
+        span = next((h for h in spec.heads if h.crf is not None), None)
+        self.span_head = span.name if span is not None else None  # the entities' head
+
+    def text(
+        self,
+        tokens: list[Token],
+        source: str | None,
+        bounds: list[tuple[int, int]],
+        tags: list[WordTags],
+        heads: list[str] | None,
+    ) -> TaggedText:
+        """`bounds`: each sentence's [start, end) tokens, `tags` its decoded heads."""
+        names = list(self.decoders) if heads is None else heads
+        out: list[TaggedToken] = []
+        entities: list[Entity] = []
+        sentences: list[Sentence] = []
+        for (a, b), words in zip(bounds, tags, strict=True):
+            part = self._tokens(tokens[a:b], source, words, names)
+            if self.span_head in names:
+                span_tags = words[self.span_head]
+                entities += [
+                    _entity(s, part, a, source, span_tags.scores)
+                    for s in iob2_spans(span_tags.labels)
+                ]
+            out += part
+            first, last = part[0], part[-1]
+            sentences.append(Sentence(first["start"], last["end"], a, b))
+        return TaggedText(out, entities, sentences)
+
+    def _tokens(
+        self, tokens: list[Token], source: str | None, tags: WordTags, names: list[str]
+    ) -> list[TaggedToken]:
+        heads: list[tuple[str, str, HeadTags, bool]] = [
+            (name, f"{name}_score", tags[name], self.decoders[name] == "lemma") for name in names
+        ]
+        tagged = []
+        for i, t in enumerate(tokens):
+            token: TaggedToken = {
+                "text": t.text,
+                "start": t.start if source is not None else None,
+                "end": t.end if source is not None else None,
+            }
+            for label_key, score_key, head, lemma in heads:
+                label = head.labels[i]
+                token[label_key] = apply_script(t.text, label) if lemma else label
+                token[score_key] = head.scores[i]
+            tagged.append(token)
+        return tagged
+
+
+def _entity(
+    span: Span, tagged: list[TaggedToken], first: int, source: str | None, scores: list[float]
+) -> Entity:
+    """`span` over a sentence's `tagged` tokens, the sentence starting at token `first`."""
+    words = tagged[span.start : span.end]
+    start, end = words[0]["start"], words[-1]["end"]
+    if source is not None and start is not None and end is not None:
+        text = source[start:end]
+    else:
+        text = " ".join(t["text"] for t in words)
+    return Entity(
+        text=text,
+        label=span.label,
+        start=start,
+        end=end,
+        token_start=first + span.start,
+        token_end=first + span.end,
+        score=float(np.mean(scores[span.start : span.end])),
+    )
