@@ -45,7 +45,7 @@ def markdown(results: Results, summary: dict[str, Any], plots: list[str]) -> str
     rows = [
         [t["label"], fmt(t["value"], 2), threshold_text(t), verdict(t)] for t in summary["targets"]
     ]
-    out += _table("Targets", "", ["target", "measured", "threshold", "result"], rows)
+    out += _table("Targets", "", "target | measured | threshold | result", rows)
     for section in (_engine, _ceiling, _service, _single, _processes):
         out += section(results)
     for section in (_peer, _spacy, _physical, _bounds):
@@ -56,12 +56,13 @@ def markdown(results: Results, summary: dict[str, Any], plots: list[str]) -> str
     return "\n".join(out) + "\n"
 
 
-def _table(title: str, intro: str, header: list[str], rows: list[list[Any]]) -> list[str]:
-    """A section: its title, an optional paragraph, and a table (no rows: no section)."""
+def _table(title: str, intro: str, header: str, rows: list[list[Any]]) -> list[str]:
+    """A section: its title, an optional paragraph, and a table (no rows: no section); the
+    header's columns are separated by " | "."""
     if not rows:
         return []
     out = ["", f"## {title}", ""] + ([intro, ""] if intro else [])
-    out += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += [f"| {header} |", "|" + "---|" * (header.count(" | ") + 1)]
     return out + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
 
 
@@ -78,8 +79,8 @@ def _engine(results: Results) -> list[str]:
             rates = [fmt(dig(x, k)) for x in (o, t) for k in ("pieces_per_s", "sentences_per_s")]
             x = ratio(dig(o, "pieces_per_s"), dig(t, "pieces_per_s"))
             rows.append([task, B, *rates, fmt(x, 2)])
-    header = ["path", "batch", "ORT pieces/s", "ORT sent/s", "PyTorch pieces/s"]
-    header += ["PyTorch sent/s", "ORT / PyTorch"]
+    header = "path | batch | ORT pieces/s | ORT sent/s | PyTorch pieces/s | PyTorch sent/s"
+    header += " | ORT / PyTorch"
     notes = "\n".join(f"- {n}" for n in section.get("notes", []))
     return _table("Engine: ONNX Runtime vs PyTorch eager (threads = cores)", notes, header, rows)
 
@@ -99,8 +100,8 @@ def _ceiling(results: Results) -> list[str]:
         "keeps its batches), in a session with the service's settings, as many runs at once as "
         "it has workers."
     )
-    header = ["route", "service, sent/s", "recording service, sent/s"]
-    header += ["raw ORT on its batches, sent/s", "service / ceiling", "mean batch"]
+    header = "route | service, sent/s | recording service, sent/s | raw ORT on its batches, sent/s"
+    header += " | service / ceiling | mean batch"
     return _table(f"Service vs its ceiling ({CLIENTS} clients)", intro, header, rows)
 
 
@@ -120,8 +121,8 @@ def _service(results: Results) -> list[str]:
         "busy (share of wall time inside ORT runs) come from the server's /metrics; CPU columns "
         "are cores used (server: its process tree from /proc)."
     )
-    header = ["route", "batching", "clients", "tool", "req/s", "p50 ms", "p95 ms", "p99 ms"]
-    header += ["mean batch", "ORT busy", "server CPU", "client CPU", "errors"]
+    header = "route | batching | clients | tool | req/s | p50 ms | p95 ms | p99 ms | mean batch"
+    header += " | ORT busy | server CPU | client CPU | errors"
     return _table("Service over HTTP (closed loop, one sentence per request)", intro, header, rows)
 
 
@@ -143,8 +144,8 @@ def _single(results: Results) -> list[str]:
         "dev nor train, each sent at most once: `distinct / sent` shows it). Words/s for /tag: "
         "requests/s times the tokens the service's tokenizer makes of the bodies."
     )
-    header = ["route", "request", "text", "conns", "tool", "req/s", "sent/s", "words/s"]
-    header += ["p50 ms", "p99 ms", "server CPU", "CPU-ms / sentence", "errors", "distinct / sent"]
+    header = "route | request | text | conns | tool | req/s | sent/s | words/s | p50 ms | p99 ms"
+    header += " | server CPU | CPU-ms / sentence | errors | distinct / sent"
     return _table("One sentence per request vs lists (batching on)", intro, header, rows)
 
 
@@ -164,14 +165,8 @@ def _processes(results: Results) -> list[str]:
         f"One sentence per request at {CLIENTS} connections, repeated text, a fresh server per "
         "setting. Server CPU is summed over its process tree; `processes` counts that tree."
     )
-    out = _table(
-        "Server processes (`BIGRU_PROCESSES`)",
-        intro,
-        ["route", "BIGRU_PROCESSES"]
-        + ["processes", "tool", "req/s", "p50 ms", "p99 ms", "server CPU", "CPU-ms / request"]
-        + ["errors"],
-        rows,
-    )
+    header = "route | BIGRU_PROCESSES | processes | tool | req/s | p50 ms | p99 ms | server CPU"
+    out = _table("Server processes", intro, header + " | CPU-ms / request | errors", rows)
     if rows and len(settings) > 1:
         a, b = settings[0], settings[-1]
         rps = {
@@ -207,7 +202,7 @@ def _peer(results: Results, summary: dict[str, Any]) -> list[str]:
             x = fmt(r[f"ort_embed_b{B}_vs_teacher"], 1)
             rows.append([f"embed path, raw ORT, batch {B}", fmt(row["sentences_per_s"]), x])
     title = "Peer: all-MiniLM-L6-v2 (the teacher) on ONNX Runtime"
-    return _table(title, "", ["what", "sentences/s", "x teacher"], rows)
+    return _table(title, "", "what | sentences/s | x teacher", rows)
 
 
 def _spacy(results: Results, summary: dict[str, Any]) -> list[str]:
@@ -241,7 +236,7 @@ def _spacy(results: Results, summary: dict[str, Any]) -> list[str]:
             + [fmt(lists.get("words_per_s")), fmt(lists["sentences_per_s"])]
             + [fmt(dig(lists, "server", "cpu"), 2), "1.00"]
         )
-    header = ["what", "words/s", "sentences/s", "cores used", "/tag lists words/s / this"]
+    header = "what | words/s | sentences/s | cores used | /tag lists words/s / this"
     out = _table("/tag vs spaCy (a stand-in for en_core_web_sm)", intro, header, rows)
     if s.get("config"):
         out += ["", "<details><summary>The stand-in's config</summary>", "", "```ini"]
@@ -270,7 +265,7 @@ def _physical(results: Results, summary: dict[str, Any]) -> list[str]:
         ]
         for r in summary["physical"]
     ]
-    header = ["path", "measured", "pieces/s", "useful GFLOP/s", "peak GFLOP/s", "share of peak"]
+    header = "path | measured | pieces/s | useful GFLOP/s | peak GFLOP/s | share of peak"
     return _table("Physical limit", intro, header, rows)
 
 

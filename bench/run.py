@@ -43,7 +43,7 @@ class Plan:
     matmul_n: int = 1024
     matmul_s: float = 2.0
     list_clients: int = 16  # /embed with lists of sentences against the teacher: clients
-    list_s: float = 14.0  # its window: runs of 7 s spread over +-10% here
+    list_s: float = 14.0  # its window, twice the others: list runs vary more
     novel_texts: int = 200_000  # corpus sentences for the novel-text runs, half per route
     processes: tuple[int, ...] = (1, 2)  # BIGRU_PROCESSES settings, one server each
     spacy_s: float = 5.0  # per spaCy pipeline
