@@ -1,9 +1,9 @@
 """A/B: this checkout's service against another git revision's, in alternating rounds.
 
-This machine's speed drifts by +-20% within an hour (the same raw ORT run gave 4,555-5,664
-sentences/s minutes apart), so a before/after claim from two runs taken at different times says
-little. Here the two services take turns, A B A B ..., each a fresh `python -m app` on the same
-load (`bench.load`, EWT dev sentences), and each side's median over the rounds is compared.
+A shared machine's speed drifts within the hour, so a before/after claim from two runs taken
+at different times says little. Here the two services take turns, A B A B ..., each a fresh
+`python -m app` on the same load (bench/load.py, EWT dev sentences), and each side's median
+over the rounds is compared.
 
     python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
     python -m bench.ab --base HEAD --route tag --clients 32 --per-request 1 \
@@ -12,7 +12,7 @@ load (`bench.load`, EWT dev sentences), and each side's median over the rounds i
 The base revision is checked out in a temporary git worktree and runs with this checkout's
 Python environment; each side serves the model of its own tree unless `--model-dir` is given.
 `--env KEY=VALUE` (repeatable) goes to both sides' servers. The load is `wrk` where it is on
-PATH (whole seconds), else `bench.load` (`--tool python`).
+PATH (whole seconds), else bench/load.py's stdlib client.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import engine, service, wrk
+from bench import runtimes, service
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = Path("models") / "bigru-en"
-TOOLS = {"wrk": "wrk", "python": "raw"}  # --tool -> service.load_run's tool
 
 
 @contextmanager
@@ -61,7 +60,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compare(
-    args: argparse.Namespace, trees: dict[str, Path], texts: Path, workdir: Path
+    args: argparse.Namespace, trees: dict[str, Path], texts: list[str], workdir: Path
 ) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
     for i in range(args.rounds):
@@ -77,7 +76,6 @@ def compare(
                     texts,
                     args.warmup,
                     args.seconds,
-                    TOOLS[args.tool],
                     args.per_request,
                 )
             rounds[side].append(r)
@@ -110,12 +108,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument(
-        "--tool",
-        choices=sorted(TOOLS),
-        default="wrk" if wrk.available() else "python",
-        help="HTTP load: wrk, or bench.load's asyncio client (default: wrk if on PATH)",
-    )
-    p.add_argument(
         "--env",
         type=_env,
         action="append",
@@ -125,8 +117,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.env = dict(args.env)
-    if args.tool == "wrk" and not wrk.available():
-        raise SystemExit("bench.ab: --tool wrk, but wrk is not on PATH (apt-get install wrk)")
     if args.model_dir is not None:
         args.model_dir = args.model_dir.resolve()
     return args
@@ -136,12 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        texts = args.texts
-        if texts is None:
-            texts = workdir / "texts.json"
-            corpus = engine.load_corpus(args.data, ROOT / MODEL / "vocab.txt")
-            texts.write_text(json.dumps(corpus.texts))
-        result = compare(args, {"base": base_tree, "head": ROOT}, texts.resolve(), workdir)
+        if args.texts is not None:
+            texts = json.loads(args.texts.read_text(encoding="utf-8"))
+        else:
+            texts = runtimes.load_corpus(args.data, ROOT / MODEL / "vocab.txt").texts
+        result = compare(args, {"base": base_tree, "head": ROOT}, texts, workdir)
     result["setup"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     for side in ("base", "head"):
         s = result[side]

@@ -1,6 +1,6 @@
 """What bounds each target, from the run's own figures: CPU per request against ORT's CPU per
 sentence, ORT's gain from batching, PyTorch's share of the matmul peak, Little's law for the
-p99, and useful FLOP/s against the peak (`physical`); with their Markdown sections."""
+p99, and useful FLOP/s against the peak (`physical`). report.py writes them out."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from bench.rows import (
     cpu_ms_per_request,
     dig,
     engine_row,
-    fmt,
     ratio,
     service_row,
     single_row,
@@ -157,77 +156,3 @@ def physical(results: dict[str, Any]) -> list[Row]:
                 }
             )
     return rows
-
-
-def physical_table(results: dict[str, Any], summary: dict[str, Any]) -> list[str]:
-    f = dig(results.get("flops"), "per_path")
-    if not f:
-        return []
-    peak = results.get("peak", {})
-    out = [
-        "",
-        "## Physical limit",
-        "",
-        f"FLOPs per piece: tag {f['tag']['piece'] / 1e6:.2f} M, embed "
-        f"{f['embed']['piece'] / 1e6:.2f} M (+ {f['embed']['sentence'] / 1e6:.2f} M per "
-        "sentence); GRU `2 * 3H * (I + H)` per direction per piece, weights `2 * K * N` per "
-        f"row. Dense float32 matmul ({dig(peak, 'as_is', 'n')}^2, numpy): "
-        f"{fmt(dig(peak, 'as_is', 'gflops'), 1)} GFLOP/s as configured, "
-        f"{fmt(dig(peak, 'single_thread', 'gflops'), 1)} on one thread (the better of the two is "
-        "the all-threads limit). Useful FLOPs count real pieces only, not pads; the service's "
-        "pieces/s is its sentences/s times the corpus mean, as requests cycle through it.",
-        "",
-        "| path | measured | pieces/s | useful GFLOP/s | peak GFLOP/s | share of peak |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in summary["physical"]:
-        share = fmt(None if r["share"] is None else 100 * r["share"], 1)
-        out.append(
-            f"| {r['task']} | {r['what']} | {fmt(r['pieces_per_s'])} | "
-            f"{fmt(r['gflops'], 2)} | {fmt(r['peak_gflops'], 1)} | {share} % |"
-        )
-    return out
-
-
-def section(summary: dict[str, Any]) -> list[str]:
-    b = summary.get("bounds") or {}
-    if not b:
-        return []
-    out = ["", "## What bounds the targets (from this run's figures)", ""]
-    for task in ("tag", "embed"):
-        t = b.get(task) or {}
-        share = t.get("torch_b32_peak_share")
-        total, ort = t.get("server_cpu_ms_per_request"), t.get("ort_cpu_ms_per_sentence")
-        rest, bound = t.get("front_end_cpu_ms_per_request"), t.get("ceiling_share_bound")
-        gain = t.get("ort_b32_over_b1")
-        out.append(
-            f"- /{task} vs its ceiling: the service spends {fmt(total, 2)} CPU-ms per request "
-            f"at {CLIENTS} clients, ORT {fmt(ort, 2)} per sentence in the ceiling: the rest "
-            "(HTTP, JSON, tokenizing, decoding, queueing, and ORT slowed by sharing the cores) "
-            f"takes {fmt(rest, 2)} ({fmt(t.get('front_end_over_ort'), 2)}x ORT's), so even with "
-            f"both cores always busy the service reaches at most {fmt(bound, 2)} of the "
-            f"ceiling. Batching: ORT alone gains {fmt(gain, 2)}x "
-            "from batch 1 to 32, and the front end does not batch. ORT vs PyTorch: PyTorch eager "
-            f"already uses {fmt(None if share is None else 100 * share, 1)} % of the matmul "
-            f"peak at batch 32; 1.5x would need ORT at "
-            f"{fmt(None if share is None else 150 * share, 1)} %."
-        )
-    for task in ("tag", "embed"):
-        t = b.get(task) or {}
-        out.append(
-            f"- /{task} one sentence per request vs lists: the server spends "
-            f"{fmt(t.get('single_cpu_ms_per_sentence'), 2)} CPU-ms per sentence one at a time "
-            f"and {fmt(t.get('lists_cpu_ms_per_sentence'), 2)} in lists, so with the cores as "
-            f"busy in both runs single / lists is at most "
-            f"{fmt(t.get('single_over_lists_bound'), 2)}."
-        )
-    p = b.get("p99_tag_8") or {}
-    out.append(
-        f"- /tag p99 at 8 clients: closed-loop clients send again as soon as they are answered, "
-        f"so the mean latency is 8 / throughput (Little's law; {fmt(p.get('requests_per_s'))} "
-        f"requests/s on {fmt(p.get('server_cpu'), 2)} cores: the GIL serializes the Python "
-        f"part) = {fmt(p.get('mean_ms'), 1)} ms, and p99 is "
-        f"{fmt(p.get('p99_over_mean'), 2)}x the mean; p99 <= 50 ms needs about "
-        f"{fmt(p.get('requests_per_s_needed'))} requests/s at 8 clients."
-    )
-    return out

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.engine import measure
+from bench.runtimes import measure
 
 OPSET = 17
 

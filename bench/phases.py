@@ -1,7 +1,11 @@
 """The measurements `bench.run` makes, one function per phase, each adding its part to the
-results dict: the matmul peak, FLOPs, ORT and PyTorch on the model alone, the service over HTTP
-with batching on and off, its ceiling, and the teacher as peer. (One sentence per request and
-server processes: `single.py`; spaCy: `spacy_sm.py`.)"""
+results dict: the matmul peak and FLOPs, ORT and PyTorch on the model alone, the service over
+HTTP with batching on and off, its raw-ORT ceiling, one sentence per request against lists,
+server processes, and the teacher as peer (spaCy: `spacy_sm.py`).
+
+Every server gets `Plan.env` (its ORT settings, so the ceiling runs as it does) unless a phase
+says otherwise; the texts are EWT dev sentences cycled, or novel ones never sent twice.
+"""
 
 from __future__ import annotations
 
@@ -11,233 +15,206 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings
 from app.model.backend import OnnxBackend
-from bench import ceiling, engine, peer, service
-from bench.plan import Plan
+from bench import ceiling, peer, runtimes, service, texts
 from bench.probes import flops
-from bench.rows import CLIENTS
+from bench.summary import CLIENTS, LIST_CLIENTS, PER_REQUEST
+
+Results = dict[str, Any]
+WORDS_SAMPLE = 20_000  # texts whose tokens are counted for the words/s of /tag
 
 
 def log(phase: str, message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {phase:8} {message}", flush=True)
 
 
-def _rate_line(row: dict[str, Any]) -> str:
+def _rate(row: dict[str, Any]) -> str:
+    return f"{row['pieces_per_s']:>9,.0f} pieces/s {row['sentences_per_s']:>7,.0f} sent/s"
+
+
+def _line(r: dict[str, Any]) -> str:
+    lat, srv = r["latency_ms"], r["server"]
     return (
-        f"{row['pieces_per_s']:>9,.0f} pieces/s {row['sentences_per_s']:>7,.0f} sent/s "
-        f"({row['runs']} runs, {row['seconds']:.1f} s)"
+        f"{r['requests_per_s']:>7,.0f} req/s {r['sentences_per_s']:>7,.0f} sent/s p50 "
+        f"{lat['p50'] or 0:6.1f} p99 {lat['p99'] or 0:6.1f} ms batch {srv['mean_batch_size']:5.1f}"
+        f" server CPU {srv['cpu'] or 0:.2f} errors {r['errors']} ({r['tool']})"
     )
 
 
-def phase_peak(results: dict[str, Any], plan: Plan) -> None:
+def phase_peak(results: Results, plan: Any) -> None:
     as_is = flops.matmul_peak(plan.matmul_n, plan.matmul_s)
-    log("peak", f"numpy matmul {plan.matmul_n}^2 as configured: {as_is['gflops']:.1f} GFLOP/s")
     one = flops.matmul_peak_single_thread(plan.matmul_n, plan.matmul_s)
-    log("peak", f"numpy matmul {plan.matmul_n}^2 one thread: {one['gflops']:.1f} GFLOP/s")
+    log("peak", f"numpy matmul: {as_is['gflops']:.1f} GFLOP/s, one thread {one['gflops']:.1f}")
     results["peak"] = {"as_is": as_is, "single_thread": one, "blas": flops.blas_info()}
 
 
-def phase_flops(results: dict[str, Any], model_dir: Path) -> None:
-    counted = flops.count_flops(model_dir / "model.onnx")
-    results["flops"] = counted
+def phase_flops(results: Results, model_dir: Path) -> None:
+    results["flops"] = counted = flops.count_flops(model_dir / "model.onnx")
     per = counted["per_path"]
     log(
         "flops",
-        f"tag {per['tag']['piece'] / 1e6:.2f} MFLOP/piece, embed "
-        f"{per['embed']['piece'] / 1e6:.2f} MFLOP/piece + {per['embed']['sentence'] / 1e6:.2f}"
-        " MFLOP/sentence",
+        f"tag {per['tag']['piece'] / 1e6:.2f} MFLOP/piece, embed {per['embed']['piece'] / 1e6:.2f}"
+        f" MFLOP/piece + {per['embed']['sentence'] / 1e6:.2f} MFLOP/sentence",
     )
 
 
-def phase_ort(results: dict[str, Any], plan: Plan, model_dir: Path, corpus: engine.Corpus) -> None:
+def phase_ort(results: Results, plan: Any, model_dir: Path, corpus: runtimes.Corpus) -> None:
     threads = len(os.sched_getaffinity(0))
     backend = OnnxBackend(model_dir, ["cpu"], threads)  # the service's session class, all cores
-    _engine_rows(results, plan, corpus, "ort", threads, lambda t: engine.ort_runner(backend, t))
+    _engine_rows(results, plan, corpus, "ort", threads, lambda t: runtimes.ort_runner(backend, t))
 
 
 def _engine_rows(
-    results: dict[str, Any],
-    plan: Plan,
-    corpus: engine.Corpus,
+    results: Results,
+    plan: Any,
+    corpus: runtimes.Corpus,
     name: str,
     threads: int,
-    runner: Callable[[str], engine.Run],
+    runner: Callable[[str], runtimes.Run],
 ) -> None:
     rows = results.setdefault("engine", {}).setdefault("rows", [])
     for task in ("tag", "embed"):
         for B in plan.batch_sizes:
-            batches = engine.length_sorted_batches(corpus.features, B)
-            rate = engine.measure(runner(task), batches, plan.engine_s)
-            row = {"engine": name, "task": task, "batch_size": B, "threads": threads}
-            rows.append(row | rate.as_dict())
-            log("engine", f"{name:7} {task:5} B={B:<3} {_rate_line(rows[-1])}")
+            batches = runtimes.length_sorted_batches(corpus.features, B)
+            rate = runtimes.measure(runner(task), batches, plan.engine_s)
+            rows.append({"engine": name, "task": task, "batch_size": B, "threads": threads})
+            rows[-1] |= rate.as_dict()
+            log("engine", f"{name:5} {task:5} B={B:<3} {_rate(rows[-1])}")
 
 
-def phase_torch(
-    results: dict[str, Any],
-    plan: Plan,
-    model_dir: Path,
-    ckpt: Path | None,
-    sentence_ckpt: Path | None,
-    corpus: engine.Corpus,
-) -> None:
-    """PyTorch eager rows: the given checkpoint, or by default the very weights of model.onnx
-    read back (`bigru recover`), so a fresh clone without training runs measures it too."""
+def phase_torch(results: Results, plan: Any, model_dir: Path, corpus: runtimes.Corpus) -> None:
+    """PyTorch eager rows on the very weights of model.onnx, read back (`bigru recover`), so a
+    fresh clone without training runs measures them too."""
     import torch
 
-    section = results.setdefault("engine", {})
-    if ckpt is None:
-        from training.recover import recover
+    from training.recover import recover
 
-        model, _ = recover(model_dir)
-        source = f"weights recovered from {model_dir.name}/model.onnx"
-    else:
-        from training.checkpoint import load_checkpoint
-
-        model, _ = load_checkpoint(ckpt, sentence_ckpt)  # as `bigru export` builds the model
-        source = f"checkpoint {ckpt} (sentence encoder: {sentence_ckpt or 'the same'})"
+    model, _ = recover(model_dir)
+    source = f"weights recovered from {model_dir.name}/model.onnx"
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    check = engine.length_sorted_batches(corpus.features[:64], 64)[0]
-    parity = engine.torch_parity(model, OnnxBackend(model_dir, ["cpu"], 1), check)
+    check = runtimes.length_sorted_batches(corpus.features[:64], 64)[0]
+    parity = runtimes.torch_parity(model, OnnxBackend(model_dir, ["cpu"], 1), check)
+    section = results.setdefault("engine", {})
     section["torch_parity_max_abs_diff"] = parity
     section.setdefault("notes", []).append(
         f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, {threads} threads; "
         f"{source}; max |ORT - PyTorch| on 64 dev sentences {parity:.1e}"
     )
-    log("engine", f"PyTorch, {source}: max |ORT - PyTorch| = {parity:.1e}")
     if parity > 1e-3:
         results["notes"].append(f"the PyTorch model does not match model.onnx ({parity:.1e})")
-    _engine_rows(results, plan, corpus, "torch", threads, lambda t: engine.torch_runner(model, t))
+    _engine_rows(results, plan, corpus, "torch", threads, lambda t: runtimes.torch_runner(model, t))
 
 
-def phase_service(
-    results: dict[str, Any], plan: Plan, settings: Settings, texts_file: Path, workdir: Path
-) -> None:
+def phase_service(results: Results, plan: Any, model_dir: Path, dev: list[str], tmp: Path) -> None:
+    """Both routes at every client count, batching on, then off (`BIGRU_MAX_BATCH_SIZE=1`)."""
     rows = results.setdefault("service", {}).setdefault("rows", [])
     for batching, env in (("on", {}), ("off", {"BIGRU_MAX_BATCH_SIZE": "1"})):
-        log_path = workdir / f"server-batching-{batching}.log"
-        with service.server(settings.model_dir, env, log_path) as (base, pid):
+        log_path = tmp / f"server-batching-{batching}.log"
+        with service.server(model_dir, plan.env | env, log_path) as (base, pid):
             for task in ("tag", "embed"):
                 for n in plan.clients:
-                    r = service.load_run(
-                        base,
-                        pid,
-                        task,
-                        n,
-                        texts_file,
-                        plan.warmup_s,
-                        plan.service_s,
-                        plan.load_tool,
-                    )
+                    r = service.load_run(base, pid, task, n, dev, plan.warmup_s, plan.service_s)
                     rows.append({"task": task, "batching": batching, **r})
-                    lat, srv = r["latency_ms"], r["server"]
-                    log(
-                        "service",
-                        f"/{task:5} batching {batching:3} {n:>3} clients: "
-                        f"{r['requests_per_s']:>7,.0f} req/s p50 {lat['p50'] or 0:6.1f} p99 "
-                        f"{lat['p99'] or 0:6.1f} ms batch {srv['mean_batch_size']:5.1f} "
-                        f"ORT busy {srv['ort_busy']:.2f} errors {r['errors']}",
-                    )
+                    log("service", f"/{task:5} batching {batching:3} {n:>3} clients: {_line(r)}")
 
 
-def phase_ceiling(
-    results: dict[str, Any], plan: Plan, settings: Settings, texts: list[str], workdir: Path
-) -> None:
-    """Raw ORT on the batches the service formed at 32 clients; the engine in process."""
-    n = CLIENTS
-    batches = workdir / "batches.pickle"
-    texts_file = workdir / "texts.json"
+def phase_ceiling(results: Results, plan: Any, model_dir: Path, dev: list[str], tmp: Path) -> None:
+    """Raw ORT on the batches the service formed at CLIENTS clients."""
     section = results.setdefault("ceiling", {})
-    env = {"BIGRU_BENCH_BATCHES": str(batches)}
-    recording = service.server(settings.model_dir, env, workdir / "recorded.log", "bench.recorded")
+    env = plan.env | {"BIGRU_BENCH_BATCHES": str(tmp / "batches.pickle")}
+    recording = service.server(model_dir, env, tmp / "recorded.log", "bench.recorded")
     with recording as (base, pid):
         for task in ("tag", "embed"):
-            c = ceiling.measure(
+            section[task] = c = ceiling.measure(
                 base,
                 pid,
-                settings,
+                model_dir,
+                plan.workers,
                 task,
-                n,
-                texts_file,
+                CLIENTS,
+                dev,
                 plan.warmup_s,
                 plan.service_s,
-                batches,
-                plan.load_tool,
+                tmp / "batches.pickle",
             )
-            section[task] = c
             log(
                 "ceiling",
-                f"/{task:5} {n} clients (recording server): "
-                f"{c['recorded_service_sentences_per_s']:,.0f} sent/s over HTTP; raw ORT on its "
-                f"{c['batches']} batches (mean {c['mean_batch_size']:.1f}): "
-                f"{c['sentences_per_s']:,.0f} sent/s",
+                f"/{task:5} {c['recorded_service_sentences_per_s']:,.0f} sent/s over HTTP; raw "
+                f"ORT on its {c['batches']} batches: {c['sentences_per_s']:,.0f} sent/s",
             )
-    for task in ("tag", "embed"):
-        p = ceiling.in_process(settings, task, texts, n, plan.replay_s)
-        section[task]["in_process"] = p
-        log(
-            "ceiling",
-            f"/{task:5} {n} clients in process (no HTTP): {p['sentences_per_s']:,.0f} sent/s, "
-            f"mean batch {p['mean_batch_size']:.1f}",
-        )
 
 
-def phase_peer(
-    results: dict[str, Any],
-    plan: Plan,
-    cache: Path,
-    texts: list[str],
-    settings: Settings,
-    texts_file: Path,
-    workdir: Path,
+def phase_single(
+    results: Results, plan: Any, model_dir: Path, dev: list[str], novel: list[str], tmp: Path
 ) -> None:
+    """One server; per route, lists of PER_REQUEST sentences at LIST_CLIENTS connections, then
+    one sentence per request at CLIENTS on repeated text, then on novel text (the two routes
+    get disjoint halves of the pool, and the load never wraps around it unless it runs dry)."""
+    rows = results.setdefault("single", {}).setdefault("rows", [])
+    pools = {"tag": novel[: len(novel) // 2], "embed": novel[len(novel) // 2 :]}
+    with service.server(model_dir, plan.env, tmp / "server-single.log") as (base, pid):
+        for task in ("tag", "embed"):
+            runs = [
+                ("lists", "repeated", LIST_CLIENTS, PER_REQUEST, dev),
+                ("single", "repeated", CLIENTS, 1, dev),
+                ("single", "novel", CLIENTS, 1, pools[task]),
+            ]
+            for request, text, clients, per_request, sent in runs:
+                r = service.load_run(
+                    base, pid, task, clients, sent, plan.warmup_s, plan.service_s, per_request
+                )
+                row = {"task": task, "request": request, "text": text, **r}
+                if task == "tag":  # /tag answers with one token per word
+                    row["words_per_s"] = r["sentences_per_s"] * texts.words_per_text(
+                        sent[:WORDS_SAMPLE]
+                    )
+                rows.append(row)
+                if text == "novel" and r["requests_sent"] > r["distinct_bodies"]:
+                    results["notes"].append(
+                        f"/{task} novel text: {r['requests_sent']:,} requests sent but only "
+                        f"{r['distinct_bodies']:,} distinct sentences (raise Plan.novel_texts)"
+                    )
+                log("single", f"/{task:5} {clients} x {per_request} {text:8} {_line(row)}")
+
+
+def phase_processes(
+    results: Results, plan: Any, model_dir: Path, dev: list[str], tmp: Path
+) -> None:
+    """One sentence per request on repeated text, a fresh server per `BIGRU_PROCESSES` setting
+    with the service's own default of workers per process."""
+    section = results.setdefault("processes", {"settings": list(plan.processes), "rows": []})
+    for n in plan.processes:
+        env = {"BIGRU_PROCESSES": str(n)}
+        with service.server(model_dir, env, tmp / f"server-processes-{n}.log") as (base, pid):
+            for task in ("tag", "embed"):
+                r = service.load_run(base, pid, task, CLIENTS, dev, plan.warmup_s, plan.service_s)
+                section["rows"].append({"task": task, "processes": n, **r})
+                log("procs", f"/{task:5} BIGRU_PROCESSES={n}: {_line(r)}")
+
+
+def phase_peer(results: Results, plan: Any, model_dir: Path, dev: list[str], tmp: Path) -> None:
     """The teacher on ORT, then /embed with lists of its batch size, then the teacher again:
-    this machine's speed drifts (the teacher measured 336-481 sentences/s within an hour), so
-    the ratio uses the teacher's mean of the runs on either side of ours."""
-    path = cache / f"all-minilm-l6-v2-opset{peer.OPSET}.onnx"
+    this machine's speed drifts, so the ratio uses the teacher's mean of the runs on either
+    side of ours."""
+    path = plan.cache / f"all-minilm-l6-v2-opset{peer.OPSET}.onnx"
     section = results.setdefault("peer", {"path": str(path)})
     if not path.is_file():
         section["export_max_abs_diff"] = peer.export_teacher(path)
-        log(
-            "peer",
-            f"exported the teacher to {path} (max |ORT - torch| "
-            f"{section['export_max_abs_diff']:.1e})",
-        )
     threads = len(os.sched_getaffinity(0))
-
-    def teacher(when: str) -> dict[str, Any]:
-        t = peer.teacher_rate(path, texts, 32, threads, plan.teacher_s)
-        log("peer", f"all-MiniLM-L6-v2 ORT B=32, {when} /embed lists: {_rate_line(t)}")
-        return t
-
-    with service.server(settings.model_dir, {}, workdir / "server-lists.log") as (base, pid):
-        before = teacher("before")
+    rounds = []
+    with service.server(model_dir, plan.env, tmp / "server-lists.log") as (base, pid):
+        rounds.append(peer.teacher_rate(path, dev, 32, threads, plan.teacher_s))
         r = service.load_run(
-            base,
-            pid,
-            "embed",
-            plan.list_clients,
-            texts_file,
-            plan.warmup_s,
-            plan.list_s,
-            plan.load_tool,
-            plan.per_request,
+            base, pid, "embed", plan.list_clients, dev, plan.warmup_s, plan.list_s, PER_REQUEST
         )
-        results.setdefault("service", {})["lists"] = r
-        log(
-            "peer",
-            f"/embed {plan.list_clients} clients x {plan.per_request} sentences per "
-            f"request: {r['sentences_per_s']:>7,.0f} sent/s p99 "
-            f"{r['latency_ms']['p99'] or 0:6.1f} ms batch "
-            f"{r['server']['mean_batch_size']:5.1f} errors {r['errors']}",
-        )
-        after = teacher("after")
-    rounds = [before, after]
+        rounds.append(peer.teacher_rate(path, dev, 32, threads, plan.teacher_s))
+    results.setdefault("service", {})["lists"] = r
     section["teacher"] = {
         **rounds[0],
         "sentences_per_s": sum(t["sentences_per_s"] for t in rounds) / len(rounds),
         "pieces_per_s": sum(t["pieces_per_s"] for t in rounds) / len(rounds),
         "rounds_sentences_per_s": [t["sentences_per_s"] for t in rounds],
     }
+    teacher = section["teacher"]["sentences_per_s"]
+    log("peer", f"teacher {teacher:,.0f} sent/s; /embed lists of {PER_REQUEST}: {_line(r)}")

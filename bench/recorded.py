@@ -1,78 +1,47 @@
-"""`python -m bench.recorded`: the service exactly as `python -m app` runs it, except that its
-backend keeps every batch it is given, so the ceiling can be timed on those very batches.
+"""`python -m bench.recorded`: `python -m app` itself, except that its ORT backend keeps the feeds
+of every run, so the ceiling can be timed on the very batches the service formed.
 
-Same `Settings` from the same environment, same `create_app`, same uvicorn options; the one
-addition is `POST /bench/batches`, answered in front of the app, which pickles the batches
-recorded so far to the file named by `BIGRU_BENCH_BATCHES` and forgets them (called once
-before a run to drop the warm-up's, once after). Recording is a list append per ORT run, on
-the ORT thread.
+SIGUSR1 writes the runs recorded so far to the file named by `BIGRU_BENCH_BATCHES` (a pickle
+of `(feeds, outputs)` pairs) and forgets them: once before a load run to drop the warm-up's,
+once after. Recording is a list append per ORT run, on the worker thread.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
+import runpy
+import signal
 from pathlib import Path
+from types import FrameType
 
 import numpy as np
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.config import Settings
-from app.logs import configure_logging
-from app.main import create_app
-from app.model.backend import OnnxBackend
+from app.model.backend import OnnxBackend, Outputs
 
 Feeds = dict[str, np.ndarray]
-_ROUTE = ("POST", "/bench/batches")
+runs: list[tuple[Feeds, list[str]]] = []
+_run = OnnxBackend.run
 
 
-class RecordingBackend(OnnxBackend):
-    """OnnxBackend that remembers each run's feeds and requested outputs."""
-
-    def __init__(self, model_dir: Path, providers: list[str], intra_op_threads: int) -> None:
-        super().__init__(model_dir, providers, intra_op_threads)
-        self.runs: list[tuple[Feeds, list[str]]] = []
-
-    def run(self, feeds: Feeds, outputs: list[str]) -> dict[str, np.ndarray]:
-        self.runs.append((feeds, outputs))
-        return super().run(feeds, outputs)
+def _recording_run(self: OnnxBackend, feeds: Feeds, outputs: list[str]) -> Outputs:
+    runs.append((feeds, outputs))
+    return _run(self, feeds, outputs)
 
 
-class WithBatches:
-    """The service's ASGI app with `POST /bench/batches` in front of it: the service's own
-    routes and middleware stay as they are, whatever they are built from."""
-
-    def __init__(self, app: ASGIApp, backend: RecordingBackend, out: Path) -> None:
-        self.app, self.backend, self.out = app, backend, out
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) != _ROUTE:
-            await self.app(scope, receive, send)
-            return
-        runs, self.backend.runs = self.backend.runs, []
-        self.out.write_bytes(pickle.dumps(runs))
-        body = json.dumps({"batches": len(runs)}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+def write_runs(signum: int = signal.SIGUSR1, frame: FrameType | None = None) -> None:
+    """The runs so far to BIGRU_BENCH_BATCHES, whole (written aside, then renamed)."""
+    taken = runs[:]
+    del runs[: len(taken)]  # runs appended meanwhile stay for the next write
+    out = Path(os.environ["BIGRU_BENCH_BATCHES"])
+    out.with_suffix(".tmp").write_bytes(pickle.dumps(taken))
+    out.with_suffix(".tmp").replace(out)
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_json, settings.log_level)
-    backend = RecordingBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
-    out = Path(os.environ["BIGRU_BENCH_BATCHES"])
-    uvicorn.run(
-        WithBatches(create_app(settings, backend), backend, out),
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-    )
+    OnnxBackend.run = _recording_run  # type: ignore[method-assign]
+    signal.signal(signal.SIGUSR1, write_runs)
+    runpy.run_module("app", run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

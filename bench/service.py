@@ -1,28 +1,25 @@
-"""The service over HTTP: a real `python -m app` (uvicorn) on a loopback port, loaded by `wrk`
-or `bench.load` in another process; the server's CPU time (its whole process tree) and its
+"""The service over HTTP: a real `python -m app` (uvicorn) on a loopback port, loaded from
+another process (bench/load.py); the server's CPU time (its whole process tree) and its
 /metrics (batch sizes, seconds inside ORT) are read before and after each run.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import wrk
-from bench.load import make_bodies
+from bench import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = {"tag": "/tag", "embed": "/embed"}
@@ -33,17 +30,14 @@ _METRICS = ("batch_size_sum", "batch_size_count", "batch_tokens_sum", "inference
 def server(
     model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app", cwd: Path = ROOT
 ) -> Iterator[tuple[str, int]]:
-    """Start `python -m <module>` on a free loopback port; yields (base URL, pid); SIGTERM at
-    exit. `module` is the service (`app`) or the same service recording its batches; `cwd` the
+    """`python -m <module>` on a free loopback port; yields (base URL, pid); SIGTERM at exit.
+    `module` is the service (`app`) or the same service recording its batches; `cwd` the
     source tree it is imported from (another revision's, for `bench.ab`)."""
-    port = _free_port()
-    full_env = {
-        **os.environ,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "BIGRU_MODEL_DIR": str(model_dir),
-        **env,
-    }
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
+    full_env |= {"BIGRU_MODEL_DIR": str(model_dir), **env}
     # the log goes to a file: a pipe nobody reads would fill up and stall the server
     with log_path.open("w") as log:
         proc = subprocess.Popen(
@@ -60,12 +54,6 @@ def server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -132,76 +120,31 @@ def load_run(
     pid: int,
     task: str,
     clients: int,
-    texts: Path,
+    texts: list[str],
     warmup: float,
     seconds: float,
-    tool: str = "raw",
     per_request: int = 1,
 ) -> dict[str, Any]:
-    """One closed-loop run against a started server: `wrk` or `bench.load` (tool `raw` or
-    `httpx`), each in its own process, with server-side facts over the run."""
-    url = base + ROUTES[task]
-    if tool != "wrk":
-        result = _with_server_facts(
-            base, pid, lambda: _python_load(url, clients, texts, warmup, seconds, tool, per_request)
-        )
-        result["client_cpu"] = result["client_cpu_s"] / result["wall_s"]
-        return result
-    texts_list = json.loads(texts.read_text(encoding="utf-8"))
-    with tempfile.TemporaryDirectory(prefix="bigru-wrk-") as tmp:
-        bodies = wrk.write_bodies(make_bodies(texts_list, per_request), Path(tmp) / "bodies")
-        offset = 0
-        if round(warmup) > 0:  # whole seconds only: a sub-second warm-up is left out
-            offset = wrk.run(url, bodies, clients, warmup)["requests_sent"]
-        result = _with_server_facts(
-            base, pid, lambda: wrk.run(url, bodies, clients, seconds, offset)
-        )
-    result |= {
-        "requests_sent": offset + result["requests_sent"],  # warm-up included, as bench.load's
-        "per_request": per_request,
-        "warmup_s": warmup,
-        "sentences_per_s": result["requests_per_s"] * per_request,
-        "client_cpu": result["client_cpu_s"] / result["wall_s"],
-    }
-    return result
+    """One closed-loop run against a started server, with the server's CPU (its process tree,
+    in cores) and its /metrics deltas (ORT runs, batch sizes, time in ORT) over the run."""
+    facts: dict[str, Any] = {}
 
+    @contextmanager
+    def around() -> Iterator[None]:
+        before, cpu0 = scrape(base), cpu_seconds(pid)
+        yield
+        after, cpu1 = scrape(base), cpu_seconds(pid)
+        facts.update({k: after[k] - before[k] for k in _METRICS})
+        facts["cpu_s"] = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
 
-def _python_load(
-    url: str,
-    clients: int,
-    texts: Path,
-    warmup: float,
-    seconds: float,
-    tool: str,
-    per_request: int,
-) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.load", "--url", url, "--texts", str(texts)]
-    cmd += ["--clients", str(clients), "--warmup", str(warmup), "--seconds", str(seconds)]
-    cmd += ["--tool", tool, "--per-request", str(per_request)]
-    done = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=warmup + seconds + 120, check=True
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
-def _with_server_facts(
-    base: str, pid: int, measure: Callable[[], dict[str, Any]]
-) -> dict[str, Any]:
-    """`measure()`'s result with the server's CPU (its process tree, in cores) and its
-    /metrics deltas (ORT runs, batch sizes, time in ORT) over the run's wall time."""
-    before, cpu0 = scrape(base), cpu_seconds(pid)
-    result = measure()
-    after, cpu1 = scrape(base), cpu_seconds(pid)
-    d = {k: after[k] - before[k] for k in _METRICS}
-    runs = max(d["batch_size_count"], 1)
-    wall = result["wall_s"]
+    result = load.run(base + ROUTES[task], texts, clients, warmup, seconds, per_request, around)
+    runs, wall = max(facts["batch_size_count"], 1), result["wall_s"]
     result["server"] = {
-        "ort_runs": d["batch_size_count"],
-        "mean_batch_size": d["batch_size_sum"] / runs,
-        "mean_padded_pieces": d["batch_tokens_sum"] / runs,
-        "ort_busy": d["inference_seconds_sum"] / wall,  # share of the run's wall time in ORT
-        "cpu": (cpu1 - cpu0) / wall if cpu0 is not None and cpu1 is not None else None,
+        "ort_runs": facts["batch_size_count"],
+        "mean_batch_size": facts["batch_size_sum"] / runs,
+        "mean_padded_pieces": facts["batch_tokens_sum"] / runs,
+        "ort_busy": facts["inference_seconds_sum"] / wall,  # share of the wall time in ORT
+        "cpu": facts["cpu_s"] / wall if facts["cpu_s"] is not None else None,
     }
     result["server_processes"] = len(process_tree(pid))
     return result

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.plan import Log, Plan
 from training.data import load_tagging, read_conllu
 
 EWT_DEV = Path("ud-ewt") / "en_ewt-ud-dev.conllu"
@@ -133,7 +133,7 @@ def labels(nlp: Any) -> dict[str, Any]:
     }
 
 
-def phase(results: dict[str, Any], plan: Plan, data: Path, log: Log) -> None:
+def phase(results: dict[str, Any], plan: Any, data: Path, log: Callable[[str, str], None]) -> None:
     """The en_core_web_sm stand-in, then spaCy's `init config` as written, in this process."""
     import spacy
 

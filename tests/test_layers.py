@@ -22,7 +22,7 @@ RANKS = {
     "app.main": 4,
     "app.__main__": 5,
 }
-OUTSIDE = ("training",)  # it may import app.model only
+OUTSIDE = ("training", "bench")  # they may import app.model only
 
 
 def module_name(path: Path) -> str:

@@ -103,12 +103,12 @@ Span = tuple[str, int, int]  # a Token before it is one: (text, start, end)
 
 def tokenize(text: str) -> list[Token]:
     """Split `text` into EWT-style words with offsets; never raises, linear time."""
-    return list(map(Token._make, _spans(text)))
+    return list(map(Token._make, _text_spans(text)))
 
 
 def split_words(text: str) -> list[str]:
     """The words of `tokenize(text)`, without building tokens (embedding needs no offsets)."""
-    return [span[0] for span in _spans(text)]
+    return [span[0] for span in _text_spans(text)]
 
 
 def chunks(text: str) -> list[str] | None:
@@ -118,21 +118,22 @@ def chunks(text: str) -> list[str] | None:
     before some words is `it s`)."""
     if "its" in text.lower():  # in 2% of EWT sentences
         return None
-    if text.isascii() and text.isprintable():  # only spaces separate: str.split, 4x faster
+    if text.isascii() and text.isprintable():  # only spaces separate: str.split, far faster
         return text.split()
     return _CHUNK.findall(text)
 
 
 def chunk_words(chunk: str) -> list[str]:
     """The words of one chunk (no whitespace in it), before the rules across chunks."""
-    return [span[0] for span in _chunk_words(chunk)]
+    return [span[0] for span in _chunk_spans(chunk)]
 
 
-def _spans(text: str) -> list[Span]:
+def _text_spans(text: str) -> list[Span]:
+    """Every chunk's spans, offsets into the text, then the rules across chunks."""
     found = [
         (word, m.start() + start, m.start() + end)
         for m in _CHUNK.finditer(text)
-        for word, start, end in _chunk_words(m.group())
+        for word, start, end in _chunk_spans(m.group())
     ]
     spans: list[Span] = []
     for i, t in enumerate(found):
@@ -142,21 +143,14 @@ def _spans(text: str) -> list[Span]:
     return spans
 
 
-def _chunk_words(chunk: str) -> tuple[Span, ...]:
+def _chunk_spans(chunk: str) -> tuple[Span, ...]:
     """The spans of a chunk, offsets into the chunk. Short chunks are cached: they repeat
     (`the`, `Paris.`), and splitting them is most of the tokenizer's time on the request path.
     Long ones (rare, and they would bloat the cache) are split each time."""
-    return _short_chunk_words(chunk) if len(chunk) <= 40 else _split_chunk(chunk)
+    return _cached_link_spans(chunk) if len(chunk) <= 40 else _link_spans(chunk)
 
 
-def _split_chunk(chunk: str) -> tuple[Span, ...]:
-    return tuple(_chunk_spans(chunk, 0))
-
-
-_short_chunk_words = lru_cache(maxsize=100_000)(_split_chunk)
-
-
-def _chunk_spans(chunk: str, offset: int) -> list[Span]:
+def _link_spans(chunk: str) -> tuple[Span, ...]:
     """Spans of one chunk: links whole, the parts around them by the `_TOKEN` rules."""
     spans: list[Span] = []
     done = 0  # chunk[:done] is tokenized
@@ -167,13 +161,16 @@ def _chunk_spans(chunk: str, offset: int) -> list[Span]:
         start = seg.end() - len(seg.group().lstrip(_LINK_LEAD))
         end = seg.start() + len(seg.group().rstrip(_LINK_TRAIL))
         if start < end:
-            spans += _plain_spans(chunk[done:start], offset + done)
-            spans.append((chunk[start:end], offset + start, offset + end))
+            spans += _rule_spans(chunk[done:start], done)
+            spans.append((chunk[start:end], start, end))
             done = end
-    return spans + _plain_spans(chunk[done:], offset + done)
+    return (*spans, *_rule_spans(chunk[done:], done))
 
 
-def _plain_spans(part: str, offset: int) -> list[Span]:
+_cached_link_spans = lru_cache(maxsize=100_000)(_link_spans)
+
+
+def _rule_spans(part: str, offset: int) -> list[Span]:
     """Spans of a link-free part of a chunk; combining marks and emoji joiners stay attached."""
     bounds: list[list[int]] = []
     for m in _TOKEN.finditer(part):
@@ -182,7 +179,7 @@ def _plain_spans(part: str, offset: int) -> list[Span]:
             bounds[-1][1] = e
         else:
             bounds.append([s, e])
-    return [t for s, e in bounds for t in _split_word(part[s:e], offset + s)]
+    return [t for s, e in bounds for t in _split_clitics(part[s:e], offset + s)]
 
 
 def _attaches(before: str, c: str) -> bool:
@@ -192,7 +189,7 @@ def _attaches(before: str, c: str) -> bool:
     return c.isalnum() and unicodedata.category(before)[0] == "M"
 
 
-def _split_word(word: str, start: int) -> list[Span]:
+def _split_clitics(word: str, start: int) -> list[Span]:
     """Split clitics off one matched word: `don't` -> `do n't`, `dont` -> `do nt`."""
     cut = _FUSED.get(word.lower())
     m = _CLITIC.fullmatch(word) if cut is None else None

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from app.model.backend import OnnxBackend
-from bench import engine
+from bench import runtimes
 from bench.probes import flops
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,15 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
-    corpus = engine.load_corpus(args.data, ROOT / MODEL / "vocab.txt")
-    batches = engine.length_sorted_batches(corpus.features, args.batch_size)
+    corpus = runtimes.load_corpus(args.data, ROOT / MODEL / "vocab.txt")
+    batches = runtimes.length_sorted_batches(corpus.features, args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         dirs = {
             name: _model_dir(spec, Path(tmp))
             for name, spec in (m.split("=", 1) for m in args.models)
         }
         runners = {
-            name: engine.ort_runner(OnnxBackend(d, ["cpu"], 1), "tag") for name, d in dirs.items()
+            name: runtimes.ort_runner(OnnxBackend(d, ["cpu"], 1), "tag") for name, d in dirs.items()
         }
         mflop = {
             name: flops.count_flops(d / "model.onnx")["per_path"]["tag"]["piece"] / 1e6
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         rates: dict[str, list[float]] = {name: [] for name in dirs}
         for r in range(args.rounds):
             for name, run in runners.items():
-                rate = engine.measure(run, batches, args.seconds, seed=r)
+                rate = runtimes.measure(run, batches, args.seconds, seed=r)
                 rates[name].append(rate.as_dict()["pieces_per_s"])
             print(
                 f"round {r + 1}/{args.rounds}: "

@@ -1,4 +1,4 @@
-"""The model alone: EWT dev sentences in length-sorted batches through ORT and PyTorch eager.
+"""The model alone, ORT vs PyTorch eager: EWT dev sentences in length-sorted batches.
 
 Features are built once, outside the timed region (both engines get the same padded numpy
 batches; PyTorch wraps them with `torch.from_numpy`, no copy). A measurement runs batches in a

@@ -1,6 +1,8 @@
-"""The targets `make bench` checks: each a figure or a ratio of two figures from the same run,
-with its threshold, and the verdicts. A ratio of two HTTP runs fails when either run had
-errors (non-2xx answers or socket errors), whatever its value; a missing measurement is n/a.
+"""The run's numbers, from the results dict `bench.run` writes: the targets `make bench`
+checks (each a figure or a ratio of two figures from the same run, with its threshold), their
+verdicts, and what bounds them (`bounds.py`). A ratio of two HTTP runs fails when either run
+had errors (non-2xx answers or socket errors), whatever its value; a missing measurement is
+n/a. Pure functions: a fake dict tests them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import operator
 from collections.abc import Iterator
 from typing import Any
 
+from bench import bounds
 from bench.rows import (
     CLIENTS,
     LIST_CLIENTS,
@@ -86,7 +89,9 @@ def _errors(*rows: Row | None) -> bool:
     return any(dig(r, "errors") for r in rows)
 
 
-def values(results: dict[str, Any], bounds: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+def target_values(
+    results: dict[str, Any], limits: dict[str, Any]
+) -> tuple[dict[str, Any], set[str]]:
     """Every target's value (and a few ratios the tables show), and the keys whose runs had
     errors."""
     sps = "sentences_per_s"
@@ -101,7 +106,7 @@ def values(results: dict[str, Any], bounds: dict[str, Any]) -> tuple[dict[str, A
             dig(engine_row(results, "ort", task, 32), "pieces_per_s"),
             dig(engine_row(results, "torch", task, 32), "pieces_per_s"),
         )
-        out[f"front_ort_{task}"] = dig(bounds, task, "front_end_over_ort")
+        out[f"front_ort_{task}"] = dig(limits, task, "front_end_over_ort")
         if _errors(on):
             errored.add(f"front_ort_{task}")
         _single(results, task, out, errored)
@@ -194,3 +199,16 @@ def verdict(target: dict[str, Any]) -> str:
 
 def threshold_text(target: dict[str, Any]) -> str:
     return f"{target['op']} {target['threshold']:g}" if target["op"] else "none (information)"
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+    """The ratios the issues ask for, each target with its verdict (None: not measured), and
+    what bounds them."""
+    limits = bounds.bounds(results)
+    values, errored = target_values(results, limits)
+    return {
+        "ratios": values,
+        "targets": verdicts(values, errored),
+        "physical": bounds.physical(results),
+        "bounds": limits,
+    }

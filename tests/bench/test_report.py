@@ -1,0 +1,244 @@
+"""The run's numbers and its report from a fake results dict: ratios, targets, verdicts,
+bounds, Markdown and plots; a missing phase gives n/a, never an exception."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import report
+from bench.summary import summarize, verdict
+
+
+def _service(task: str, batching: str, clients: int, sps: float, p99: float) -> dict[str, Any]:
+    return {
+        "task": task,
+        "batching": batching,
+        "clients": clients,
+        "requests_per_s": sps,
+        "sentences_per_s": sps,
+        "errors": 0,
+        "client_cpu": 0.3,
+        "latency_ms": {
+            "count": 100,
+            "mean": p99 / 3,
+            "max": p99,
+            "p50": p99 / 3,
+            "p90": p99 / 2,
+            "p95": p99 / 1.5,
+            "p99": p99,
+        },
+        "server": {"mean_batch_size": 8.0, "ort_busy": 0.9, "cpu": 1.2},
+    }
+
+
+def _engine(engine: str, task: str, B: int, pps: float) -> dict[str, Any]:
+    return {
+        "engine": engine,
+        "task": task,
+        "batch_size": B,
+        "threads": 2,
+        "runs": 10,
+        "seconds": 1.0,
+        "pieces_per_s": pps,
+        "sentences_per_s": pps / 15,
+    }
+
+
+def fake_results() -> dict[str, Any]:
+    service = [
+        _service(task, b, n, sps * (1 if b == "on" else 0.25) * min(n, 32) / 32, 10.0 * n)
+        for task, sps in (("tag", 800.0), ("embed", 1500.0))
+        for b in ("on", "off")
+        for n in (1, 8, 32, 128)
+    ]
+    engine = [
+        _engine(e, task, B, pps * B**0.5 * (1 if e == "ort" else 0.5))
+        for e in ("ort", "torch")
+        for task, pps in (("tag", 2000.0), ("embed", 4000.0))
+        for B in (1, 8, 32, 128)
+    ]
+    ceiling = {
+        task: {
+            "sentences_per_s": sps,
+            "pieces_per_s": sps * 15,
+            "mean_batch_size": 20.0,
+            "recorded_service_sentences_per_s": sps * 0.8,
+            "in_process": {"sentences_per_s": sps * 0.9, "mean_batch_size": 30.0},
+        }
+        for task, sps in (("tag", 1000.0), ("embed", 1600.0))
+    }
+    return {
+        "meta": {"date": "2026-01-01", "host": "test", "git": "abc", "model_dir": "m"},
+        "machine": {"cpu": "Test CPU", "cores": 2, "loadavg_start": 0.1},
+        "notes": [],
+        "errors": {"peer": "RuntimeError: boom"},
+        "corpus": {"mean_pieces": 15.0},
+        "peak": {"as_is": {"n": 1024, "gflops": 100.0}, "single_thread": {"gflops": 60.0}},
+        "flops": {
+            "per_path": {
+                "tag": {"piece": 4_000_000, "sentence": 0},
+                "embed": {"piece": 2_000_000, "sentence": 800_000},
+            }
+        },
+        "engine": {"rows": engine, "notes": ["PyTorch eager"]},
+        "ceiling": ceiling,
+        "service": {"rows": service},
+        "peer": {},  # the teacher failed: its target is n/a
+    }
+
+
+def test_summary_ratios_and_targets() -> None:
+    summary = summarize(fake_results())
+    targets = {t["key"]: t for t in summary["targets"]}
+    assert targets["ceiling_tag"]["value"] == pytest.approx(0.8) and targets["ceiling_tag"]["pass"]
+    assert targets["ceiling_embed"]["value"] == pytest.approx(1500 / 1600)
+    assert targets["batching_tag"]["value"] == pytest.approx(4.0)
+    assert targets["ort_torch_embed"]["value"] == pytest.approx(2.0)
+    assert targets["p99_tag_8"]["value"] == 80.0 and targets["p99_tag_8"]["pass"] is False
+    assert targets["embed_vs_teacher"]["pass"] is None
+    physical = {(r["task"], r["what"]): r for r in summary["physical"]}
+    best = physical[("tag", "ORT B=128, 2 threads")]
+    assert best["gflops"] == pytest.approx(2000 * 128**0.5 * 4e6 / 1e9)
+    assert best["share"] == pytest.approx(best["gflops"] / 100.0)
+    tag = summary["bounds"]["tag"]  # no service_settings: 1 worker x 1 thread
+    assert tag["server_cpu_ms_per_request"] == pytest.approx(1000 * 1.2 / 800)
+    assert tag["ort_cpu_ms_per_sentence"] == pytest.approx(1000 / 1000)
+    assert tag["ceiling_share_bound"] == pytest.approx(1.0 / 1.5)
+    assert tag["ort_b32_over_b1"] == pytest.approx(32**0.5)
+    assert tag["torch_b32_peak_share"] == pytest.approx(1000 * 32**0.5 * 4e6 / 1e9 / 100)
+    p99 = summary["bounds"]["p99_tag_8"]
+    assert p99["p99_over_mean"] == pytest.approx(3.0)
+    assert p99["requests_per_s_needed"] == pytest.approx(8000 / (50 / 3))
+
+
+def _single(task: str, request: str, text: str, sps: float, errors: int = 0) -> dict[str, Any]:
+    per = 32 if request == "lists" else 1
+    row = _service(task, "on", 8 if per > 1 else 32, sps / per, 50.0)
+    del row["batching"]
+    row.update(request=request, text=text, per_request=per, sentences_per_s=sps, tool="wrk")
+    row.update(errors=errors, distinct_bodies=1000, requests_sent=500)
+    return row
+
+
+def issue_results() -> dict[str, Any]:
+    """fake_results with the single, processes and spaCy phases, one batching run with errors
+    and one with a worse p99."""
+    results = fake_results()
+    results["single"] = {
+        "rows": [
+            _single("tag", "lists", "repeated", 1000.0) | {"words_per_s": 12_000.0},
+            _single("tag", "single", "repeated", 900.0),
+            _single("tag", "single", "novel", 700.0),
+            _single("embed", "lists", "repeated", 4000.0),
+            _single("embed", "single", "repeated", 1600.0),
+            _single("embed", "single", "novel", 1200.0, errors=3),
+        ]
+    }
+    results["processes"] = {
+        "settings": [1, 2],
+        "rows": [
+            _service(task, "on", 32, rps, 40.0)
+            | {"processes": n, "server_processes": n, "tool": "wrk"}
+            for task in ("tag", "embed")
+            for n, rps in ((1, 600.0), (2, 1200.0))
+        ],
+    }
+    results["spacy"] = {
+        "version": "3.8.0",
+        "sm_overrides": ["ner has a tok2vec of its own"],
+        "init_examples": 500,
+        "labels": {"tagger": 17, "ner": ["LOC", "ORG", "PER"]},
+        "config": '[nlp]\nlang = "en"',
+        "stand_in": {"words_per_s": 4000.0, "sentences_per_s": 300.0, "cores": 1.0},
+        "init_config": {"words_per_s": 6000.0, "sentences_per_s": 450.0, "cores": 1.0},
+    }
+    rows = results["service"]["rows"]
+    next(r for r in rows if (r["task"], r["batching"], r["clients"]) == ("tag", "off", 8))[
+        "errors"
+    ] = 2
+    worse = next(r for r in rows if (r["task"], r["batching"], r["clients"]) == ("embed", "on", 1))
+    worse["latency_ms"] = worse["latency_ms"] | {"p99": 20.0}  # off: 10 ms
+    results["ceiling"]["embed"] |= {"cpu_s": 0.5, "sentences": 1000}  # ORT's CPU, measured
+    return results
+
+
+def test_issue_targets_and_verdicts() -> None:
+    """One sentence per request vs lists, batching never costs, front end vs ORT, spaCy."""
+    summary = summarize(issue_results())
+    t = {x["key"]: x for x in summary["targets"]}
+    got = {k: (round(x["value"], 3), verdict(x)) for k, x in t.items() if x["value"] is not None}
+    assert got["single_lists_tag"] == (0.9, "PASS")
+    assert got["single_lists_embed"] == (0.4, "FAIL")
+    assert got["single_lists_tag_novel"] == (0.7, "info")
+    assert got["single_lists_embed_novel"] == (0.3, "info")  # its errors fail nothing
+    assert got["batching_tag_1_rps"] == (4.0, "PASS") and got["batching_tag_1_p99"] == (1, "PASS")
+    for q in ("rps", "p50", "p99"):  # the off run at 8 clients had errors
+        assert verdict(t[f"batching_tag_8_{q}"]) == "FAIL (errors)"
+    assert got["batching_embed_1_p99"] == (2.0, "FAIL")
+    assert got["batching_embed_1_p50"] == (1.0, "PASS")
+    assert got["batching_tag_128_rps"] == (4.0, "PASS") and t["batching_tag_128_rps"]["op"] == ">"
+    assert got["front_ort_tag"] == (0.5, "PASS")  # (1.5 - 1.0) / 1.0: one core busy, 1000/s
+    assert got["front_ort_embed"] == (0.6, "PASS")  # (0.8 - 0.5) / 0.5
+    assert got["tag_vs_spacy"] == (3.0, "FAIL") and got["tag_vs_spacy_init"] == (2.0, "info")
+    b = summary["bounds"]["embed"]
+    assert b["lists_cpu_ms_per_sentence"] == pytest.approx(1000 * 1.2 / 4000)
+    assert b["single_over_lists_bound"] == pytest.approx((1.2 / 4000) / (1.2 / 1600))
+
+
+def test_issue_targets_without_their_phases() -> None:
+    """A failed single or spaCy phase leaves its targets n/a; a failed service phase, the
+    batching and front-end ones."""
+    results = issue_results()
+    del results["single"], results["spacy"]
+    t = {x["key"]: x for x in summarize(results)["targets"]}
+    for key in ("single_lists_tag", "single_lists_embed_novel", "tag_vs_spacy"):
+        assert t[key]["value"] is None and verdict(t[key]) in ("n/a", "info")
+    assert t["batching_embed_32_rps"]["pass"] is True
+    results["service"] = {}
+    t = {x["key"]: x for x in summarize(results)["targets"]}
+    assert t["batching_embed_32_rps"]["pass"] is None and t["front_ort_tag"]["pass"] is None
+    text = report.markdown(results, summarize(results), [])
+    assert "| /tag front-end CPU per request / ORT CPU per sentence (32 clients) | n/a |" in text
+
+
+def test_markdown_of_the_issue_phases() -> None:
+    results = issue_results()
+    text = report.markdown(results, summarize(results), [])
+    assert (
+        "| /tag batching on / off at 8 clients: p99 latency | 1.00 | <= 1.05 | FAIL (errors) |"
+        in text
+    )
+    assert "| /tag lists words/s vs spaCy sm, same run | 3.00 | >= 4 | FAIL |" in text
+    assert "novel text | 0.70 | none (information) | info |" in text
+    assert "| /embed | single | novel | 32 | wrk | 1,200 | 1,200 | n/a | 16.7 | 50.0 |" in text
+    assert "| /tag | 2 | 2 | wrk | 1,200 | 13.3 | 40.0 | 1.20 | 1.00 | 0 |" in text
+    assert "Requests/s, 2 processes over 1: /tag 2.00x, /embed 2.00x." in text
+    assert "| spaCy stand-in (en_core_web_sm 3.8 components), batch None | 4,000 |" in text
+    assert "/tag one sentence per request vs lists: 1.33 server CPU-ms" in text
+
+
+def test_markdown_and_plots(tmp_path: Path) -> None:
+    results = fake_results()
+    plots = report.plot(results, tmp_path / "run")
+    assert sorted(p.name for p in plots) == [
+        "run-engine.png",
+        "run-latency.png",
+        "run-throughput.png",
+    ]
+    assert all(p.stat().st_size > 1000 for p in plots)
+    text = report.markdown(results, summarize(results), [p.name for p in plots])
+    assert "| /tag p99 latency at 8 clients (ms) | 80.00 | <= 50 | FAIL |" in text
+    label = "/embed, 32 sentences per request / all-MiniLM-L6-v2 on ORT (batch 32)"
+    assert f"| {label} | n/a | >= 10 | n/a |" in text
+    assert "peer: RuntimeError: boom" in text and "![run-latency.png](run-latency.png)" in text
+    assert "the service reaches at most 0.67 of the ceiling" in text
+
+
+def test_report_survives_an_empty_run() -> None:
+    empty: dict[str, Any] = {"meta": {}, "machine": {}}
+    summary = summarize(empty)
+    assert all(t["pass"] is None for t in summary["targets"])
+    assert "## Targets" in report.markdown(empty, summary, [])
