@@ -49,8 +49,10 @@ def test_tag_raw_text_contract(client: TestClient, spec: dict) -> None:
     assert len(results) == len(TEXTS)
     n_entities = 0
     for text, result in zip(TEXTS, results, strict=True):
-        assert result.keys() == {"tokens", "entities"}
+        assert result.keys() == {"tokens", "entities", "sentences"}
         tokens = result["tokens"]
+        covered = [i for s in result["sentences"] for i in range(s["token_start"], s["token_end"])]
+        assert covered == list(range(len(tokens)))
         assert [t["text"] for t in tokens] == [t.text for t in tokenize(text)]
         for t in tokens:
             assert t.keys() == TOKEN_KEYS
@@ -126,9 +128,12 @@ def test_embed_word_limit_counts_every_word(model_dir: Path) -> None:
     cases = {"a b etc": 200, "a b etc.": 413, "its a b": 413, "it a b": 200, "a, b": 200}
     with TestClient(app) as client:
         for text, status in cases.items():
-            for route in ("/embed", "/tag"):
-                r = client.post(route, json={"inputs": text})
-                assert r.status_code == status, (route, text, r.text)
+            r = client.post("/embed", json={"inputs": text})
+            assert r.status_code == status, (text, r.text)
+            # /tag cuts a longer run into sentences of at most 3 words
+            tagged = client.post("/tag", json={"inputs": text}).json()[0]
+            assert [t["text"] for t in tagged["tokens"]] == [t.text for t in tokenize(text)]
+            assert all(s["token_end"] - s["token_start"] <= 3 for s in tagged["sentences"])
 
 
 def test_openai_embeddings_float_and_base64(client: TestClient, model_dir: Path) -> None:
@@ -184,8 +189,6 @@ def small_client(model_dir: Path):
     [
         ("/tag", {"inputs": ["a"] * 4}),
         ("/tag", {"tokens": [["a"]] * 4}),
-        ("/tag", {"inputs": "x" * 101}),
-        ("/tag", {"inputs": "a " * 11}),
         ("/tag", {"tokens": [["a"] * 11]}),
         ("/tag", {"tokens": [["x" * 60, "y" * 60]]}),
         ("/tag", {"inputs": "a." * 30}),  # one word, 60 pieces
@@ -199,6 +202,22 @@ def test_over_limits_are_413(small_client: TestClient, route: str, body: dict) -
     assert_error(small_client.post(route, json=body), 413, "too_large")
 
 
+def test_a_document_at_the_body_limit_is_tagged_one_byte_over_is_413(
+    small_client: TestClient,
+) -> None:
+    def body(size: int) -> bytes:
+        head = b'{"inputs": "'
+        words = ("Alice moved to Paris. " * 100).encode()[: size - len(head) - 2]
+        return head + words + b'"}'
+
+    json_type = {"content-type": "application/json"}
+    at_limit = small_client.post("/tag", content=body(1000), headers=json_type)
+    assert at_limit.status_code == 200, at_limit.text
+    [tagged] = at_limit.json()
+    assert len(tagged["sentences"]) > 40  # 977 bytes of "Alice moved to Paris. "
+    assert_error(small_client.post("/tag", content=body(1001), headers=json_type), 413, "too_large")
+
+
 def test_body_over_max_bytes_is_413(small_client: TestClient) -> None:
     big = json.dumps({"inputs": "a" * 2000}).encode()
     assert_error(small_client.post("/tag", content=big), 413, "too_large")
@@ -210,10 +229,14 @@ def test_a_request_larger_than_the_queue_is_413_not_429(model_dir: Path) -> None
     """A 429 invites a retry that could never fit; 429 with Retry-After under real overload is
     tested in test_overload.py."""
     with TestClient(create_app(Settings(model_dir=model_dir, max_queue=2))) as c:
-        r = c.post("/tag", json={"inputs": ["a", "b", "c"]})
+        r = c.post("/embed", json={"inputs": ["a", "b", "c"]})
         assert_error(r, 413, "too_large")
         assert "retry-after" not in r.headers
-        assert c.post("/tag", json={"inputs": ["a", "b"]}).status_code == 200
+        assert c.post("/embed", json={"inputs": ["a", "b"]}).status_code == 200
+        # /tag feeds a request's sentences in as room frees up: never refused for its size
+        text = "Alice moved to Paris. She likes it there. Bob stayed home. He was sad."
+        r = c.post("/tag", json={"inputs": ["a", "b", "c", text]})
+        assert r.status_code == 200 and len(r.json()[3]["sentences"]) == 4
 
 
 # access: API key and CORS

@@ -190,6 +190,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         help="add a sentence encoder: a checkpoint (sentence.pt) or a model folder "
         "(models/bigru-en)",
     )
+    e.add_argument(
+        "--segmenter",
+        type=Path,
+        help="add a sentence segmenter (segmenter.pt of `bigru segmenter`)",
+    )
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--version", default="0.1.0")
     e.add_argument("--data", type=Path, help="evaluate on dev for the card")
@@ -204,6 +209,10 @@ def _export(args: argparse.Namespace) -> None:
 
     model, ckpt = load_checkpoint(args.tagger, _sentence(args.sentence))
     facts = export(model, ckpt, args.out)
+    if args.segmenter:
+        from training.segmenter import add_segmenter
+
+        facts["segmenter"] = add_segmenter(args.segmenter, args.out)
     facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
     dev = evaluate(args.out, args.data) if args.data else None
     card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent)
@@ -225,6 +234,53 @@ def _eval(args: argparse.Namespace) -> None:
     result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
     result.pop("skipped_sent_ids")
     print(json.dumps(result, indent=1))
+
+
+def _add_segmenter(sub: argparse._SubParsersAction) -> None:
+    g = sub.add_parser("segmenter", help="train the sentence segmenter on EWT's running text")
+    g.add_argument("--data", type=Path, required=True)
+    g.add_argument("--out", type=Path, required=True, help="run folder (segmenter.pt)")
+    g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--per-source", type=int, default=4000, help="corpus lines per source")
+    g.add_argument("--threads", type=int, default=1)
+    g.set_defaults(run=_segmenter)
+
+
+def _segmenter(args: argparse.Namespace) -> None:
+    import torch
+
+    from training.segmenter import SegmenterConfig, save_segmenter, train_segmenter
+
+    torch.set_num_threads(args.threads)
+    model, facts = train_segmenter(args.data, SegmenterConfig(epochs=args.epochs), args.per_source)
+    save_segmenter(model, facts, args.out / "segmenter.pt")
+
+
+def _add_morph(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("morph", help="XPOS, UFeats and lemma heads on a shipped tagger")
+    m.add_argument("--model", type=Path, required=True, help="exported model (models/bigru-en)")
+    m.add_argument("--data", type=Path, required=True)
+    m.add_argument("--out", type=Path, required=True, help="run folder (tagger.pt)")
+    m.add_argument("--epochs", type=int, default=20)
+    m.add_argument("--hidden", type=int, default=32)
+    m.add_argument("--threads", type=int, default=2)
+    m.set_defaults(run=_morph)
+
+
+def _morph(args: argparse.Namespace) -> None:
+    import torch
+
+    from training.checkpoint import save_checkpoint
+    from training.examples import EWT_LABELS
+    from training.morph import MorphConfig, train_morph
+
+    torch.set_num_threads(args.threads)
+    cfg = MorphConfig(hidden=args.hidden, epochs=args.epochs)
+    model, run = train_morph(args.model, args.data, cfg)
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {**run["card"]["training"], "skipped": run["card"]["skipped_sentences"]}
+    meta["morph"] = run["facts"]
+    save_checkpoint(model, args.out / "tagger.pt", meta, {**EWT_LABELS, **run["labels"]})
 
 
 def _add_recover(sub: argparse._SubParsersAction) -> None:
@@ -255,6 +311,8 @@ def _tokeval(args: argparse.Namespace) -> None:
 
 _COMMANDS = (
     _add_train,
+    _add_segmenter,
+    _add_morph,
     _add_tag_teacher,
     _add_silver,
     _add_distill,

@@ -15,6 +15,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from torch import Tensor, nn
 from app.model.featurize import Features, WordPiece, featurize, length_batches
 from app.model.lemma import apply_script, edit_script
 from training import teacher
-from training.data import Sentence
+from training.data import Sentence, read_conllu
 from training.model import BiGRUModel, ModelConfig, PackedBiGRU
 
 MORPH_HEADS = ("xpos", "feats", "lemma")
@@ -241,3 +242,23 @@ def with_morph(
 
 def config_dict(cfg: MorphConfig) -> dict:
     return asdict(cfg)
+
+
+def train_morph(model_dir: Path, data_dir: Path, cfg: MorphConfig) -> tuple[BiGRUModel, dict]:
+    """The shipped tagger in `model_dir` with a morphology layer trained on EWT train, the
+    epoch best on EWT dev kept; the model and its facts (labels, figures per epoch)."""
+    from training.recover import recover
+
+    wp = WordPiece.from_file(model_dir / "vocab.txt")
+    ewt = data_dir / "ud-ewt"
+    train = read_conllu(ewt / "en_ewt-ud-train.conllu")
+    dev = read_conllu(ewt / "en_ewt-ud-dev.conllu")
+    labels = label_sets(train, cfg.min_count)
+    tagger, card = recover(model_dir)
+    print("running the frozen tagger over EWT train and dev ...", flush=True)
+    layer, history = fit(
+        cache(tagger, train, wp, labels), cache(tagger, dev, wp, labels), dev, labels, cfg
+    )
+    model = with_morph(tagger, layer, cfg, labels)
+    facts = {"config": asdict(cfg), "history": history, "recovered_from": card["sha256"]}
+    return model, {"labels": labels, "facts": facts, "card": card}

@@ -10,9 +10,11 @@ period. Windows of random length teach it to read a long text in pieces (app.seg
 
 from __future__ import annotations
 
+import json
 import random
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +22,22 @@ import torch
 from torch import Tensor, nn
 
 from app.model.featurize import NUM_CASE_CLASSES, WordPiece
-from app.model.segment import NUM_SPACE_CLASSES, TextFeatures, text_features
+from app.model.segment import (
+    MARGIN,
+    NUM_SPACE_CLASSES,
+    WINDOW,
+    TextFeatures,
+    sentence_starts,
+    text_features,
+    windows,
+    word_scores,
+)
 from app.model.spec import BOUNDARY
 from app.model.text import tokenize
+from training import teacher
+from training.data import read_documents
 from training.model import PackedBiGRU
+from training.segscore import SpanCounts, gold_spans, rule_starts, spans_of
 
 
 @dataclass
@@ -233,6 +247,93 @@ def fit(
             on_epoch(epoch, total / max(count, 1))
 
 
+@torch.inference_mode()
+def word_logits(model: Segmenter, text: str, wp: WordPiece) -> tuple[list, np.ndarray]:
+    """A text's tokens and each one's sentence-start logit, read in windows as the service does."""
+    model.eval()
+    tokens = tokenize(text)
+    if not tokens:
+        return tokens, np.zeros(0, dtype=np.float32)
+    f = text_features(text, tokens, wp)
+    wins = windows(len(f.input_ids))
+    logits = []
+    for w in wins:
+        part = [
+            torch.from_numpy(a[w.start : w.end])[None]
+            for a in (f.input_ids, f.case_ids, f.space_ids)
+        ]
+        logits.append(model(*part, torch.tensor([w.end - w.start]))[0].numpy())
+    return tokens, word_scores(f, wins, logits)
+
+
+def dev_f1(
+    model: Segmenter, docs: list[list[list[str]]], wp: WordPiece, thresholds: list[float]
+) -> dict[float, float]:
+    """Sentence F1 on whole documents joined by spaces, per threshold."""
+    scored = []
+    for doc in docs:
+        text, starts = join_document(doc, None)
+        tokens, logits = word_logits(model, text, wp)
+        scored.append((tokens, logits, gold_spans([s for p in doc for s in p], starts)))
+    out = {}
+    for th in thresholds:
+        counts = SpanCounts()
+        for tokens, logits, gold in scored:
+            counts.add(spans_of(tokens, sentence_starts(logits, th)), gold)
+        out[th] = counts.f1()
+    return out
+
+
+THRESHOLDS = [-1.5, -1.0, -0.5, 0.0, 0.5, 1.0]
+
+
+def train_segmenter(
+    data_dir: Path, cfg: SegmenterConfig, per_source: int
+) -> tuple[Segmenter, dict]:
+    """EWT train's documents (3 times) and corpus pseudo-documents; the threshold is the one
+    best on EWT dev documents. Returns the model and its facts (figures per epoch, threshold)."""
+    wp = WordPiece.from_file(teacher.vocab_file())
+    ewt = data_dir / "ud-ewt"
+    train = read_documents(ewt / "en_ewt-ud-train.conllu")
+    dev = read_documents(ewt / "en_ewt-ud-dev.conllu")
+    sentences = data_dir / "sentences" / "sentences.txt"
+    extra = (
+        pseudo_documents(sentences, SENTENCE_SOURCES, per_source, cfg.seed) if per_source else []
+    )
+    model = Segmenter(cfg, teacher.input_table())
+    history: list[dict] = []
+    t0 = time.time()
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        history.append({"epoch": epoch + 1, "loss": loss, "minutes": (time.time() - t0) / 60})
+        print(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} ({history[-1]['minutes']:.1f} min)",
+            flush=True,
+        )
+
+    fit(model, train * 3 + extra, wp, cfg, on_epoch)
+    f1 = dev_f1(model, dev, wp, THRESHOLDS)
+    threshold = max(f1, key=f1.__getitem__)
+    print(f"dev sentence F1 by threshold: {f1}; threshold {threshold}", flush=True)
+    rule = SpanCounts()
+    for doc in dev:
+        text, starts = join_document(doc, None)
+        tokens = tokenize(text)
+        rule.add(
+            spans_of(tokens, rule_starts(tokens)), gold_spans([s for p in doc for s in p], starts)
+        )
+    facts = {
+        "config": asdict(cfg),
+        "pseudo_documents": len(extra),
+        "threshold": threshold,
+        "dev_documents_f1": f1[threshold],
+        "dev_documents_f1_by_threshold": f1,
+        "rule_baseline_dev_documents_f1": rule.f1(),
+        "history": history,
+    }
+    return model, facts
+
+
 SEGMENTER_INPUTS = ["input_ids", "case_ids", "space_ids", "lengths"]
 
 
@@ -281,3 +382,29 @@ def _example(lengths: list[int], seed: int) -> dict[str, np.ndarray]:
         out["space_ids"][i, :n] = rng.integers(1, NUM_SPACE_CLASSES, n)
     out["lengths"] = np.asarray(lengths, dtype=np.int64)
     return out
+
+
+def save_segmenter(model: Segmenter, facts: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v for k, v in model.state_dict().items() if k != "table"}
+    torch.save({"config": asdict(model.cfg), "state": state, "facts": facts}, path)
+
+
+def load_segmenter(path: Path) -> tuple[Segmenter, dict]:
+    saved = torch.load(path, weights_only=False)
+    model = Segmenter(SegmenterConfig(**saved["config"]), teacher.input_table())
+    missing, unexpected = model.load_state_dict(saved["state"], strict=False)
+    if set(missing) != {"table"} or unexpected:
+        raise ValueError(f"{path}: missing {missing}, unexpected {unexpected}")
+    return model.eval(), saved["facts"]
+
+
+def add_segmenter(path: Path, out: Path) -> dict:
+    """segmenter.onnx beside an exported model, and its threshold in model.json; its facts."""
+    model, facts = load_segmenter(path)
+    facts = {**facts, "parity_max_abs_diff": export_segmenter(model, out / "segmenter.onnx")}
+    spec_path = out / "model.json"
+    spec = json.loads(spec_path.read_text())
+    spec["segmenter"] = {"threshold": facts["threshold"], "window": WINDOW, "margin": MARGIN}
+    spec_path.write_text(json.dumps(spec, indent=1))
+    return facts

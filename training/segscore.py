@@ -22,7 +22,11 @@ _ABBREVIATION = re.compile(
 def spans_of(tokens: Sequence[Token], starts: Sequence[int]) -> Spans:
     """The sentences that start at word indices `starts` (the first one 0)."""
     bounds = [*starts, len(tokens)]
-    return {(tokens[a].start, tokens[b - 1].end) for a, b in zip(bounds, bounds[1:], strict=False) if b > a}
+    return {
+        (tokens[a].start, tokens[b - 1].end)
+        for a, b in zip(bounds, bounds[1:], strict=False)
+        if b > a
+    }
 
 
 def gold_spans(sentences: Sequence[str], starts: Sequence[int]) -> Spans:

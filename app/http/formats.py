@@ -68,18 +68,24 @@ def spacy_docs(results: list[TaggedText], texts: list[str] | None) -> list[dict[
     docs = []
     for i, result in enumerate(results):
         text, spans = _offsets(result, texts[i] if texts is not None else None)
-        tokens = [
-            {
-                "id": j,
-                "start": a,
-                "end": b,
-                "pos": t.get("upos", ""),
-                "tag": t.get("xpos", ""),
-                "morph": "" if t.get("feats") in (None, "_") else t["feats"],
-                "lemma": t.get("lemma", ""),
-            }
-            for j, (t, (a, b)) in enumerate(zip(result.tokens, spans, strict=True))
-        ]
+        tokens: list[dict[str, Any]] = []
+        end = 0
+        for t, (a, b) in zip(result.tokens, spans, strict=True):
+            tokens += _spaces(text, end, a)
+            tokens.append(
+                {
+                    "start": a,
+                    "end": b,
+                    "pos": t.get("upos", ""),
+                    "tag": t.get("xpos", ""),
+                    "morph": "" if t.get("feats") in (None, "_") else t["feats"],
+                    "lemma": t.get("lemma", ""),
+                }
+            )
+            end = b
+        tokens += _spaces(text, end, len(text))
+        for j, token in enumerate(tokens):
+            token["id"] = j
         ents = [
             {"start": spans[e.token_start][0], "end": spans[e.token_end - 1][1], "label": e.label}
             for e in result.entities
@@ -90,3 +96,14 @@ def spacy_docs(results: list[TaggedText], texts: list[str] | None) -> list[dict[
         ]
         docs.append({"text": text, "tokens": tokens, "ents": ents, "sents": sents})
     return docs
+
+
+def _spaces(text: str, end: int, start: int) -> list[dict[str, Any]]:
+    """spaCy's whitespace token for the gap text[end:start], when it is more than the one space
+    a token may carry after it (a line break, two spaces, leading whitespace)."""
+    if end > 0 and text.startswith(" ", end):
+        end += 1  # the previous token's trailing space
+    if end >= start:
+        return []
+    gap = text[end:start]
+    return [{"start": end, "end": start, "pos": "SPACE", "tag": "_SP", "morph": "", "lemma": gap}]

@@ -94,7 +94,7 @@ async def test_pre_tokenized_words_have_no_offsets(engine: Engine) -> None:
 async def test_empty_text_gives_nothing_without_a_run(engine: Engine) -> None:
     before = runs(engine)
     tagged = await engine.tag_texts(["", "   "])
-    assert [(t.tokens, t.entities) for t in tagged] == [([], []), ([], [])]
+    assert [(t.tokens, t.entities, t.sentences) for t in tagged] == [([], [], [])] * 2
     assert runs(engine) == before
     with pytest.raises(EmptyInputError, match="input 1"):
         await engine.embed(["fine", " "], normalize=True)
@@ -108,12 +108,23 @@ async def test_empty_text_gives_nothing_without_a_run(engine: Engine) -> None:
         (["one two three four five six seven eight nine"], "9 tokens; at most 8"),
     ],
 )
-async def test_limits_refuse_before_any_run(engine: Engine, texts: list[str], message: str) -> None:
+async def test_embed_limits_refuse_before_any_run(
+    engine: Engine, texts: list[str], message: str
+) -> None:
     before = runs(engine)
-    for work in (engine.tag_texts(texts), engine.embed(texts, normalize=True)):
-        with pytest.raises(InputTooLargeError, match=message):
-            await work
+    with pytest.raises(InputTooLargeError, match=message):
+        await engine.embed(texts, normalize=True)
     assert runs(engine) == before
+
+
+async def test_a_text_to_tag_has_no_size_limit_but_the_count(engine: Engine) -> None:
+    with pytest.raises(InputTooLargeError, match="4 inputs; at most 3"):
+        await engine.tag_texts(["a"] * 4)
+    words = "one two three four five six seven eight nine ten eleven twelve thirteen"
+    [tagged] = await engine.tag_texts([f"{words} {'x' * 180}"])
+    # a run over the 8-token limit with no boundary is cut into sentences of at most 8
+    assert [(s.token_start, s.token_end) for s in tagged.sentences] == [(0, 8), (8, 14)]
+    assert [t["text"] for t in tagged.tokens][-1] == "x" * 180
 
 
 async def test_pieces_are_counted_after_featurizing(

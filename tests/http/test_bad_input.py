@@ -132,9 +132,14 @@ CASES = [
     case("tag-mixed-empty", "/tag", {"inputs": ["Hi there.", " ", ""]}, 200),
     case("tokens-empty-sentence", "/tag", {"tokens": [[], ["Hi"]]}, 200),
     # too large: 413 from the limits, before any work
-    *each_route("one-mb-string", "x" * MB, 413, "too_large"),
+    *embed_routes("one-mb-string", "x" * MB, 413, "too_large"),
+    case("one-mb-string/tag", "/tag", {"inputs": "x" * MB}, 200),
     *each_route("ten-thousand-inputs", ["a"] * 10_000, 413, "too_large"),
-    *each_route("five-thousand-words", "word " * 5_000, 413, "too_large"),
+    *embed_routes("five-thousand-words", "word " * 5_000, 413, "too_large"),
+    case("five-thousand-words/tag", "/tag", {"inputs": "word " * 5_000}, 200),
+    case("whitespace-and-newlines/tag", "/tag", {"inputs": " \n\n \t\r\n" * 50_000}, 200),
+    case("hundred-thousand-one-word-lines/tag", "/tag", {"inputs": "word\n" * 100_000}, 200),
+    case("two-mb-of-one-word/tag", "/tag", {"inputs": "x" * (2 * MB)}, 413, "too_large"),
     case("five-thousand-tokens", "/tag", {"tokens": [["word"] * 5_000]}, 413, "too_large"),
     *[
         case(f"body-over-2mb{r}", r, json.dumps({k: "a" * (3 * MB)}).encode(), 413, "too_large")
@@ -215,7 +220,7 @@ def check_answer(route: str, body: dict[str, Any], answer: Any) -> None:
                 assert text[t["start"] : t["end"]] == t["text"]
                 assert t["text"] and not any(_separator(c) for c in t["text"]), t
             if not text.strip() or all(_separator(c) for c in text):
-                assert result == {"tokens": [], "entities": []}
+                assert result == {"tokens": [], "entities": [], "sentences": []}
         return
     vectors = answer if route == "/embed" else [d["embedding"] for d in answer["data"]]
     assert len(vectors) == len(texts)
