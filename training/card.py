@@ -83,6 +83,10 @@ def write_card(
         "skipped_sentences": meta.get("skipped", {}),
         "dev": dev or {},
     }
+    if "morph" in meta:  # the morphology layer's training (bigru morph)
+        card["morph"] = {k: v for k, v in meta["morph"].items() if k != "history"}
+    if "segmenter" in facts:  # its dev figures, threshold and parity (bigru segmenter)
+        card["segmenter"] = {k: v for k, v in facts["segmenter"].items() if k != "history"}
     if "files" in meta:  # a user's own data: its labels and files, no EWT provenance
         card["labels"] = ckpt["labels"]
         card["data"] = {k: meta[k] for k in ("files", "sentences", "tokens", "columns")}

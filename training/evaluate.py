@@ -9,7 +9,8 @@ import numpy as np
 from app.model.backend import OnnxBackend
 from app.model.decode import WordTags, tag_decoder
 from app.model.featurize import Features, WordPiece, featurize, length_batches
-from training.data import load_tagging
+from app.model.lemma import lemma_of
+from training.data import Sentence, load_tagging
 from training.distill import student_features, teacher_vectors
 from training.scores import tagging_scores
 from training.sts import stsb_spearman
@@ -45,6 +46,26 @@ class OnnxModel:
         return out
 
 
+def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTags]) -> dict:
+    """XPOS, UFeats and lemma accuracy (%) on gold words, for a model with those heads; the
+    lemma as the service makes it (script, or the table's for an irregular form)."""
+    heads = {h.name: h for h in model.backend.spec.heads}
+    if not {"xpos", "feats", "lemma"} <= heads.keys():
+        return {}
+    right = {"xpos": 0, "feats": 0, "lemma": 0}
+    n = 0
+    for s, p in zip(sentences, pred, strict=True):
+        n += len(s.words)
+        right["xpos"] += sum(a == b for a, b in zip(p["xpos"].labels, s.xpos, strict=True))
+        right["feats"] += sum(a == b for a, b in zip(p["feats"].labels, s.feats, strict=True))
+        made = [
+            lemma_of(w, script, x, heads["lemma"].table)
+            for w, script, x in zip(s.words, p["lemma"].labels, p["xpos"].labels, strict=True)
+        ]
+        right["lemma"] += sum(a == b for a, b in zip(made, s.lemmas, strict=True))
+    return {f"{h}_acc": 100 * v / max(n, 1) for h, v in right.items()}
+
+
 def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool = False) -> dict:
     """Tagging metrics on gold words (UD+UNER join) and STS-B Spearman, from the ONNX model."""
     model = OnnxModel(model_dir)
@@ -57,6 +78,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool 
         [s.ner for s in sentences],
         [p["ner"].labels for p in pred],
     )
+    result |= _morph_scores(model, sentences, pred)
     result["sentences"] = len(sentences)
     result["skipped_sent_ids"] = report.skipped
     stsb = data_dir / "stsb" / f"sts-{split}.csv"

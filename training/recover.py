@@ -97,8 +97,10 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
         "lex_index": _tensor(init["model.lex_index"].astype(np.int64)),
         "case.weight": _tensor(init["model.case.weight"]),
         "lex.weight": _tensor(init["model.lex.weight"]),
-        **_gru_state("tagger.gru", grus["tag"]),
+        **_gru_state("tagger.gru", grus["tag"][: cfg.layers]),
     }
+    if cfg.morph_hidden:  # the morphology layer runs after the tagger's GRUs
+        state |= _gru_state("morph.gru", grus["tag"][cfg.layers :])
     for head, w in zip(read_heads(spec), head_weights, strict=True):
         state[f"{head.name}.weight"] = _tensor(w)
         state[f"{head.name}.bias"] = _tensor(init[f"model.{head.name}.bias"])
