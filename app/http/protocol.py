@@ -4,9 +4,9 @@ same socket write as its first body chunk.
 uvicorn writes `http.response.start` as soon as the app sends it, then each body chunk: two
 writes (two send syscalls) per response, and a replica killed between them leaves its client a
 header without a body. Here each request's cycle writes through a `_OneWriteTransport`, which
-holds the header block until the next write and sends both joined (or alone when the response
-completes without a body write, as for HEAD). `python -m app` selects this
-class (app.main); everything else is uvicorn's own.
+holds the header block until the next write and sends both joined (or the header alone when the
+response completes without a body write, as for HEAD). A streamed response's header waits for
+its first chunk. `python -m app` selects this class (app.main); the rest is uvicorn's own.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ class _OneWriteTransport:
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._held: bytes | None = None
-        self._header_sent = False
+        self._header_seen = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not self._header_sent and data != CONTINUE:
-            self._header_sent = True
+        if not self._header_seen and data != CONTINUE:
+            self._header_seen = True
             self._held = bytes(data)
             return
         if self._held is not None:
