@@ -8,12 +8,13 @@ settings: they come from the model directory.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.cpus import usable_cpus
 
 # The shipped model, found relative to the package so the service starts from any cwd.
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models" / "bigru-en"
@@ -22,11 +23,9 @@ CommaList = Annotated[list[str], NoDecode]
 
 
 def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """CPUs this process may use: its cgroup quota and affinity mask (app.cpus), not the host's
+    core count."""
+    return usable_cpus()
 
 
 class Settings(BaseSettings):
@@ -39,7 +38,9 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
     intra_op_threads: int = Field(1, ge=0)  # per run; 0 lets ORT pick
-    processes: int = Field(1, ge=1)  # server processes, each with its own model and workers
+    # Server processes, each with its own model and workers; "auto" (the default): one per
+    # usable CPU, since one process's event loop does at most one core of HTTP and tokenizing.
+    processes: int = Field(default_factory=usable_cores, ge=1)
     workers: int = Field(0, ge=0)  # ORT runs at once per process; 0: usable cores / processes
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
@@ -65,6 +66,13 @@ class Settings(BaseSettings):
         if self.workers == 0:
             self.workers = max(1, usable_cores() // self.processes)
         return self
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _auto_processes(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return usable_cores()
+        return value
 
     @field_validator("providers", "cors_origins", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from app.core.engine import Engine, batch_finishers
 from app.http import edge
 from app.http.api import documented_app
 from app.http.lean import LeanPath
+from app.http.protocol import OneWriteProtocol
 from app.logs import configure_logging
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
@@ -106,6 +107,7 @@ def run() -> None:
         "host": settings.host,
         "port": settings.port,
         "lifespan": "on",
+        "http": OneWriteProtocol,  # httptools, a response's header and body in one write
         "log_config": None,  # configure_logging's handler already serves uvicorn's loggers
         "access_log": False,  # the edge logs each request with its id
         "timeout_graceful_shutdown": settings.shutdown_timeout,

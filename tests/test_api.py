@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import Settings
+from app.config import Settings, usable_cores
 from app.main import create_app
 from app.model.decode import iob2_spans
 from app.model.featurize import WordPiece, featurize
@@ -377,6 +377,8 @@ def test_info(client: TestClient, model_dir: Path, spec: dict) -> None:
     assert set(info["entity_labels"]) == {t[2:] for t in spec["ner_labels"] if t != "O"}
     assert info["embedding_dim"] == spec["embedding_dim"]
     assert info["providers"][-1] == "CPUExecutionProvider"
+    cpus = usable_cores()  # the client's settings are the defaults: BIGRU_PROCESSES=auto
+    assert (info["processes"], info["workers"]) == (cpus, 1)  # workers: cpus // processes
     assert info["limits"]["max_batch_size"] == 32 and info["limits"]["max_queue"] == 2048
     assert info["package_version"]
 

@@ -15,6 +15,7 @@ from tests.helpers import ROOT
 RANKS = {
     "app.model": 0,
     "app.config": 1,  # settings, observability: below core and http, above the model
+    "app.cpus": 1,
     "app.logs": 1,
     "app.metrics": 1,
     "app.core": 2,

@@ -48,6 +48,7 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         tmp_path / "server.log",
         BIGRU_SHUTDOWN_TIMEOUT=str(timeout),
         BIGRU_MAX_BATCH_SIZE=str(batch),  # many small ORT runs: the requests last a few seconds
+        BIGRU_PROCESSES="1",  # one queue, so the counts below say what is still waiting in it
         BIGRU_WORKERS=str(workers),
     )
     base, proc = server.base, server.proc

@@ -224,6 +224,8 @@ async def info(engine: EngineDep, request: Request) -> InfoResponse:
         entity_labels=engine.entity_labels,
         embedding_dim=spec.embedding_dim,
         providers=engine.providers,
+        processes=s.processes,
+        workers=s.workers,
         limits=LimitsOut.model_validate(s.model_dump(include=set(LimitsOut.model_fields))),
         package_version=_package_version(),
     )

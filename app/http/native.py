@@ -201,6 +201,8 @@ class InfoResponse(BaseModel):
     entity_labels: list[str] = Field(description="entity types of the span head")
     embedding_dim: int | None = Field(description="null: no sentence encoder")
     providers: list[str] = Field(description="execution providers active in the ORT session")
+    processes: int = Field(description="server processes on this port, each with its own model")
+    workers: int = Field(description="ORT runs at once in each process")
     limits: LimitsOut
     package_version: str
 

@@ -43,6 +43,25 @@ def case_class(word: str) -> int:
     return CASE_MIXED
 
 
+# BERT's CJK ideograph blocks (its `_is_chinese_char`): each such character is a word of its own.
+# Checked after NFD, which maps the compatibility ideographs into the unified blocks.
+_CJK_RANGES = (
+    (0x3400, 0x4DBF),  # Extension A
+    (0x4E00, 0x9FFF),  # CJK Unified Ideographs
+    (0xF900, 0xFAFF),  # Compatibility Ideographs
+    (0x20000, 0x2A6DF),  # Extension B
+    (0x2A700, 0x2B73F),  # Extension C
+    (0x2B740, 0x2B81F),  # Extension D
+    (0x2B820, 0x2CEAF),  # Extension E
+    (0x2F800, 0x2FA1F),  # Compatibility Ideographs Supplement
+)
+
+
+def _is_cjk(ch: str) -> bool:
+    cp = ord(ch)
+    return cp >= 0x3400 and any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+
+
 def _is_punctuation(ch: str) -> bool:
     cp = ord(ch)
     if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
@@ -64,7 +83,7 @@ def _basic_split(word: str) -> list[str]:
             if current:
                 parts.append("".join(current))
                 current = []
-        elif _is_punctuation(ch) or 0x4E00 <= ord(ch) <= 0x9FFF:
+        elif _is_punctuation(ch) or _is_cjk(ch):
             if current:
                 parts.append("".join(current))
                 current = []

@@ -49,6 +49,7 @@ class HeadSpec:
     labels: list[str]
     decoder: str  # "softmax", "crf" or "lemma"
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
+    table: dict[str, str] | None = None  # a lemma head's irregular forms: "form\tXPOS" -> lemma
 
 
 def _head(raw: dict[str, Any]) -> HeadSpec:
@@ -59,7 +60,8 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
         }
     elif raw["decoder"] not in ("softmax", "lemma"):
         raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
-    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
+    table = {str(k): str(v) for k, v in raw["table"].items()} if raw.get("table") else None
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf, table)
 
 
 def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
