@@ -9,7 +9,7 @@ import numpy as np
 from app.model.backend import OnnxBackend
 from app.model.decode import WordTags, tag_decoder
 from app.model.featurize import Features, WordPiece, featurize, length_batches
-from app.model.lemma import lemma_of
+from app.model.lemma import apply_script
 from training.data import Sentence, load_tagging
 from training.distill import student_features, teacher_vectors
 from training.scores import tagging_scores
@@ -48,7 +48,7 @@ class OnnxModel:
 
 def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTags]) -> dict:
     """XPOS, UFeats and lemma accuracy (%) on gold words, for a model with those heads; the
-    lemma as the service makes it (script, or the table's for an irregular form)."""
+    lemma as the service makes it, from its edit script."""
     heads = {h.name: h for h in model.backend.spec.heads}
     if not {"xpos", "feats", "lemma"} <= heads.keys():
         return {}
@@ -59,8 +59,7 @@ def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTa
         right["xpos"] += sum(a == b for a, b in zip(p["xpos"].labels, s.xpos, strict=True))
         right["feats"] += sum(a == b for a, b in zip(p["feats"].labels, s.feats, strict=True))
         made = [
-            lemma_of(w, script, x, heads["lemma"].table)
-            for w, script, x in zip(s.words, p["lemma"].labels, p["xpos"].labels, strict=True)
+            apply_script(w, script) for w, script in zip(s.words, p["lemma"].labels, strict=True)
         ]
         right["lemma"] += sum(a == b for a, b in zip(made, s.lemmas, strict=True))
     return {f"{h}_acc": 100 * v / max(n, 1) for h, v in right.items()}

@@ -112,11 +112,9 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     return worst
 
 
-def _head(head: dict, labels: list[str], model: BiGRUModel, table: dict | None = None) -> dict:
+def _head(head: dict, labels: list[str], model: BiGRUModel) -> dict:
     """A head as model.json states it: name, decoder, labels and a CRF head's weights."""
     out = {"name": head["name"], "decoder": head["decoder"], "labels": labels}
-    if head["decoder"] == "lemma" and table:
-        out["table"] = table
     if head["decoder"] == "crf":
         crf = model.crf
         assert crf is not None
@@ -138,10 +136,7 @@ def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
     spec = {
         "inputs": INPUTS,
         "outputs": model.output_names(),
-        "heads": [
-            _head(h, ckpt["labels"][h["name"]], model, ckpt["meta"].get("lemma_table"))
-            for h in model.cfg.head_list()
-        ],
+        "heads": [_head(h, ckpt["labels"][h["name"]], model) for h in model.cfg.head_list()],
         "embedding_dim": model.cfg.sent_dim or None,
     }
     (out / "model.json").write_text(json.dumps(spec, indent=1))

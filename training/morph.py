@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from app.model.featurize import Features, WordPiece, featurize, length_batches
-from app.model.lemma import edit_script, lemma_of
+from app.model.lemma import apply_script, edit_script
 from training import teacher
 from training.data import Sentence, read_conllu
 from training.model import BiGRUModel, ModelConfig, PackedBiGRU
@@ -194,28 +194,10 @@ def predict(layer: MorphLayer, cached: list[Cached]) -> dict[str, list[np.ndarra
     return out
 
 
-def lemma_table(train: list[Sentence], min_count: int = 2, share: float = 0.9) -> dict[str, str]:
-    """The irregular forms frequent in train, by XPOS: those whose lemma takes a script seen
-    fewer than 50 times (`was` -> `be`), with a lemma that is at least `share` of its uses."""
-    scripts = Counter(t for s in train for t in word_labels(s, "lemma"))
-    seen: dict[str, Counter[str]] = {}
-    for s in train:
-        for form, xpos, lemma in zip(s.words, s.xpos, s.lemmas, strict=True):
-            if scripts[edit_script(form, lemma)] < 50:
-                seen.setdefault(f"{form}\t{xpos}", Counter())[lemma] += 1
-    table = {}
-    for key, lemmas in seen.items():
-        lemma, n = lemmas.most_common(1)[0]
-        if n >= min_count and n >= share * sum(lemmas.values()):
-            table[key] = lemma
-    return table
-
-
 def morph_scores(
     sentences: list[Sentence],
     labels: dict[str, list[str]],
     pred: dict[str, list[np.ndarray]],
-    table: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Accuracy (%) per head over every word; the lemma head is scored on the lemma its script
     makes, against the gold lemma (as the CoNLL 2018 scorer's LEMMA)."""
@@ -230,10 +212,8 @@ def morph_scores(
         right["feats"] += sum(
             labels["feats"][i] == g for i, g in zip(got["feats"], s.feats, strict=True)
         )
-        xpos = [labels["xpos"][i] for i in got["xpos"]]
         made = [
-            lemma_of(w, labels["lemma"][i], x, table)
-            for w, i, x in zip(s.words, got["lemma"], xpos, strict=True)
+            apply_script(w, labels["lemma"][i]) for w, i in zip(s.words, got["lemma"], strict=True)
         ]
         right["lemma"] += sum(m == g for m, g in zip(made, s.lemmas, strict=True))
     return {h: 100 * right[h] / max(n, 1) for h in MORPH_HEADS}

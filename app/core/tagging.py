@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.model.decode import HeadTags, Span, WordTags, iob2_spans
-from app.model.lemma import lemma_of
+from app.model.lemma import apply_script
 from app.model.spec import ModelSpec
 from app.model.text import Token
 
@@ -56,8 +56,6 @@ class Assembler:
 
     def __init__(self, spec: ModelSpec):
         self.decoders = {h.name: h.decoder for h in spec.heads}
-        lemma = next((h for h in spec.heads if h.decoder == "lemma"), None)
-        self.lemma_table = lemma.table if lemma is not None else None
         span = next((h for h in spec.heads if h.crf is not None), None)
         self.span_head = span.name if span is not None else None  # the entities' head
 
@@ -93,7 +91,6 @@ class Assembler:
         heads: list[tuple[str, str, HeadTags, bool]] = [
             (name, f"{name}_score", tags[name], self.decoders[name] == "lemma") for name in names
         ]
-        xpos = tags["xpos"].labels if "xpos" in tags else None
         tagged = []
         for i, t in enumerate(tokens):
             token: TaggedToken = {
@@ -103,10 +100,7 @@ class Assembler:
             }
             for label_key, score_key, head, lemma in heads:
                 label = head.labels[i]
-                if lemma:
-                    tag = xpos[i] if xpos is not None else None
-                    label = lemma_of(t.text, label, tag, self.lemma_table)
-                token[label_key] = label
+                token[label_key] = apply_script(t.text, label) if lemma else label
                 token[score_key] = head.scores[i]
             tagged.append(token)
         return tagged

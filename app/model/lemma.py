@@ -3,8 +3,7 @@ edit-tree lemmatizers classify them.
 
 A script is `case|cut|suffix`: with case `k` the form is kept, with `l` it is lowercased; then
 its last `cut` characters are replaced by `suffix`. `running -> run` is `k|4|`, `The -> the` is
-`l|0|`, `was -> be` is `k|3|be`. The lemma head of a model is a softmax over scripts. Beside it, a table of the irregular forms
-frequent in training (`was` as VBD -> `be`) wins over the script for those forms.
+`l|0|`, `was -> be` is `k|3|be`. The lemma head of a model is a softmax over scripts.
 """
 
 from __future__ import annotations
@@ -29,12 +28,3 @@ def apply_script(form: str, script: str) -> str:
     case, cut, suffix = script.split("|", 2)
     base = form.lower() if case == "l" else form
     return base[: max(len(base) - int(cut), 0)] + suffix
-
-
-def lemma_of(form: str, script: str, xpos: str | None, table: dict[str, str] | None) -> str:
-    """The lemma of `form`: the table's for (form, XPOS) if it has one, else the script's."""
-    if table and xpos is not None:
-        found = table.get(f"{form}\t{xpos}")
-        if found is not None:
-            return found
-    return apply_script(form, script)

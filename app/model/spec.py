@@ -49,7 +49,6 @@ class HeadSpec:
     labels: list[str]
     decoder: str  # "softmax", "crf" or "lemma"
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
-    table: dict[str, str] | None = None  # a lemma head's irregular forms: "form\tXPOS" -> lemma
 
 
 def _head(raw: dict[str, Any]) -> HeadSpec:
@@ -60,8 +59,7 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
         }
     elif raw["decoder"] not in ("softmax", "lemma"):
         raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
-    table = {str(k): str(v) for k, v in raw["table"].items()} if raw.get("table") else None
-    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf, table)
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
 
 
 def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:

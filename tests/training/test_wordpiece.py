@@ -16,7 +16,7 @@ from app.model.text import split_words
 from tests.helpers import ROOT
 
 pytest.importorskip("tokenizers")
-from app.model.wordpiece import RustWordPiece  # noqa: E402
+from training.wordpiece import RustWordPiece  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 EWT_DEV = DATA / "ud-ewt" / "en_ewt-ud-dev.conllu"
