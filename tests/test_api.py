@@ -25,13 +25,20 @@ TEXTS = [
     "Apple Inc. hired John Smith in New York last year.",
     "I don't think the U.S. office will open on Monday.",
 ]
-TOKEN_KEYS = {"text", "start", "end", "upos", "upos_score", "ner", "ner_score"}
 ENTITY_KEYS = {"text", "label", "start", "end", "token_start", "token_end", "score"}
 
 
 @pytest.fixture(scope="module")
 def spec(model_dir: Path) -> dict:
-    return json.loads((model_dir / "model.json").read_text())
+    """model.json, with each head's labels under `<head>_labels` and its CRF under `crf`."""
+    spec = json.loads((model_dir / "model.json").read_text())
+    for head in spec["heads"]:
+        spec[f"{head['name']}_labels"] = head["labels"]
+        spec.setdefault("crf", head.get("crf"))
+    spec["token_keys"] = {"text", "start", "end"} | {
+        key for h in spec["heads"] for key in (h["name"], f"{h['name']}_score")
+    }
+    return spec
 
 
 def assert_error(response, status: int, error_type: str) -> None:
@@ -55,7 +62,7 @@ def test_tag_raw_text_contract(client: TestClient, spec: dict) -> None:
         assert covered == list(range(len(tokens)))
         assert [t["text"] for t in tokens] == [t.text for t in tokenize(text)]
         for t in tokens:
-            assert t.keys() == TOKEN_KEYS
+            assert t.keys() == spec["token_keys"]
             assert text[t["start"] : t["end"]] == t["text"]
             assert t["upos"] in spec["upos_labels"] and t["ner"] in spec["ner_labels"]
             assert 0 < t["upos_score"] <= 1 and 0 < t["ner_score"] <= 1

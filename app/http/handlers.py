@@ -136,6 +136,7 @@ async def tag(body: TagRequest, engine: EngineDep, receive: ReceiveDep) -> bytes
     sentences. Raw `inputs` of any length are tokenized and split into sentences (offsets into
     each input); pre-tokenized `tokens` are one sentence per list, used as given (offsets
     null). An empty or whitespace-only text gives no tokens, entities or sentences."""
+    engine.check_heads(body.heads)
     heads = body.heads if body.format == "json" else None
     texts = None if body.inputs is None else _as_list(body.inputs)
     if texts is None:

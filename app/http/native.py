@@ -119,7 +119,16 @@ class TagResult(BaseModel):
     sentences: list[SentenceOut] = Field(description="in order, covering every token")
 
 
-TagResponse = list[TagResult]
+class SpacyDocOut(BaseModel):
+    """What `spacy.tokens.Doc.from_json` reads (`format: spacy`); offsets are characters."""
+
+    text: str
+    tokens: list[dict[str, Any]]
+    ents: list[dict[str, Any]]
+    sents: list[dict[str, Any]]
+
+
+TagResponse = list[TagResult] | list[SpacyDocOut]
 
 
 def _null_only(schema: dict[str, Any]) -> None:

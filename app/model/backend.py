@@ -72,6 +72,9 @@ class OnnxBackend:
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # errors only: the graph optimizer's notices about names inside the gated branches are
+        # not faults, and would print at every start
+        opts.log_severity_level = 3
         chosen = select_providers(providers, ort.get_available_providers())
         self.session = _session(model_dir / "model.onnx", opts, chosen)
         self.segmenter = None

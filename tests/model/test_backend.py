@@ -47,10 +47,10 @@ def test_loads_and_returns_the_requested_outputs(model_copy: Path) -> None:
     }
     emb = backend.run(feeds, ["embedding"])
     assert emb.keys() == {"embedding"} and emb["embedding"].shape == (1, backend.spec.embedding_dim)
-    tags = backend.run(feeds, ["upos_logits", "ner_logits"])
-    upos, ner = backend.spec.heads
-    assert tags["upos_logits"].shape == (1, 3, len(upos.labels))
-    assert tags["ner_logits"].shape == (1, 3, len(ner.labels))
+    wanted = [f"{h.name}_logits" for h in backend.spec.heads]
+    tags = backend.run(feeds, wanted)
+    for head in backend.spec.heads:
+        assert tags[f"{head.name}_logits"].shape == (1, 3, len(head.labels))
 
 
 def test_run_failure_is_a_run_error(model_copy: Path) -> None:
@@ -102,33 +102,38 @@ def test_sha256_mismatch_with_card(model_copy: Path) -> None:
         OnnxBackend(model_copy, ["cpu"], 1)
 
 
-def _edit_spec(model_copy: Path, **changes: object) -> None:
+def _edit_head(model_copy: Path, name: str, **changes: object) -> dict:
+    """Change one head of model.json; its old form back."""
     spec = json.loads((model_copy / "model.json").read_text())
-    spec.update(changes)
+    head = next(h for h in spec["heads"] if h["name"] == name)
+    old = dict(head)
+    head.update(changes)
     (model_copy / "model.json").write_text(json.dumps(spec))
+    return old
 
 
 def test_upos_label_count_mismatch(model_copy: Path) -> None:
-    spec = json.loads((model_copy / "model.json").read_text())
-    _edit_spec(model_copy, upos_labels=spec["upos_labels"][:-1])
+    labels = _edit_head(model_copy, "upos")["labels"]
+    _edit_head(model_copy, "upos", labels=labels[:-1])
     with pytest.raises(ModelLoadError, match="upos_logits"):
         OnnxBackend(model_copy, ["cpu"], 1)
 
 
 def test_ner_label_count_mismatch(model_copy: Path) -> None:
-    spec = json.loads((model_copy / "model.json").read_text())
-    n = len(spec["ner_labels"]) + 2
+    old = _edit_head(model_copy, "ner")
+    n = len(old["labels"]) + 2
     crf = {"transitions": np.zeros((n, n)).tolist(), "start": [0.0] * n, "end": [0.0] * n}
-    _edit_spec(model_copy, ner_labels=[*spec["ner_labels"], "B-MISC", "I-MISC"], crf=crf)
+    _edit_head(model_copy, "ner", labels=[*old["labels"], "B-MISC", "I-MISC"], crf=crf)
     with pytest.raises(ModelLoadError, match="ner_logits"):
         OnnxBackend(model_copy, ["cpu"], 1)
-    _edit_spec(model_copy, crf=spec["crf"])  # labels and CRF disagree
+    _edit_head(model_copy, "ner", crf=old["crf"])  # labels and CRF disagree
     with pytest.raises(ModelLoadError, match="CRF"):
         OnnxBackend(model_copy, ["cpu"], 1)
 
 
 def test_embedding_dim_mismatch(model_copy: Path) -> None:
-    _edit_spec(model_copy, embedding_dim=7)
+    spec = json.loads((model_copy / "model.json").read_text())
+    (model_copy / "model.json").write_text(json.dumps({**spec, "embedding_dim": 7}))
     with pytest.raises(ModelLoadError, match="embedding"):
         OnnxBackend(model_copy, ["cpu"], 1)
 
