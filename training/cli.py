@@ -225,12 +225,22 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--data", type=Path, required=True)
     v.add_argument("--split", default="dev")
     v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
+    v.add_argument(
+        "--documents",
+        action="store_true",
+        help="instead: post EWT + UNER documents as raw text to the service on --model",
+    )
     v.set_defaults(run=_eval)
 
 
 def _eval(args: argparse.Namespace) -> None:
     from training.evaluate import evaluate
 
+    if args.documents:
+        from training.doceval import main as documents
+
+        print(json.dumps(documents(args.model, args.data, args.split), indent=1))
+        return
     result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
     result.pop("skipped_sent_ids")
     print(json.dumps(result, indent=1))

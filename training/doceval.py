@@ -12,6 +12,11 @@ its words, entities and sentences as missed.
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -97,7 +102,7 @@ def post_tag(url: str, text: str, timeout: float = 600) -> dict | None:
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())["results"][0]
+            return json.loads(response.read())[0]
     except urllib.error.HTTPError:
         return None
 
@@ -164,3 +169,40 @@ def evaluate_documents(url: str, data_dir: Path, split: str = "dev") -> Iterator
                 print(f"\r{mode}: {i}/{len(texts)}", end="", flush=True)
         print(flush=True)
         yield mode, counts.figures()
+
+
+def serve(model_dir: Path) -> tuple[subprocess.Popen, str]:
+    """The service on `model_dir` in a process of its own, once it answers /health."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "BIGRU_MODEL_DIR": str(model_dir), "PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the service exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.2)  # polling /health until the deadline
+    proc.terminate()
+    raise RuntimeError("the service did not answer /health within 120 s")
+
+
+def main(model_dir: Path, data_dir: Path, split: str) -> dict[str, dict]:
+    proc, url = serve(model_dir)
+    try:
+        figures = dict(evaluate_documents(url, data_dir, split))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    print(f"{'posted as':<12}{'texts':>7}{'refused':>9}{'UPOS':>8}{'NER F1':>8}{'sent F1':>9}")
+    for mode, f in figures.items():
+        print(
+            f"{mode:<12}{f['texts']:>7}{f['refused']:>9}{f['upos']:>8.2f}{f['ner_f1']:>8.2f}"
+            f"{f['sentence_f1']:>9.2f}"
+        )
+    return figures

@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 ]
 API_KEY = "page-test-key"
 SERVER_ENV = {"BIGRU_API_KEY": API_KEY}  # for the `server` fixture
-TEXT = "Barack Obama visited Paris last week."
+TEXT = "Barack Obama visited Paris last week. He liked it."
 SENTENCES = ["The cat sat on the mat.", "A kitten was sitting on the rug."]
 # What the page shows, read back from its DOM: every word over its UPOS, and each entity mark.
 READ_PAGE = """() => {
@@ -142,6 +142,12 @@ def test_page_shows_what_the_api_returns(sync_api: Any, server: Server, repo_roo
             tip = page.locator("#tip")
             page.locator("#tag-output .tok").nth(0).hover()
             expect(tip).to_contain_text(f"UPOS {tokens[0]['upos']}  {tokens[0]['upos_score']:.2f}")
+            for head in ("lemma", "xpos", "feats"):  # the 0.5.0 heads, on hover too
+                if head in tokens[0]:
+                    expect(tip).to_contain_text(f"{head} {tokens[0][head]}")
+            # each sentence after the first starts with a mark
+            starts = [s["token_start"] for s in tagged["sentences"]]
+            expect(page.locator("#tag-output .sent")).to_have_count(len(starts) - 1)
             page.mouse.move(0, 0)
             page.get_by_role("button", name="Tag").focus()
             page.keyboard.press("Tab")

@@ -103,7 +103,8 @@ function summary(result, ms) {
   const n = result.tokens.length;
   if (n === 0) return "No words found.";
   const ents = result.entities;
-  const words = `${n} word${n === 1 ? "" : "s"}`;
+  const k = (result.sentences || []).length;
+  const words = `${n} word${n === 1 ? "" : "s"} in ${k} sentence${k === 1 ? "" : "s"}`;
   if (ents.length === 0) return `${words}, no entities (${ms} ms).`;
   const listed = ents.slice(0, 10).map((e) => `${e.text} (${e.label})`).join(", ");
   const more = ents.length > 10 ? `, and ${ents.length - 10} more` : "";
@@ -113,10 +114,12 @@ function summary(result, ms) {
 function render(text, result) {
   const { tokens, entities } = result;
   const entityAt = new Map(entities.map((e, k) => [e.token_start, k]));
+  const sentenceAt = new Set((result.sentences || []).map((s) => s.token_start));
   const fragment = document.createDocumentFragment();
   let i = 0;
   while (i < tokens.length) {
     if (i > 0) appendGap(fragment, text, tokens[i - 1], tokens[i]);
+    if (i > 0 && sentenceAt.has(i)) fragment.append(el("span", "sent", "¶")); // a new sentence
     const k = entityAt.get(i);
     if (k === undefined) {
       fragment.append(tokenElement(tokens[i], i));
@@ -170,6 +173,9 @@ function appendGap(parent, text, prev, next) {
 function tipText(i) {
   const t = shown.tokens[i];
   const lines = [`${t.text}`, `UPOS ${t.upos}  ${score(t.upos_score)}`, `NER  ${t.ner}  ${score(t.ner_score)}`];
+  if (t.lemma !== undefined) lines.push(`lemma ${t.lemma}  ${score(t.lemma_score)}`);
+  if (t.xpos !== undefined) lines.push(`XPOS ${t.xpos}  ${score(t.xpos_score)}`);
+  if (t.feats !== undefined) lines.push(`feats ${t.feats}  ${score(t.feats_score)}`);
   const e = shown.entities.find((x) => x.token_start <= i && i < x.token_end);
   if (e) lines.push(`entity ${e.label}  ${score(e.score)}`);
   return lines.join("\n");
