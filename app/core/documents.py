@@ -5,7 +5,7 @@ start; a text with no sentence-final punctuation and no line break before its la
 sentence and skips it. A run of words with no boundary that is over the per-sentence limits is
 cut into windows of whole words. A request with more sentences than a batch holds goes in the
 batcher's bulk lane, so it does not hold up one-sentence requests, and in parts of at most a
-quarter of the queue, two at a time: a document is never refused for its size alone, while a
+sixteenth of the queue, two at a time: a document is never refused for its size alone, while a
 full queue still refuses new work (OverloadedError, 429).
 """
 
@@ -40,7 +40,7 @@ _NO_WORDS = np.zeros(0, dtype=np.int64)
 async def feed(batcher: Batcher, task: str, features: Sequence[Features]) -> list[Any]:
     """Every result of `features`, in order; see the module's note for how they are queued."""
     bulk = len(features) > batcher.limits.max_batch_size
-    part = max(1, batcher.limits.max_queue // 4)
+    part = max(1, batcher.limits.max_queue // 16)
     if len(features) <= part:
         return await batcher.submit(task, features, bulk)
     results: list[Any] = []
