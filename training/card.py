@@ -24,7 +24,11 @@ DATA = {
 
 def run_card(labels: dict[str, list[str]], decoders: dict[str, str], facts: dict, dev: dict) -> str:
     """The model card of a training run on a user's files: heads and labels, data, dev scores."""
-    kinds = {"crf": "spans (IOB2, CRF)", "softmax": "one label per token (softmax)"}
+    kinds = {
+        "crf": "spans (IOB2, CRF)",
+        "softmax": "one label per token (softmax)",
+        "lemma": "lemmas, as edit scripts (softmax)",
+    }
     heads = "\n".join(
         f"- `{name}`: {kinds[decoders[name]]}, {len(names)} labels: {', '.join(names)}"
         for name, names in labels.items()

@@ -14,11 +14,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.model.lemma import edit_script
+
 # a CoNLL-U id: a word (3), a multiword range (3-4), an empty node (5.1)
 _CONLLU_ID = re.compile(r"^\d+([-.]\d+)?$")
 _PREFIXED = re.compile(r"^([A-Z])-(.+)$")
 _SPAN_PREFIXES = {"B", "I", "E", "S"}  # IOB1, IOB2 and BIOES
 RESERVED = {"text", "start", "end"}  # a token's own fields in /tag
+LEMMA = "lemma"  # a label column of this name holds lemmas
 
 
 class ConllError(ValueError):
@@ -159,9 +162,19 @@ def to_iob2(tags: list[str]) -> list[str]:
 
 def heads_of(tables: list[Table]) -> list[Head]:
     """Each label column's head, its scheme and label list from all files' labels; span columns
-    are rewritten to IOB2 in place."""
+    are rewritten to IOB2 in place, and a column named `lemma` to the edit script that turns
+    each word into its lemma (app.model.lemma): a head the service answers as lemmas."""
     heads = []
     for name in tables[0].labels:
+        if name == LEMMA:
+            for table in tables:
+                table.labels[name] = [
+                    [edit_script(w, lemma) for w, lemma in zip(ws, ls, strict=True)]
+                    for ws, ls in zip(table.words, table.labels[name], strict=True)
+                ]
+            found = {t for table in tables for s in table.labels[name] for t in s}
+            heads.append(Head(name, "lemma", sorted(found)))
+            continue
         decoder = _scheme(tables, name)
         if decoder == "crf":
             for table in tables:

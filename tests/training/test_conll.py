@@ -58,3 +58,14 @@ def test_a_dev_file_with_another_scheme_is_refused_at_its_line(tmp_path: Path) -
 def test_task_needs_a_name_and_a_label_column(text: str) -> None:
     with pytest.raises(ConllError, match="--task"):
         parse_task(text)
+
+
+def test_a_lemma_column_becomes_an_edit_script_head(tmp_path: Path) -> None:
+    path = tmp_path / "train.conllu"
+    rows = [("1", "The", "the", "DET"), ("2", "dogs", "dog", "NOUN"), ("3", "were", "be", "AUX")]
+    path.write_text("".join(f"{i}\t{w}\t{lem}\t{u}\t_\t_\t_\t_\t_\t_\n" for i, w, lem, u in rows))
+    table, _ = read_table(path, [parse_task("lemma:3"), parse_task("upos:4")])
+    lemma, upos = heads_of([table])
+    assert (lemma.name, lemma.decoder, upos.decoder) == ("lemma", "lemma", "softmax")
+    assert table.labels["lemma"] == [["l|0|", "k|1|", "k|4|be"]]
+    assert sorted(lemma.labels) == lemma.labels == sorted({"l|0|", "k|1|", "k|4|be"})
