@@ -122,7 +122,8 @@ def phase_service(results: Results, plan: Any, model_dir: Path, dev: list[str], 
 def phase_ceiling(results: Results, plan: Any, model_dir: Path, dev: list[str], tmp: Path) -> None:
     """Raw ORT on the batches the service formed at CLIENTS clients."""
     section = results.setdefault("ceiling", {})
-    env = plan.env | {"BIGRU_BENCH_BATCHES": str(tmp / "batches.pickle")}
+    # one process: the batches are recorded by the process that `bench.recorded` wraps
+    env = plan.env | {"BIGRU_BENCH_BATCHES": str(tmp / "batches.pickle"), "BIGRU_PROCESSES": "1"}
     recording = service.server(model_dir, env, tmp / "recorded.log", "bench.recorded")
     with recording as (base, pid):
         for task in ("tag", "embed"):
