@@ -32,7 +32,8 @@ SENTENCES = [
     "I don't think the U.S. office will open on Monday.",
     "Wait!",
 ]
-LONG = " ".join(["Alice Smith moved from Paris to the Acme offices in Berlin last year."] * 14)
+# one long sentence, given as tokens: no segmenter run, one queued sentence per request
+LONG = ("Alice Smith moved from Paris to the Acme offices in Berlin last year , and " * 14).split()
 RSS_GROWTH_MB = 300
 
 
@@ -167,7 +168,7 @@ async def test_clients_that_hang_up_are_dropped_from_the_queue(server: Server) -
     async with client(base, timeout=60, connections=MAX_QUEUE) as http:
         # one long sentence per request, as many as the queue holds: all are accepted
         requests = [
-            asyncio.ensure_future(http.post("/tag", json={"inputs": LONG}))
+            asyncio.ensure_future(http.post("/tag", json={"tokens": [LONG]}))
             for _ in range(MAX_QUEUE)
         ]
         deadline = time.monotonic() + 20

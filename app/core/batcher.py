@@ -180,6 +180,12 @@ class Batcher:
             self._changed.notify()
         return request.future
 
+    def check_room(self, n: int) -> None:
+        """OverloadedError now if `n` more sentences would not fit the queue: what a request
+        does first, before work (tokenizing, segmenting) whose result could not be queued."""
+        if self.queued + n > self.limits.max_queue:
+            raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
+
     def _work(self) -> None:
         """A worker thread: take a batch, run it, hand its results over; until stopped and
         the queues are empty."""

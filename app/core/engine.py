@@ -95,6 +95,7 @@ class Engine:
         sentence tagged on its own, the sentences of every text in shared batches."""
         self._check_count(texts)
         self.check_heads(heads)
+        self.batcher.check_room(len(texts))
         tokenized = [await _off_loop(len(text), tokenize, text) for text in texts]
         pairs = zip(texts, tokenized, strict=True)
         bounds = await asyncio.gather(*(self.splitter.split(text, toks) for text, toks in pairs))

@@ -32,11 +32,14 @@ def _model_dir(spec: str, tmp: Path) -> Path:
         return Path(spec).resolve()
     rev, out = spec[4:], tmp / spec[4:].replace("/", "_")
     out.mkdir(parents=True)
-    for name in ("model.onnx", "model.json", "vocab.txt", "card.json"):
-        blob = subprocess.run(
-            ["git", "show", f"{rev}:{MODEL}/{name}"], cwd=ROOT, check=True, capture_output=True
-        ).stdout
-        (out / name).write_bytes(blob)
+    for name in ("model.onnx", "model.json", "vocab.txt", "card.json", "segmenter.onnx"):
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:{MODEL}/{name}"], cwd=ROOT, capture_output=True
+        )
+        if shown.returncode == 0:  # a model before 0.5.0 has no segmenter
+            (out / name).write_bytes(shown.stdout)
+        elif name != "segmenter.onnx":
+            raise FileNotFoundError(f"{rev}:{MODEL}/{name}: {shown.stderr.decode().strip()}")
     return out
 
 

@@ -49,12 +49,12 @@ def embed(base: str, texts: list[str], **fields: Any) -> np.ndarray:
     return np.asarray(r.json(), dtype=np.float32)  # (N, D)
 
 
-@pytest.mark.parametrize("example", range(3))
+@pytest.mark.parametrize("example", range(5))
 def test_readme_examples_print_what_the_readme_shows(
     server: Server, repo_root: Path, example: int
 ) -> None:
     examples = python_examples(repo_root / "README.md")
-    assert len(examples) == 3, "one per client: OpenAI, LangChain, huggingface_hub"
+    assert len(examples) == 5, "CoNLL-U, spaCy, and one per client: OpenAI, LangChain, HF hub"
     code, shown = examples[example]
     assert run_python(code, server.base) == shown
 

@@ -142,9 +142,9 @@ def test_page_shows_what_the_api_returns(sync_api: Any, server: Server, repo_roo
             tip = page.locator("#tip")
             page.locator("#tag-output .tok").nth(0).hover()
             expect(tip).to_contain_text(f"UPOS {tokens[0]['upos']}  {tokens[0]['upos_score']:.2f}")
-            for head in ("lemma", "xpos", "feats"):  # the 0.5.0 heads, on hover too
-                if head in tokens[0]:
-                    expect(tip).to_contain_text(f"{head} {tokens[0][head]}")
+            for head, shown_as in (("lemma", "lemma"), ("xpos", "XPOS"), ("feats", "feats")):
+                if head in tokens[0]:  # the 0.5.0 heads, on hover too
+                    expect(tip).to_contain_text(f"{shown_as} {tokens[0][head]}")
             # each sentence after the first starts with a mark
             starts = [s["token_start"] for s in tagged["sentences"]]
             expect(page.locator("#tag-output .sent")).to_have_count(len(starts) - 1)
