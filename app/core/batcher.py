@@ -181,9 +181,10 @@ class Batcher:
         return request.future
 
     def check_room(self, n: int) -> None:
-        """OverloadedError now if `n` more sentences would not fit the queue: what a request
-        does first, before work (tokenizing, segmenting) whose result could not be queued."""
-        if self.queued + n > self.limits.max_queue:
+        """OverloadedError now if `n` more sentences (or a queue's worth, for more) would not
+        fit: what a request does first, before work (tokenizing, segmenting) whose result could
+        not be queued."""
+        if self.queued + min(n, self.limits.max_queue) > self.limits.max_queue:
             raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
 
     def _work(self) -> None:
