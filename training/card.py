@@ -128,6 +128,27 @@ def _history(card: dict) -> str:
     return f"## How it was made, and why\n{body}\n"
 
 
+def _added_parts(card: dict) -> str:
+    """The morphology layer's and the segmenter's lines, for a model that has them."""
+    lines = ""
+    if card["architecture"].get("morph_hidden"):
+        heads = [h["name"] for h in card["architecture"]["heads"] if h.get("layer") == "morph"]
+        lines += (
+            f"- Morphology layer: a BiGRU of {card['architecture']['morph_hidden']} per direction "
+            f"over the tagger's states and inputs, read by the {', '.join(heads)} heads (lemma: "
+            "edit scripts); the tagger itself is frozen.\n"
+        )
+    if "segmenter" in card:
+        seg = card["segmenter"]
+        lines += (
+            "- Sentence segmenter (segmenter.onnx): a BiGRU over pieces, case and whitespace; "
+            f"sentence F1 {seg['dev_documents_f1']:.1f} on EWT dev documents joined by spaces "
+            f"(rule baseline {seg['rule_baseline_dev_documents_f1']:.1f}), threshold "
+            f"{seg['threshold']}.\n"
+        )
+    return lines
+
+
 def _readme(card: dict) -> str:
     dev = card["dev"]
     rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in dev.items() if not isinstance(v, list))
@@ -145,7 +166,7 @@ A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, C
 - Sentence encoder: {_encoder_input(arch, "sent_input")} -> 1-layer BiGRU,
   {arch["sent_hidden"]} per direction, masked mean+max pooling, linear to {arch["sent_dim"]};
   distilled from all-MiniLM-L6-v2 (1 - cosine).
-- Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
+{_added_parts(card)}- Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
   sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff
   {card["parity_max_abs_diff"]:.1e}.
