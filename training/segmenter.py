@@ -31,7 +31,7 @@ from app.model.segment import (
     windows,
     word_scores,
 )
-from app.model.spec import BOUNDARY
+from app.model.spec import BOUNDARY, file_sha256
 from app.model.text import tokenize
 from training import teacher
 from training.data import read_documents
@@ -290,7 +290,9 @@ def load_segmenter(path: Path) -> tuple[Segmenter, dict]:
 def add_segmenter(path: Path, out: Path) -> dict:
     """segmenter.onnx beside an exported model, and its threshold in model.json; its facts."""
     model, facts = load_segmenter(path)
-    facts = {**facts, "parity_max_abs_diff": export_segmenter(model, out / "segmenter.onnx")}
+    onnx_path = out / "segmenter.onnx"
+    facts = {**facts, "parity_max_abs_diff": export_segmenter(model, onnx_path)}
+    facts |= {"sha256": file_sha256(onnx_path), "file_bytes": onnx_path.stat().st_size}
     spec_path = out / "model.json"
     spec = json.loads(spec_path.read_text())
     spec["segmenter"] = {"threshold": facts["threshold"], "window": WINDOW, "margin": MARGIN}

@@ -137,6 +137,9 @@ class ModelSpec:
         digest = file_sha256(model_dir / "model.onnx")
         if card.get("sha256") and card["sha256"] != digest:
             raise ModelLoadError(f"{model_dir}/model.onnx: sha256 {digest} != card.json's")
+        segmenter_sha = card.get("segmenter", {}).get("sha256")
+        if segmenter_sha and segmenter_sha != file_sha256(model_dir / SEGMENTER_FILE):
+            raise ModelLoadError(f"{model_dir}/{SEGMENTER_FILE}: sha256 != card.json's")
         return cls(
             name=str(card.get("name") or model_dir.resolve().name),
             version=str(card.get("version") or "unknown"),

@@ -164,3 +164,12 @@ def test_heads_listed_in_model_json_serve_as_the_label_lists_do(
         with TestClient(create_app(Settings(model_dir=directory))) as client:
             answers.append(client.post("/tag", json=body).content)
     assert answers[0] == answers[1]
+
+
+def test_a_segmenter_that_is_not_the_cards_is_refused(model_copy: Path) -> None:
+    card = json.loads((model_copy / "card.json").read_text())
+    if "segmenter" not in card:
+        pytest.skip("this model has no segmenter")
+    (model_copy / "segmenter.onnx").write_bytes(b"\x08\x07not the shipped graph")
+    with pytest.raises(ModelLoadError, match="segmenter.onnx: sha256"):
+        OnnxBackend(model_copy, ["cpu"], 1)
