@@ -288,7 +288,7 @@ def load_segmenter(path: Path) -> tuple[Segmenter, dict]:
 
 
 def add_segmenter(path: Path, out: Path) -> dict:
-    """segmenter.onnx beside an exported model, and its threshold in model.json; its facts."""
+    """segmenter.onnx beside an exported model, its threshold in model.json; its facts."""
     model, facts = load_segmenter(path)
     onnx_path = out / "segmenter.onnx"
     facts = {**facts, "parity_max_abs_diff": export_segmenter(model, onnx_path)}
@@ -297,4 +297,9 @@ def add_segmenter(path: Path, out: Path) -> dict:
     spec = json.loads(spec_path.read_text())
     spec["segmenter"] = {"threshold": facts["threshold"], "window": WINDOW, "margin": MARGIN}
     spec_path.write_text(json.dumps(spec, indent=1))
+    card_path = out / "card.json"  # a folder with a card keeps it true to the new file
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        card["segmenter"] = {k: v for k, v in facts.items() if k != "history"}
+        card_path.write_text(json.dumps(card, indent=1))
     return facts
