@@ -48,6 +48,8 @@ def markdown(results: Results, summary: dict[str, Any], plots: list[str]) -> str
     out += _table("Targets", "", "target | measured | threshold | result", rows)
     for section in (_engine, _ceiling, _service, _single, _processes):
         out += section(results)
+    if "markdown" in results.get("costs", {}):
+        out += ["", results["costs"]["markdown"]]
     for section in (_peer, _spacy, _physical, _bounds):
         out += section(results, summary)
     if results.get("errors"):

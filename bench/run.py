@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bench import load, phases, report, runtimes, spacy_sm, summary
+from bench import costs, load, phases, report, runtimes, spacy_sm, summary
 from bench.machine import git_version, machine_info
 from bench.phases import log
 from bench.texts import novel_texts
@@ -79,6 +79,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--model-dir", type=Path, default=ROOT / "models" / "bigru-en")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    p.add_argument("--only", help="comma-separated phases to run, e.g. processes,costs")
     args = p.parse_args(argv)
     args.model_dir = args.model_dir.resolve()
     if not (args.model_dir / "model.onnx").is_file():
@@ -135,6 +136,7 @@ def _phases(
         ("ceiling", lambda: phases.phase_ceiling(results, plan, model, dev, tmp)),
         ("single", single),
         ("processes", lambda: phases.phase_processes(results, plan, model, dev, tmp)),
+        ("costs", lambda: costs.phase(results, plan, model, dev, log)),
         ("spacy", lambda: spacy_sm.phase(results, plan, args.data, log)),
         ("torch", lambda: phases.phase_torch(results, plan, model, corpus)),
         ("peer", lambda: phases.phase_peer(results, plan, model, dev, tmp)),
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     results = _start(args, plan)
     meta, machine = results["meta"], results["machine"]
     stem = f"{meta['date']}-{meta['host']}" + ("-quick" if args.quick else "")
+    stem += f"-{args.only.replace(',', '-')}" if args.only else ""
     log("start", f"{stem}: {machine['cpu']}, {machine['cores']} cores, load "
         f"{machine['loadavg_start']:.2f}; HTTP load by {results['plan']['load_tool']}")  # fmt: skip
     corpus = runtimes.load_corpus(args.data, args.model_dir / "vocab.txt")
@@ -159,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     with tempfile.TemporaryDirectory(prefix="bigru-bench-") as tmp:
         for name, run in _phases(results, plan, args, corpus, Path(tmp)):
+            if args.only and name not in args.only.split(","):
+                continue
             try:
                 run()
             except Exception as e:  # one failed phase leaves the others' numbers
