@@ -56,7 +56,7 @@ eval: $(VENV)/.dev
 
 # Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, one
 # sentence per request vs lists, server processes, the teacher and a spaCy sm stand-in as
-# peers, FLOPs vs the matmul peak. ~6 min on 2 cores; results in bench/results/.
+# peers, FLOPs vs the matmul peak, CPU per layer. ~8 min on 2 cores; results in bench/results/.
 .PHONY: bench bench-quick bench-ab
 bench: $(VENV)/.dev $(VENV)/.system
 	$(BIN)/python -m bench.run --data $(DATA)

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Plan:
-    """Sizes and time budgets; the full plan fits in ~6 minutes on 2 cores, --quick in one."""
+    """Sizes and time budgets; the full plan fits in ~8 minutes on 2 cores, --quick in one."""
 
     batch_sizes: tuple[int, ...] = (1, 8, 32, 128)
     clients: tuple[int, ...] = (1, 8, 32, 128)
