@@ -4,10 +4,14 @@ projection follows its formulas."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
-from bench import costs
+from bench import costs, service
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _spin(seconds: float) -> None:
@@ -56,3 +60,27 @@ def test_projection_is_cpu_bound_and_compounds_the_measured_efficiency() -> None
     )
     assert tag["single_over_lists_cpu_bound"] == pytest.approx(0.5)
     assert costs._projection({"runs": runs}, [])["embed"]["rows"][1]["scaled_req_s"] is None
+
+
+@pytest.mark.slow  # a real server in a subprocess
+def test_the_costs_server_clocks_every_layer_of_real_requests(tmp_path: Path) -> None:
+    """`python -m bench.costs` serves as the app does, and the layers of 200 /tag requests
+    add up to the process's CPU (the rest of the loop and other threads by difference)."""
+    out = tmp_path / "costs.json"
+    env = {"BIGRU_PROCESSES": "1", "BIGRU_WORKERS": "1", "BIGRU_BENCH_COSTS": str(out)}
+    model = ROOT / "models" / "bigru-en"
+    with service.server(model, env, tmp_path / "server.log", "bench.costs") as (base, pid):
+
+        def run() -> dict:
+            with httpx.Client(base_url=base, trust_env=False) as client:
+                for i in range(200):
+                    r = client.post("/tag", json={"inputs": f"Sentence number {i} is here."})
+                    assert r.status_code == 200
+            return {"requests_per_s": 200.0, "wall_s": 1.0}
+
+        row = costs._request_costs(pid, out, run)
+    ms = row["ms"]
+    for layer in ("http_parse", "http_write", "validation", "tokenizing", "ort", "decode", "json"):
+        assert ms[layer] > 0, layer
+    assert ms["ort"] > ms["validation"]
+    assert sum(ms.values()) == pytest.approx(row["total_ms"], rel=1e-6)
