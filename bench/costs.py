@@ -31,7 +31,6 @@ from typing import Any
 
 from bench import service
 
-Totals = dict[str, float]
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 _clocks: list[tuple[str, dict[str, int]]] = []  # (thread group, its stage -> ns), per thread
 _local = threading.local()
@@ -56,6 +55,8 @@ ROWS = (
 
 
 def _timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, its CPU time on this thread counted to `stage`, less that of clocked callees."""
+
     @functools.wraps(fn)
     def clocked(*args: Any, **kwargs: Any) -> Any:
         if not hasattr(_local, "stack"):
