@@ -136,11 +136,8 @@ def _thread_group(thread: threading.Thread) -> str:
 
 
 def _thread_cpu(tid: int | None) -> float:
-    try:
-        fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) * _TICK_S
+    fields = service.stat_fields(Path(f"/proc/self/task/{tid}/stat"))
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
 def _write(signum: int = signal.SIGUSR1, frame: FrameType | None = None) -> None:
@@ -206,7 +203,7 @@ def _p50_and_rss(model_dir: Path, texts: list[str], tmp: Path, log: Callable) ->
             name: stack.enter_context(service.server(model_dir, env, tmp / f"p50-{i}.log"))
             for i, (name, env) in enumerate(SETTINGS.items())
         }
-        rss = {name: [_rss_mb(p) for p in service.process_tree(pid)]
+        rss = {name: [service.rss_mb(p) for p in service.process_tree(pid)]
                for name, (_, pid) in servers.items()}  # fmt: skip
         for round_ in range(-1, P50_ROUNDS):  # round -1 warms each server's paths up
             for name, (base, pid) in servers.items():
@@ -217,13 +214,6 @@ def _p50_and_rss(model_dir: Path, texts: list[str], tmp: Path, log: Callable) ->
     p50_ms = {k: statistics.median(v) for k, v in p50.items()}
     log("costs", f"1-client p50 (ms): {p50_ms}; idle RSS (MB): {rss}")
     return {"p50_ms": p50_ms, "p50_rounds": dict(p50), "idle_rss_mb": rss}
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _projection(section: dict[str, Any], process_rows: list[dict[str, Any]]) -> dict[str, Any]:

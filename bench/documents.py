@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load import Connection, summarize
-from bench.service import ROOT, process_tree, server
+from bench.service import ROOT, process_tree, rss_mb, server
 from bench.texts import novel_texts
 
 
@@ -82,26 +82,18 @@ def fairness(base: str, singles: list[bytes], docs: list[bytes], seconds: float)
     return {"alone_ms": a, "with_documents_ms": b, "p99_ratio": b["p99"] / a["p99"]}
 
 
-def rss_mb(pid: int) -> float:
-    total = 0
-    for p in process_tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+def tree_rss_mb(pid: int) -> float:
+    return sum(rss_mb(p) for p in process_tree(pid))
 
 
 def peak_rss(base: str, pid: int, doc: bytes, clients: int) -> dict:
-    idle = rss_mb(pid)
+    idle = tree_rss_mb(pid)
     peak = [idle]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.1):
-            peak[0] = max(peak[0], rss_mb(pid))
+            peak[0] = max(peak[0], tree_rss_mb(pid))
 
     sampler = threading.Thread(target=sample)
     sampler.start()

@@ -84,7 +84,7 @@ def process_tree(pid: int) -> list[int]:
     """`pid` and all its descendants, from the parent ids in /proc (just `pid` without /proc)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        fields = _stat_fields(stat)
+        fields = stat_fields(stat)
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [pid]
@@ -100,14 +100,25 @@ def cpu_seconds(pid: int) -> float | None:
     /proc. The server may run several processes (`BIGRU_PROCESSES`)."""
     total, found = 0, False
     for p in process_tree(pid):
-        fields = _stat_fields(Path(f"/proc/{p}/stat"))
+        fields = stat_fields(Path(f"/proc/{p}/stat"))
         if fields is not None:
             found = True
             total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
     return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
-def _stat_fields(stat: Path) -> list[str] | None:
+def rss_mb(pid: int) -> float:
+    """One process's resident memory in MiB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def stat_fields(stat: Path) -> list[str] | None:
     """/proc/<pid>/stat after the command name (field 3 on), None if the process is gone."""
     try:
         return stat.read_text().rsplit(")", 1)[1].split()
