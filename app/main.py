@@ -70,18 +70,25 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     return edge.build(app, lean, metrics, settings.max_body_bytes, settings.cors_origins)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, except that stopping on SIGTERM exits 0.
+class _Config(uvicorn.Config):
+    """uvicorn's config, except that a process stopped by SIGTERM exits 0, its logs written.
 
-    uvicorn raises the signal it caught again once it has shut down, so a replica that drained
-    every request still died by SIGTERM (status -15, 143 in a shell). SIGTERM is how compose and
-    Kubernetes stop a healthy replica; that stop is a success. Ctrl-C (SIGINT) is left as it was.
+    uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises the
+    signal again. With the default handler, a replica that drained every request still died by
+    SIGTERM (status -15, 143 in a shell), and the lines still queued for the log writer thread
+    (app.logs), uvicorn's "Application shutdown complete." among them, died with it. SIGTERM is
+    how compose and Kubernetes stop a healthy replica; that stop is a success. Every process,
+    each of the supervisor's children too, configures logging here before it serves, so the
+    handler uvicorn finds is this one. Ctrl-C (SIGINT) is left as it was.
     """
 
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        super().handle_exit(sig, frame)
-        if sig == signal.SIGTERM and sig in self._captured_signals:
-            self._captured_signals.remove(sig)
+    def configure_logging(self) -> None:
+        super().configure_logging()
+        signal.signal(signal.SIGTERM, _exit_stopped)
+
+
+def _exit_stopped(sig: int, frame: FrameType | None) -> None:
+    sys.exit(0)  # SystemExit unwinds the server's run, so the exit hooks write the logs
 
 
 def app_from_env() -> edge.Edge:
@@ -116,7 +123,7 @@ def run() -> None:
         del backend  # checked; each process loads its own
         _run_processes(settings, options)
         return
-    server = _Server(uvicorn.Config(create_app(settings, backend), **options))
+    server = uvicorn.Server(_Config(create_app(settings, backend), **options))
     with suppress(KeyboardInterrupt):  # the re-raised Ctrl-C, after the same graceful shutdown
         server.run()
     if not server.started:
@@ -130,9 +137,7 @@ def _run_processes(settings: Settings, options: dict[str, Any]) -> None:
     own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     if own_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bigru-metrics-")
-    config = uvicorn.Config(
-        "app.main:app_from_env", factory=True, workers=settings.processes, **options
-    )
+    config = _Config("app.main:app_from_env", factory=True, workers=settings.processes, **options)
     try:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:

@@ -1,8 +1,11 @@
 """The engine on the real model and batcher, no HTTP: limits before work, offsets and entities
-as assembled, empty input, embeddings, truncation, and a tagger without a sentence encoder."""
+as assembled, empty input, embeddings, truncation, a tagger without a sentence encoder, and a
+full queue refusing at once, without waiting for the model."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,9 +17,15 @@ import pytest
 from app.config import Settings
 from app.core.batcher import Batcher, BatchLimits
 from app.core.engine import Engine, batch_finishers
-from app.core.errors import EmptyInputError, InputTooLargeError, NoSentenceEncoderError
+from app.core.errors import (
+    EmptyInputError,
+    InputTooLargeError,
+    NoSentenceEncoderError,
+    OverloadedError,
+)
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
+from app.model.spec import ModelSpec
 from tests.helpers import fake_spec
 
 pytestmark = pytest.mark.anyio
@@ -163,3 +172,45 @@ async def test_a_tagger_only_model_refuses_to_embed(make_settings: Callable[...,
         assert engine.spec.tasks == ["tag"] and engine.entity_labels == []
         with pytest.raises(NoSentenceEncoderError, match="no sentence encoder"):
             await engine.embed(["Alice"], normalize=True)
+
+
+class GatedBackend:
+    """The real backend behind a gate: each run waits until the test opens it."""
+
+    def __init__(self, backend: OnnxBackend) -> None:
+        self.backend = backend
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.backend.spec
+
+    @property
+    def providers(self) -> list[str]:
+        return self.backend.providers
+
+    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Any:
+        self.entered.set()
+        self.gate.wait(30)
+        return self.backend.run(feeds, outputs)
+
+
+async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
+    backend: OnnxBackend, make_settings: Callable[..., Settings]
+) -> None:
+    gated = GatedBackend(backend)
+    async with running(gated, make_settings(max_queue=2)) as engine:
+        running_batch = asyncio.ensure_future(engine.tag_tokens([["One", "."]]))
+        await asyncio.to_thread(gated.entered.wait, 10)  # the one worker is held in its run
+        queued = asyncio.ensure_future(engine.tag_tokens([["Two", "."], ["Three", "."]]))
+        while engine.batcher.queued < 2:
+            await asyncio.sleep(0.001)
+        # the model is held, so an answer within the timeout can only be a refusal made first
+        with pytest.raises(OverloadedError):
+            await asyncio.wait_for(engine.tag_texts(["Four is here. Five too."]), timeout=5)
+        with pytest.raises(OverloadedError):
+            await asyncio.wait_for(engine.tag_tokens([["Six", "."]]), timeout=5)
+        gated.gate.set()
+        answers = await asyncio.gather(running_batch, queued)
+    assert [len(a) for a in answers] == [1, 2]
