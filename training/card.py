@@ -88,9 +88,15 @@ def write_card(
         "dev": dev or {},
     }
     if "morph" in meta:  # the morphology layer's training (bigru morph)
-        card["morph"] = {k: v for k, v in meta["morph"].items() if k != "history"}
-    if "segmenter" in facts:  # its dev figures, threshold and parity (bigru segmenter)
-        card["segmenter"] = {k: v for k, v in facts["segmenter"].items() if k != "history"}
+        morph = meta["morph"]
+        card["morph"] = {k: v for k, v in morph.items() if k != "history"}
+        if morph.get("history"):  # the kept epoch's dev figures, the heads alone
+            card["morph"]["best_epoch"] = max(
+                morph["history"], key=lambda h: h["xpos"] + h["feats"] + h["lemma"]
+            )
+    for part in ("segmenter", "lexicon"):  # each added file's facts (bigru segmenter, lexicon)
+        if part in facts:
+            card[part] = {k: v for k, v in facts[part].items() if k != "history"}
     if "files" in meta:  # a user's own data: its labels and files, no EWT provenance
         card["labels"] = ckpt["labels"]
         card["data"] = {k: meta[k] for k in ("files", "sentences", "tokens", "columns")}
@@ -133,10 +139,18 @@ def _added_parts(card: dict) -> str:
     lines = ""
     if card["architecture"].get("morph_hidden"):
         heads = [h["name"] for h in card["architecture"]["heads"] if h.get("layer") == "morph"]
+        arch = card["architecture"]
+        projected = f" projected to {arch['morph_input']}-d" if arch.get("morph_input") else ""
         lines += (
-            f"- Morphology layer: a BiGRU of {card['architecture']['morph_hidden']} per direction "
-            f"over the tagger's states and inputs, read by the {', '.join(heads)} heads (lemma: "
-            "edit scripts); the tagger itself is frozen.\n"
+            f"- Morphology layer: a BiGRU of {arch['morph_hidden']} per direction over the "
+            f"tagger's states and inputs{projected}, read by the {', '.join(heads)} heads (lemma: "
+            "edit scripts) at each word's first and last pieces; the tagger itself is frozen.\n"
+        )
+    if "lexicon" in card:
+        lines += (
+            f"- Lexicon (lexicon.json.gz, {card['lexicon']['entries']:,} entries from EWT train): "
+            "the tags and lemmas each form took, joined with the morphology heads' scores "
+            "(app/model/lexicon.py).\n"
         )
     if "segmenter" in card:
         seg = card["segmenter"]

@@ -193,7 +193,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--segmenter",
         type=Path,
-        help="add a sentence segmenter (segmenter.pt of `bigru segmenter`)",
+        help="add a sentence segmenter: segmenter.pt of `bigru segmenter`, or a model folder "
+        "(models/bigru-en) whose segmenter is copied",
+    )
+    e.add_argument(
+        "--lexicon", type=Path, help="add the decoder's lexicon, built from this data folder's EWT"
     )
     e.add_argument("--out", type=Path, required=True)
     e.add_argument("--version", default="0.1.0")
@@ -213,6 +217,12 @@ def _export(args: argparse.Namespace) -> None:
         from training.segmenter import add_segmenter
 
         facts["segmenter"] = add_segmenter(args.segmenter, args.out)
+    if args.lexicon:
+        from training import lexicon
+        from training.data import read_conllu
+
+        train = read_conllu(args.lexicon / "ud-ewt" / "en_ewt-ud-train.conllu")
+        facts["lexicon"] = lexicon.write(lexicon.build(train), args.out)
     facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
     dev = evaluate(args.out, args.data) if args.data else None
     card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent)
@@ -272,7 +282,8 @@ def _add_morph(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--data", type=Path, required=True)
     m.add_argument("--out", type=Path, required=True, help="run folder (tagger.pt)")
     m.add_argument("--epochs", type=int, default=20)
-    m.add_argument("--hidden", type=int, default=32)
+    m.add_argument("--hidden", type=int, default=64, help="the morphology BiGRU, per direction")
+    m.add_argument("--input", type=int, default=64, help="its input projection (0: none)")
     m.add_argument("--threads", type=int, default=2)
     m.set_defaults(run=_morph)
 
@@ -285,12 +296,39 @@ def _morph(args: argparse.Namespace) -> None:
     from training.morph import MorphConfig, train_morph
 
     torch.set_num_threads(args.threads)
-    cfg = MorphConfig(hidden=args.hidden, epochs=args.epochs)
+    cfg = MorphConfig(hidden=args.hidden, input=args.input, epochs=args.epochs)
     model, run = train_morph(args.model, args.data, cfg)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {**run["card"]["training"], "skipped": run["card"]["skipped_sentences"]}
     meta["morph"] = run["facts"]
     save_checkpoint(model, args.out / "tagger.pt", meta, {**EWT_LABELS, **run["labels"]})
+
+
+def _add_lexicon(sub: argparse._SubParsersAction) -> None:
+    x = sub.add_parser(
+        "lexicon", help="the decoder's lexicon of XPOS, UFeats and lemmas from EWT train"
+    )
+    x.add_argument("--model", type=Path, required=True, help="exported model (models/bigru-en)")
+    x.add_argument("--data", type=Path, required=True)
+    x.add_argument("--weight", type=float, default=None, help="its weight against the heads")
+    x.add_argument("--floor", type=float, default=None, help="what an unseen tag's share is")
+    x.set_defaults(run=_lexicon)
+
+
+def _lexicon(args: argparse.Namespace) -> None:
+    from training import lexicon
+    from training.data import read_conllu
+
+    train = read_conllu(args.data / "ud-ewt" / "en_ewt-ud-train.conllu")
+    weight = lexicon.WEIGHT if args.weight is None else args.weight
+    floor = lexicon.FLOOR if args.floor is None else args.floor
+    facts = lexicon.write(lexicon.build(train, weight, floor), args.model)
+    card_path = args.model / "card.json"  # a folder with a card keeps it true to the new file
+    if card_path.is_file():
+        card = json.loads(card_path.read_text())
+        card["lexicon"] = facts
+        card_path.write_text(json.dumps(card, indent=1))
+    print(json.dumps(facts, indent=1))
 
 
 def _add_recover(sub: argparse._SubParsersAction) -> None:
@@ -323,6 +361,7 @@ _COMMANDS = (
     _add_train,
     _add_segmenter,
     _add_morph,
+    _add_lexicon,
     _add_tag_teacher,
     _add_silver,
     _add_distill,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from app.model.backend import OnnxBackend
-from app.model.decode import WordTags, tag_decoder
+from app.model.decode import WordTags
 from app.model.featurize import Features, WordPiece, featurize, length_batches
 from app.model.lemma import apply_script
 from training.data import Sentence, load_tagging
@@ -23,7 +23,7 @@ class OnnxModel:
         self.backend = OnnxBackend(model_dir, ["cpu"], threads)
         spec = self.backend.spec
         self.wp = WordPiece(spec.vocab)
-        self.decoder = tag_decoder([(h.name, h.labels, h.crf) for h in spec.heads])
+        self.decoder = spec.tag_decoder()
 
     def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
         for idx, feeds in length_batches(feats, batch):
@@ -33,7 +33,7 @@ class OnnxModel:
         feats = [featurize(words, self.wp) for words in sentences]
         out: list[WordTags | None] = [None] * len(feats)
         for idx, run in self._runs(feats, self.backend.spec.task_outputs["tag"]):
-            tags = self.decoder.decode_batch(run, [feats[i].word_starts for i in idx])
+            tags = self.decoder.decode_batch(run, [feats[i] for i in idx])
             for i, t in zip(idx, tags, strict=True):
                 out[i] = t
         return out  # type: ignore[return-value]

@@ -115,6 +115,8 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
 def _head(head: dict, labels: list[str], model: BiGRUModel) -> dict:
     """A head as model.json states it: name, decoder, labels and a CRF head's weights."""
     out = {"name": head["name"], "decoder": head["decoder"], "labels": labels}
+    if head.get("pieces", "first") != "first":
+        out["pieces"] = head["pieces"]
     if head["decoder"] == "crf":
         crf = model.crf
         assert crf is not None

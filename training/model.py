@@ -39,12 +39,15 @@ class ModelConfig:
     n_upos: int = 17  # the default heads' sizes (EWT's UPOS and UNER's IOB2 labels)
     n_ner: int = 7
     # One output per head, in this order: {"name", "size", "decoder": "softmax" | "crf" |
-    # "lemma"} and, for a head on the morphology layer, "layer": "morph"; at most one CRF head.
+    # "lemma"} and, for a head on the morphology layer, "layer": "morph", and "pieces":
+    # "first+last" for a head whose word scores are its first and last pieces' summed (the
+    # decoder does that; the graph answers every piece); at most one CRF head.
     # None: UPOS (softmax) and NER (CRF) of the sizes above.
     heads: list[dict] | None = None
     # A BiGRU of this width per direction over the tagger's states and inputs, read by the heads
     # on the morphology layer (0: none). It adds to a trained tagger without changing it.
     morph_hidden: int = 0
+    morph_input: int = 0  # the morphology GRU's input: a linear projection (0: states + inputs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,8 +119,12 @@ class BiGRUModel(nn.Module):
         crf_heads = [h for h in cfg.head_list() if h["decoder"] == "crf"]
         if len(crf_heads) > 1:
             raise ValueError("at most one span (CRF) head per model")
+        morph_width = 2 * cfg.hidden + tag_width
+        self.morph_in = nn.Linear(morph_width, cfg.morph_input) if cfg.morph_input else None
         self.morph = (
-            PackedBiGRU(2 * cfg.hidden + tag_width, cfg.morph_hidden) if cfg.morph_hidden else None
+            PackedBiGRU(cfg.morph_input or morph_width, cfg.morph_hidden)
+            if cfg.morph_hidden
+            else None
         )
         for h in cfg.head_list():
             if not h["name"].isidentifier() or hasattr(self, h["name"]):
@@ -191,7 +198,10 @@ class BiGRUModel(nn.Module):
     def morph_states(self, h: Tensor, x: Tensor, lengths: Tensor) -> Tensor:
         """The morphology layer over the tagger's states `h` and inputs `x`, (B, T, 2M)."""
         assert self.morph is not None
-        return self.drop(self.morph(torch.cat([h, x], dim=-1), lengths))
+        both = torch.cat([h, x], dim=-1)
+        return self.drop(
+            self.morph(both if self.morph_in is None else self.morph_in(both), lengths)
+        )
 
     def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
         """Per-piece logits of each head, in head order: (B, T, size) each."""

@@ -2,8 +2,9 @@
 
 The tagger's encoder is frozen, so UPOS and NER answer exactly what they answered. Its states
 know tags, not inflection (a linear probe of them gets XPOS right only 87% of the time on EWT
-dev), so a narrow BiGRU reads them together with the tagger's own inputs (table rows, case and
-lexicon rows), and the new heads read that layer at each word's first piece. Lemmas are edit
+dev), so a narrow BiGRU reads a projection of them and of the tagger's own inputs (table rows,
+case and lexicon rows), and each new head scores a word by its first and last pieces' logits
+summed: the last piece holds the inflection (`walk ##ed`). Lemmas are edit
 scripts (app.model.lemma): a head classifies the script, and the service applies it to the form.
 Labels seen fewer than `min_count` times in train get no class (their words have no loss and
 are scored as wrong). The frozen tagger runs once; the layer trains on its cached outputs.
@@ -34,7 +35,8 @@ IGNORE = -100
 
 @dataclass
 class MorphConfig:
-    hidden: int = 32  # the morphology BiGRU, per direction
+    hidden: int = 64  # the morphology BiGRU, per direction
+    input: int = 64  # its input: a projection of the tagger's states and inputs (0: those)
     dropout: float = 0.2
     min_count: int = 3  # a label needs this many train words to get a class
     epochs: int = 20
@@ -103,11 +105,13 @@ class MorphLayer(nn.Module):
     def __init__(self, width: int, cfg: MorphConfig, sizes: dict[str, int]):
         super().__init__()
         self.drop = nn.Dropout(cfg.dropout)
-        self.gru = PackedBiGRU(width, cfg.hidden)
+        self.proj = nn.Linear(width, cfg.input) if cfg.input else None
+        self.gru = PackedBiGRU(cfg.input or width, cfg.hidden)
         self.heads = nn.ModuleDict({h: nn.Linear(2 * cfg.hidden, n) for h, n in sizes.items()})
 
     def forward(self, states: Tensor, lengths: Tensor) -> dict[str, Tensor]:
-        m = self.drop(self.gru(self.drop(states), lengths))
+        x = self.drop(states)
+        m = self.drop(self.gru(x if self.proj is None else self.proj(x), lengths))
         return {h: head(m) for h, head in self.heads.items()}
 
 
@@ -116,22 +120,30 @@ def _collate(batch: list[Cached]) -> dict[str, Tensor]:
     W = max(len(c.word_starts) for c in batch)
     states = np.zeros((len(batch), T, batch[0].states.shape[1]), dtype=np.float32)
     starts = np.zeros((len(batch), W), dtype=np.int64)
+    ends = np.zeros((len(batch), W), dtype=np.int64)  # each word's last piece
     out = {h: np.full((len(batch), W), IGNORE, dtype=np.int64) for h in MORPH_HEADS}
     for i, c in enumerate(batch):
         states[i, : len(c.states)] = c.states
         starts[i, : len(c.word_starts)] = c.word_starts
+        ends[i, : len(c.word_starts)] = np.append(c.word_starts[1:], len(c.states)) - 1
         for h in MORPH_HEADS:
             out[h][i, : len(c.word_starts)] = c.targets[h]
     t = {h: torch.from_numpy(v) for h, v in out.items()}
     t["states"], t["starts"] = torch.from_numpy(states), torch.from_numpy(starts)
+    t["ends"] = torch.from_numpy(ends)
     t["lengths"] = torch.tensor([len(c.states) for c in batch])
     return t
 
 
 def _word_logits(layer: MorphLayer, b: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Each word's logits: its first and last pieces' summed, as the decoder reads a head whose
+    `pieces` are "first+last"."""
     logits = layer(b["states"], b["lengths"])
-    idx = b["starts"].unsqueeze(-1)
-    return {h: x.gather(1, idx.expand(-1, -1, x.shape[-1])) for h, x in logits.items()}
+
+    def at(pieces: Tensor, x: Tensor) -> Tensor:
+        return x.gather(1, pieces.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+    return {h: at(b["starts"], x) + at(b["ends"], x) for h, x in logits.items()}
 
 
 def fit(train: list[Cached], dev: list[Cached], dev_s: list[Sentence], labels, cfg: MorphConfig):
@@ -222,18 +234,30 @@ def morph_scores(
 def with_morph(
     tagger: BiGRUModel, layer: MorphLayer, cfg: MorphConfig, labels: dict[str, list[str]]
 ) -> BiGRUModel:
-    """The tagger with the morphology layer and its heads, as one model to export."""
+    """The tagger with the morphology layer and its heads, as one model to export; a tagger that
+    has a morphology layer already gets this one in its place."""
+    old = {h["name"] for h in tagger.cfg.head_list() if h.get("layer") == "morph"}
     heads = [
-        *tagger.cfg.head_list(),
+        *(h for h in tagger.cfg.head_list() if h["name"] not in old),
         *(
-            {"name": h, "size": len(labels[h]), "decoder": DECODERS[h], "layer": "morph"}
+            {
+                "name": h,
+                "size": len(labels[h]),
+                "decoder": DECODERS[h],
+                "layer": "morph",
+                "pieces": "first+last",
+            }
             for h in MORPH_HEADS
         ),
     ]
-    model_cfg = ModelConfig(**{**tagger.cfg.to_dict(), "heads": heads, "morph_hidden": cfg.hidden})
+    sizes = {"heads": heads, "morph_hidden": cfg.hidden, "morph_input": cfg.input}
+    model_cfg = ModelConfig(**{**tagger.cfg.to_dict(), **sizes})
     model = BiGRUModel(model_cfg, teacher.input_table())
-    state = {k: v for k, v in tagger.state_dict().items() if k != "table"}
+    replaced = ("table", "morph", "morph_in", *old)
+    state = {k: v for k, v in tagger.state_dict().items() if k.split(".")[0] not in replaced}
     state |= {f"morph.{k}": v for k, v in layer.gru.state_dict().items()}
+    if layer.proj is not None:
+        state |= {f"morph_in.{k}": v for k, v in layer.proj.state_dict().items()}
     for h in MORPH_HEADS:
         state |= {f"{h}.{k}": v for k, v in layer.heads[h].state_dict().items()}
     missing, unexpected = model.load_state_dict(state, strict=False)

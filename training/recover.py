@@ -77,6 +77,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     cfg = ModelConfig(**arch)
     model = BiGRUModel(cfg, teacher.input_table())
     head_weights: list[np.ndarray] = []  # the tagger's per-piece heads, in output order
+    tag_width = (cfg.tag_input or cfg.emb_dim) + cfg.case_dim + (cfg.lex_dim if cfg.lex_rows else 0)
+    morph_in = (2 * cfg.hidden + tag_width, cfg.morph_input)  # its (in, out) shape, if any
     projections: dict[str, np.ndarray] = {}  # each encoder's input projection, if any
     for owner, g in _graphs(proto.graph):
         key = "sent" if owner == "if_want_embedding" else "tag"
@@ -88,6 +90,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
                 w = init[node.input[1]]
                 if w.shape[0] == cfg.emb_dim:  # (E, C): an input projection
                     projections[key] = w.T
+                elif cfg.morph_input and w.shape == morph_in:
+                    projections["morph"] = w.T
                 elif key == "tag":
                     head_weights.append(w.T)
     for key in ("tag", "sent"):  # folded by the export: recovered from the table they came from
@@ -113,6 +117,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
         state |= _gru_state("sent.gru", grus["sent"])
     for key, w in projections.items():
         state[f"{key}_in.weight"] = _tensor(w)
+    if cfg.morph_input:
+        state["morph_in.bias"] = _tensor(init["model.morph_in.bias"])
     missing, unexpected = model.load_state_dict(state, strict=False)
     if set(missing) != {"table"} or unexpected:
         raise ValueError(f"{model_dir}: missing {missing}, unexpected {unexpected}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -288,11 +289,16 @@ def load_segmenter(path: Path) -> tuple[Segmenter, dict]:
 
 
 def add_segmenter(path: Path, out: Path) -> dict:
-    """segmenter.onnx beside an exported model, its threshold in model.json; its facts."""
-    model, facts = load_segmenter(path)
+    """segmenter.onnx beside an exported model, its threshold in model.json; its facts. `path`:
+    a segmenter.pt, or a model folder whose segmenter is copied as it is."""
     onnx_path = out / "segmenter.onnx"
-    facts = {**facts, "parity_max_abs_diff": export_segmenter(model, onnx_path)}
-    facts |= {"sha256": file_sha256(onnx_path), "file_bytes": onnx_path.stat().st_size}
+    if path.is_dir():
+        shutil.copyfile(path / "segmenter.onnx", onnx_path)
+        facts = json.loads((path / "card.json").read_text())["segmenter"]
+    else:
+        model, facts = load_segmenter(path)
+        facts = {**facts, "parity_max_abs_diff": export_segmenter(model, onnx_path)}
+        facts |= {"sha256": file_sha256(onnx_path), "file_bytes": onnx_path.stat().st_size}
     spec_path = out / "model.json"
     spec = json.loads(spec_path.read_text())
     spec["segmenter"] = {"threshold": facts["threshold"], "window": WINDOW, "margin": MARGIN}

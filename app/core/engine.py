@@ -30,7 +30,7 @@ from app.core.errors import (
 )
 from app.core.tagging import Assembler, TaggedText
 from app.model.backend import Outputs
-from app.model.decode import WordTags, tag_decoder
+from app.model.decode import WordTags
 from app.model.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
 from app.model.spec import BOUNDARY, ModelSpec
 from app.model.text import Token, split_words, tokenize
@@ -44,10 +44,10 @@ _ON_LOOP_CHARS = 20_000  # a longer text is tokenized on a worker thread
 def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     """What the batcher's worker thread does after the ORT run: decode a tag batch at once
     (one CRF pass over all its sentences, off the event loop)."""
-    decoder = tag_decoder([(h.name, h.labels, h.crf) for h in spec.heads])
+    decoder = spec.tag_decoder()
 
     def tag(features: list[Features], out: Outputs) -> list[WordTags]:
-        return decoder.decode_batch(out, [f.word_starts for f in features])
+        return decoder.decode_batch(out, features)
 
     def segment(features: list[Features], out: Outputs) -> list[np.ndarray]:
         return [out[BOUNDARY][i, : f.length] for i, f in enumerate(features)]

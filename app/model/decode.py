@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+from app.model.featurize import Features
 
 _FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
 
@@ -157,52 +161,90 @@ class HeadTags:
 WordTags = dict[str, HeadTags]  # head name -> its tags, in the model's head order
 
 
+class Refiner(Protocol):
+    """What refines some heads' tags from the words (app.model.lexicon)."""
+
+    @property
+    def heads(self) -> tuple[str, ...]: ...
+
+    def refine(
+        self, words: Sequence[str], upos: np.ndarray, probs: dict[str, np.ndarray]
+    ) -> dict[str, HeadTags]:
+        """`heads`' tags of N words (of any sentences) from the words, their UPOS label ids
+        (N,) and those heads' probabilities (N, n)."""
+        ...
+
+
+@dataclass(frozen=True)
+class HeadDecoder:
+    """One head: a CRF, or the argmax of a softmax (crf None), over its scores at each word's
+    first piece, or (`last_piece`) at its first and last pieces summed."""
+
+    name: str
+    labels: list[str]
+    crf: CRFDecoder | None = None
+    last_piece: bool = False
+
+
 @dataclass(frozen=True)
 class TagDecoder:
-    """Each head's decoder, in head order: a CRF, or the argmax of a softmax (crf None)."""
+    """Each head's decoder, in head order, and what refines some heads from the words."""
 
-    heads: list[tuple[str, list[str], CRFDecoder | None]]
+    heads: list[HeadDecoder]
+    refiner: Refiner | None = None
 
-    def decode(self, logits: dict[str, np.ndarray], word_starts: np.ndarray) -> WordTags:
-        """Per-piece logits {head: (T, n)} of one sentence -> labels of each word's first piece."""
-        return self.decode_batch({k: v[None] for k, v in logits.items()}, [word_starts])[0]
+    def decode(self, logits: dict[str, np.ndarray], features: Features) -> WordTags:
+        """Per-piece logits {head: (T, n)} of one sentence -> its words' labels."""
+        return self.decode_batch({k: v[None] for k, v in logits.items()}, [features])[0]
 
     def decode_batch(
-        self, logits: dict[str, np.ndarray], word_starts: list[np.ndarray]
+        self, logits: dict[str, np.ndarray], features: list[Features]
     ) -> list[WordTags]:
-        """A padded batch's logits {head: (B, T, n)} and each sentence's word starts -> the
-        labels of each sentence's words; a CRF runs once over the whole batch."""
-        B = len(word_starts)
-        lengths = np.array([len(w) for w in word_starts])
-        W = int(lengths.max()) if B else 0
-        # each sentence's first-piece rows, padded with its piece 0 (ignored past its length)
-        index = np.zeros((B, W), dtype=np.int64)
-        for i, starts in enumerate(word_starts):
-            index[i, : len(starts)] = starts
-        rows = np.arange(B)[:, None]
-        out: list[WordTags] = [{} for _ in range(B)]
-        for name, labels, crf in self.heads:
-            scores = logits[f"{name}_logits"][rows, index].astype(np.float64)  # (B, W, n)
-            if crf is None:
-                probs = softmax(scores)
+        """A padded batch's logits {head: (B, T, n)} and its sentences -> the labels of each
+        sentence's words; a CRF runs once over the whole batch, a refiner once over its words."""
+        lengths, first, last = _word_pieces(features)
+        rows = np.arange(len(features))[:, None]
+        valid = np.arange(first.shape[1])[None, :] < lengths[:, None]  # (B, W): the real words
+        ends = np.cumsum(lengths).tolist()
+        spans = list(zip([0, *ends], ends, strict=False))  # each sentence's words in (N,)
+        refined = self.refiner.heads if self.refiner is not None else ()
+        word_probs: dict[str, np.ndarray] = {}  # a refined head's (N, n), every word in order
+        tags: dict[str, HeadTags] = {}  # each head's tags of every word in order
+        for head in self.heads:
+            scores = logits[f"{head.name}_logits"][rows, first].astype(np.float64)  # (B, W, n)
+            if head.last_piece:
+                scores += logits[f"{head.name}_logits"][rows, last]
+            if head.crf is None:  # softmax over the real words only
+                probs = softmax(scores[valid])  # (N, n)
                 ids = probs.argmax(-1)
             else:
-                ids = crf.viterbi_batch(scores, lengths)
-                probs = crf.marginals_batch(scores, lengths)
-            best = np.take_along_axis(probs, ids[..., None], -1)[..., 0]
-            for i, n in enumerate(lengths.tolist()):
-                names = [labels[k] for k in ids[i, :n].tolist()]
-                out[i][name] = HeadTags(names, best[i, :n].tolist())
-        return out
-
-
-def tag_decoder(heads: list[tuple[str, list[str], dict[str, np.ndarray] | None]]) -> TagDecoder:
-    """The one decoder of a model's tags ((name, labels, CRF weights or None) per head, from its
-    model.json): the service's batches and the evaluation (training/evaluate.py) both use it,
-    so the evaluation measures what is served."""
-    return TagDecoder(
-        [
-            (name, labels, None if crf is None else CRFDecoder.build(labels, **crf))
-            for name, labels, crf in heads
+                ids = head.crf.viterbi_batch(scores, lengths)[valid]
+                probs = head.crf.marginals_batch(scores, lengths)[valid]
+            if head.name in refined:
+                word_probs[head.name] = probs
+            else:
+                best = probs[np.arange(len(ids)), ids].tolist()
+                tags[head.name] = HeadTags([head.labels[k] for k in ids.tolist()], best)
+            if head.name == "upos":
+                upos_ids = ids
+        if self.refiner is not None:
+            words = [w for f in features for w in f.words]
+            tags |= self.refiner.refine(words, upos_ids, word_probs)
+        names = [h.name for h in self.heads]
+        return [
+            {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in names}
+            for a, b in spans
         ]
-    )
+
+
+def _word_pieces(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each sentence's word count (B,), and its words' first and last pieces (B, W), padded
+    with piece 0 (ignored past its length)."""
+    lengths = np.array([len(f.word_starts) for f in features], dtype=np.int64)
+    W = int(lengths.max()) if len(features) else 0
+    first = np.zeros((len(features), W), dtype=np.int64)
+    last = np.zeros((len(features), W), dtype=np.int64)
+    for i, f in enumerate(features):
+        first[i, : lengths[i]] = f.word_starts
+        last[i, : lengths[i]] = np.append(f.word_starts[1:], f.length) - 1
+    return lengths, first, last

@@ -146,6 +146,7 @@ class Features:
     case_ids: np.ndarray  # (T,) int64 case class of each piece's word
     word_starts: np.ndarray  # (W,) int64 index of each word's first piece
     space_ids: np.ndarray | None = None  # (T,) int64 what precedes each piece; segmenter only
+    words: tuple[str, ...] = ()  # the words, for the decoder's lexicon; tag path only
 
     @property
     def length(self) -> int:
@@ -165,6 +166,7 @@ def featurize(words: list[str], wordpiece: WordPiece) -> Features:
         np.asarray(ids, dtype=np.int64),
         np.asarray(cases, dtype=np.int64),
         np.asarray(starts, dtype=np.int64),
+        words=tuple(words),
     )
 
 

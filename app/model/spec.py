@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from app.model.decode import CRFDecoder, HeadDecoder, TagDecoder
 from app.model.errors import ModelLoadError
+from app.model.lexicon import LEXICON_FILE, NEEDED, Lexicon
 
 INPUTS = ("input_ids", "case_ids", "lengths")  # the graph's inputs: (B, T), (B, T), (B,)
 EMBEDDING = "embedding"  # the sentence encoder's output (B, D); a head's is `<name>_logits`
@@ -49,6 +51,7 @@ class HeadSpec:
     labels: list[str]
     decoder: str  # "softmax", "crf" or "lemma"
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
+    pieces: str = "first"  # a word's scores: at its first piece, or "first+last" summed
 
 
 def _head(raw: dict[str, Any]) -> HeadSpec:
@@ -59,7 +62,10 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
         }
     elif raw["decoder"] not in ("softmax", "lemma"):
         raise ValueError(f"head {raw['name']}: unknown decoder {raw['decoder']!r}")
-    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf)
+    pieces = str(raw.get("pieces", "first"))
+    if pieces not in ("first", "first+last"):
+        raise ValueError(f"head {raw['name']}: unknown pieces {pieces!r}")
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf, pieces)
 
 
 def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
@@ -84,6 +90,9 @@ class ModelSpec:
     # A segmenter.onnx beside model.onnx splits raw text into sentences: a word starts one where
     # its logit is above this threshold (model.json `segmenter`). None: no segmenter.
     segmenter_threshold: float | None = None
+    # lexicon.json.gz beside model.onnx: the training words' tags and lemmas, which the decoder
+    # joins with the morphology heads' scores (app.model.lexicon). None: the heads alone.
+    lexicon: Lexicon | None = None
 
     @property
     def segmenter(self) -> bool:
@@ -99,6 +108,20 @@ class ModelSpec:
     def task_outputs(self) -> dict[str, list[str]]:
         """Each task's outputs; `segment` runs the segmenter's graph."""
         return {**outputs_by_task(self.outputs), "segment": [BOUNDARY] if self.segmenter else []}
+
+    def tag_decoder(self) -> TagDecoder:
+        """The one decoder of the model's tags: the service's batches and the evaluation
+        (training/evaluate.py) both use it, so the evaluation measures what is served."""
+        heads = [
+            HeadDecoder(
+                h.name,
+                h.labels,
+                None if h.crf is None else CRFDecoder.build(h.labels, **h.crf),
+                h.pieces == "first+last",
+            )
+            for h in self.heads
+        ]
+        return TagDecoder(heads, self.lexicon)
 
     @property
     def tasks(self) -> list[str]:
@@ -137,9 +160,10 @@ class ModelSpec:
         digest = file_sha256(model_dir / "model.onnx")
         if card.get("sha256") and card["sha256"] != digest:
             raise ModelLoadError(f"{model_dir}/model.onnx: sha256 {digest} != card.json's")
-        segmenter_sha = card.get("segmenter", {}).get("sha256")
-        if segmenter_sha and segmenter_sha != file_sha256(model_dir / SEGMENTER_FILE):
-            raise ModelLoadError(f"{model_dir}/{SEGMENTER_FILE}: sha256 != card.json's")
+        for part, file in (("segmenter", SEGMENTER_FILE), ("lexicon", LEXICON_FILE)):
+            part_sha = card.get(part, {}).get("sha256")
+            if part_sha and part_sha != file_sha256(model_dir / file):
+                raise ModelLoadError(f"{model_dir}/{file}: sha256 != card.json's")
         return cls(
             name=str(card.get("name") or model_dir.resolve().name),
             version=str(card.get("version") or "unknown"),
@@ -148,7 +172,22 @@ class ModelSpec:
             embedding_dim=embedding_dim,
             vocab=vocab,
             segmenter_threshold=_segmenter_threshold(model_dir, spec),
+            lexicon=_lexicon(model_dir, heads),
         )
+
+
+def _lexicon(model_dir: Path, heads: list[HeadSpec]) -> Lexicon | None:
+    path = model_dir / LEXICON_FILE
+    if not path.is_file():
+        return None
+    labels = {h.name: h.labels for h in heads}
+    missing = [name for name in NEEDED if name not in labels]
+    if missing:
+        raise ModelLoadError(f"{path}: the model has no {missing} heads to refine")
+    try:
+        return Lexicon.load(path, labels)
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+        raise ModelLoadError(f"{path}: unreadable: {e!r}") from e
 
 
 def _segmenter_threshold(model_dir: Path, spec: dict[str, Any]) -> float | None:

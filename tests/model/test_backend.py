@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from app.model.backend import OnnxBackend, select_providers
 from app.model.errors import ModelLoadError, RunError
+from app.model.lexicon import LEXICON_FILE
 from app.model.spec import ModelSpec
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
@@ -173,3 +175,22 @@ def test_a_segmenter_that_is_not_the_cards_is_refused(model_copy: Path) -> None:
     (model_copy / "segmenter.onnx").write_bytes(b"\x08\x07not the shipped graph")
     with pytest.raises(ModelLoadError, match="segmenter.onnx: sha256"):
         OnnxBackend(model_copy, ["cpu"], 1)
+
+
+def test_a_lexicon_that_is_not_the_cards_is_refused(model_copy: Path) -> None:
+    card = json.loads((model_copy / "card.json").read_text())
+    if "lexicon" not in card:
+        pytest.skip("this model has no lexicon")
+    (model_copy / LEXICON_FILE).write_bytes(gzip.compress(b"{}"))
+    with pytest.raises(ModelLoadError, match="lexicon.json.gz: sha256"):
+        ModelSpec.load(model_copy)
+
+
+def test_a_lexicon_needs_the_heads_it_refines(model_copy: Path) -> None:
+    (model_copy / "card.json").unlink()
+    (model_copy / LEXICON_FILE).write_bytes(gzip.compress(b"{}"))
+    spec = json.loads((model_copy / "model.json").read_text())
+    spec["heads"] = [h for h in spec["heads"] if h["name"] != "xpos"]
+    (model_copy / "model.json").write_text(json.dumps(spec))
+    with pytest.raises(ModelLoadError, match=r"no \['xpos'\] heads"):
+        ModelSpec.load(model_copy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from app.model.decode import CRFDecoder, iob2_spans
+from app.model.decode import CRFDecoder, HeadDecoder, HeadTags, TagDecoder, iob2_spans
+from app.model.featurize import Features
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
 N = len(LABELS)
@@ -96,19 +98,74 @@ def test_a_padded_batch_decodes_each_sentence_as_alone(lengths: list[int], seed:
         np.testing.assert_array_equal(marg[i, :w], crf.marginals(batch[i, :w]))
 
 
-def test_tag_decoder_batch_equals_one_by_one() -> None:
-    from app.model.decode import TagDecoder
+def _sentence(starts: list[int], length: int) -> Features:
+    ids = np.arange(length, dtype=np.int64)
+    return Features(ids, ids, np.array(starts), words=tuple(f"w{k}" for k in starts))
 
+
+def test_tag_decoder_batch_equals_one_by_one() -> None:
     rng = np.random.default_rng(0)
     upos = [f"U{k}" for k in range(5)]
     crf = _decoder(1)
-    decoder = TagDecoder([("upos", upos, None), ("ner", crf.labels, crf)])
-    starts = [np.array([0, 2, 3]), np.array([0]), np.array([0, 1, 2, 4, 6, 7])]
+    heads = [
+        HeadDecoder("upos", upos),
+        HeadDecoder("ner", crf.labels, crf),
+        HeadDecoder("xpos", upos, last_piece=True),
+    ]
+    decoder = TagDecoder(heads)
+    sentences = [_sentence([0, 2, 3], 5), _sentence([0], 1), _sentence([0, 1, 2, 4, 6, 7], 9)]
     T = 9
-    logits = {"upos_logits": rng.normal(0, 3, (3, T, 5)), "ner_logits": rng.normal(0, 3, (3, T, N))}
-    together = decoder.decode_batch(logits, starts)
-    for i, s in enumerate(starts):
-        alone = decoder.decode({k: v[i, : s[-1] + 1] for k, v in logits.items()}, s)
-        assert list(alone) == ["upos", "ner"]  # the heads in the model's order
+    logits = {
+        "upos_logits": rng.normal(0, 3, (3, T, 5)),
+        "ner_logits": rng.normal(0, 3, (3, T, N)),
+        "xpos_logits": rng.normal(0, 3, (3, T, 5)),
+    }
+    together = decoder.decode_batch(logits, sentences)
+    for i, f in enumerate(sentences):
+        alone = decoder.decode({k: v[i, : f.length] for k, v in logits.items()}, f)
+        assert list(alone) == ["upos", "ner", "xpos"]  # the heads in the model's order
         assert together[i] == alone
-        assert len(alone["upos"].labels) == len(alone["upos"].scores) == len(s)
+        assert len(alone["upos"].labels) == len(alone["upos"].scores) == len(f.word_starts)
+
+
+def test_a_last_piece_head_sums_each_words_first_and_last_pieces() -> None:
+    labels = ["A", "B"]
+    # word 0 is pieces 0-2: its first piece says A, its last piece says B louder
+    logits = np.array([[2.0, 0.0], [0.0, 9.0], [0.0, 3.0], [1.0, 0.0]])
+    f = _sentence([0, 3], 4)
+    first = TagDecoder([HeadDecoder("h", labels)]).decode({"h_logits": logits}, f)
+    both = TagDecoder([HeadDecoder("h", labels, last_piece=True)]).decode({"h_logits": logits}, f)
+    assert first["h"].labels == ["A", "A"]
+    assert both["h"].labels == ["B", "A"]  # [2, 3] at word 0; word 1 is one piece, counted twice
+    assert both["h"].scores[0] == pytest.approx(1 / (1 + np.exp(-1)))
+
+
+class Echo:
+    """A refiner that answers each word with the word itself and its UPOS id, so where each
+    word went shows."""
+
+    heads = ("xpos",)
+
+    def refine(
+        self, words: Sequence[str], upos: np.ndarray, probs: dict[str, np.ndarray]
+    ) -> dict[str, HeadTags]:
+        assert len(words) == len(upos) == len(probs["xpos"])
+        labels = [f"{w}/{u}" for w, u in zip(words, upos.tolist(), strict=True)]
+        return {"xpos": HeadTags(labels, [1.0] * len(words))}
+
+
+def test_a_refiner_gets_every_word_of_the_batch_in_order_and_each_sentence_its_own() -> None:
+    rng = np.random.default_rng(0)
+    heads = [HeadDecoder("upos", ["U0", "U1"]), HeadDecoder("xpos", ["X0", "X1"])]
+    decoder = TagDecoder(heads, Echo())
+    sentences = [_sentence([0, 2], 3), _sentence([0], 1), _sentence([0, 1, 2], 3)]
+    logits = {
+        "upos_logits": rng.normal(0, 3, (3, 3, 2)),
+        "xpos_logits": rng.normal(0, 3, (3, 3, 2)),
+    }
+    together = decoder.decode_batch(logits, sentences)
+    for i, f in enumerate(sentences):
+        alone = decoder.decode({k: v[i, : f.length] for k, v in logits.items()}, f)
+        assert together[i] == alone and list(alone) == ["upos", "xpos"]
+        upos = [int(label[1]) for label in alone["upos"].labels]
+        assert alone["xpos"].labels == [f"{w}/{u}" for w, u in zip(f.words, upos, strict=True)]
