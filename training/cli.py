@@ -261,6 +261,8 @@ def _add_segmenter(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--data", type=Path, required=True)
     g.add_argument("--out", type=Path, required=True, help="run folder (segmenter.pt)")
     g.add_argument("--epochs", type=int, default=10)
+    g.add_argument("--hidden", type=int, default=64, help="its BiGRU, per direction")
+    g.add_argument("--input", type=int, default=32, help="the table's projection it reads")
     g.add_argument("--per-source", type=int, default=4000, help="corpus lines per source")
     g.add_argument("--threads", type=int, default=1)
     g.set_defaults(run=_segmenter)
@@ -272,7 +274,8 @@ def _segmenter(args: argparse.Namespace) -> None:
     from training.segmenter import SegmenterConfig, save_segmenter, train_segmenter
 
     torch.set_num_threads(args.threads)
-    model, facts = train_segmenter(args.data, SegmenterConfig(epochs=args.epochs), args.per_source)
+    cfg = SegmenterConfig(epochs=args.epochs, hidden=args.hidden, input=args.input)
+    model, facts = train_segmenter(args.data, cfg, args.per_source)
     save_segmenter(model, facts, args.out / "segmenter.pt")
 
 
