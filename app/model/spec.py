@@ -162,6 +162,8 @@ class ModelSpec:
             raise ModelLoadError(f"{model_dir}/model.onnx: sha256 {digest} != card.json's")
         for part, file in (("segmenter", SEGMENTER_FILE), ("lexicon", LEXICON_FILE)):
             part_sha = card.get(part, {}).get("sha256")
+            if part_sha and not (model_dir / file).is_file():
+                raise ModelLoadError(f"{model_dir}/{file} not found; card.json names it")
             if part_sha and part_sha != file_sha256(model_dir / file):
                 raise ModelLoadError(f"{model_dir}/{file}: sha256 != card.json's")
         return cls(

@@ -194,3 +194,12 @@ def test_a_lexicon_needs_the_heads_it_refines(model_copy: Path) -> None:
     (model_copy / "model.json").write_text(json.dumps(spec))
     with pytest.raises(ModelLoadError, match=r"no \['xpos'\] heads"):
         ModelSpec.load(model_copy)
+
+
+def test_a_lexicon_the_card_names_must_be_there(model_copy: Path) -> None:
+    card = json.loads((model_copy / "card.json").read_text())
+    if "lexicon" not in card:
+        pytest.skip("this model has no lexicon")
+    (model_copy / LEXICON_FILE).unlink()
+    with pytest.raises(ModelLoadError, match="lexicon.json.gz not found; card.json names it"):
+        ModelSpec.load(model_copy)
