@@ -104,7 +104,7 @@ class Engine:
             for tokens, text_bounds in zip(tokenized, bounds, strict=True)
             for a, b in text_bounds
         ]
-        tags = iter(await self._tag(words))
+        tags = iter(await self._tag(words, heads))
         return [
             self.assembler.text(tokens, text, sents, [next(tags) for _ in sents], heads)
             for text, tokens, sents in zip(texts, tokenized, bounds, strict=True)
@@ -119,7 +119,7 @@ class Engine:
         for words in sentences:
             self._check_chars(sum(len(w) for w in words) + max(len(words) - 1, 0))
             self._check_words(len(words))
-        tags = iter(await self._tag([words for words in sentences if words]))
+        tags = iter(await self._tag([words for words in sentences if words], heads))
         return [
             self.assembler.text(
                 [Token(w, -1, -1) for w in words],
@@ -137,8 +137,10 @@ class Engine:
         if unknown:
             raise InvalidInputError(f"unknown heads {unknown}; this model's heads are {known}")
 
-    async def _tag(self, sentences: list[list[str]]) -> list[WordTags]:
-        features = self._featurize(sentences)
+    async def _tag(self, sentences: list[list[str]], heads: list[str] | None) -> list[WordTags]:
+        """Each sentence's tags of `heads` (None: every head) at least: a batch decodes the
+        heads any of its sentences asks for."""
+        features = self._featurize(sentences, None if heads is None else frozenset(heads))
         return await feed(self.batcher, "tag", features)
 
     async def embed(
@@ -214,9 +216,11 @@ class Engine:
             limit = self.settings.max_tokens_per_input
             raise InputTooLargeError(f"an input has {n} tokens; at most {limit}")
 
-    def _featurize(self, sentences: list[list[str]]) -> list[Features]:
+    def _featurize(
+        self, sentences: list[list[str]], heads: frozenset[str] | None
+    ) -> list[Features]:
         """Features per sentence; a few words can make many pieces (`a.a.a.…`), so count them."""
-        features = [featurize(words, self.wordpiece) for words in sentences]
+        features = [featurize(words, self.wordpiece, heads) for words in sentences]
         self._check_pieces(features)
         return features
 

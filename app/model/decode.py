@@ -201,16 +201,21 @@ class TagDecoder:
         self, logits: dict[str, np.ndarray], features: list[Features]
     ) -> list[WordTags]:
         """A padded batch's logits {head: (B, T, n)} and its sentences -> the labels of each
-        sentence's words; a CRF runs once over the whole batch, a refiner once over its words."""
+        sentence's words, of the heads any sentence asks for (`Features.heads`); a CRF runs
+        once over the whole batch, a refiner once over its words."""
         lengths, first, last = _word_pieces(features)
         rows = np.arange(len(features))[:, None]
         valid = np.arange(first.shape[1])[None, :] < lengths[:, None]  # (B, W): the real words
         ends = np.cumsum(lengths).tolist()
         spans = list(zip([0, *ends], ends, strict=False))  # each sentence's words in (N,)
-        refined = self.refiner.heads if self.refiner is not None else ()
+        names = self._wanted(features)
+        refine = self.refiner is not None and not names.isdisjoint(self.refiner.heads)
+        refined = self.refiner.heads if self.refiner is not None and refine else ()
         word_probs: dict[str, np.ndarray] = {}  # a refined head's (N, n), every word in order
         tags: dict[str, HeadTags] = {}  # each head's tags of every word in order
         for head in self.heads:
+            if head.name not in names and not (refine and head.name in ("upos", *refined)):
+                continue
             scores = logits[f"{head.name}_logits"][rows, first].astype(np.float64)  # (B, W, n)
             if head.last_piece:
                 scores += logits[f"{head.name}_logits"][rows, last]
@@ -227,14 +232,21 @@ class TagDecoder:
                 tags[head.name] = HeadTags([head.labels[k] for k in ids.tolist()], best)
             if head.name == "upos":
                 upos_ids = ids
-        if self.refiner is not None:
+        if self.refiner is not None and refine:
             words = [w for f in features for w in f.words]
             tags |= self.refiner.refine(words, upos_ids, word_probs)
-        names = [h.name for h in self.heads]
+        order = [h.name for h in self.heads if h.name in tags]
         return [
-            {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in names}
+            {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in order}
             for a, b in spans
         ]
+
+    def _wanted(self, features: list[Features]) -> set[str]:
+        """The heads any of the sentences asks for."""
+        every = {h.name for h in self.heads}
+        if any(f.heads is None for f in features):
+            return every
+        return every & set().union(*(f.heads for f in features if f.heads is not None))
 
 
 def _word_pieces(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -147,13 +147,16 @@ class Features:
     word_starts: np.ndarray  # (W,) int64 index of each word's first piece
     space_ids: np.ndarray | None = None  # (T,) int64 what precedes each piece; segmenter only
     words: tuple[str, ...] = ()  # the words, for the decoder's lexicon; tag path only
+    heads: frozenset[str] | None = None  # the heads its request asks for (None: every head)
 
     @property
     def length(self) -> int:
         return len(self.input_ids)
 
 
-def featurize(words: list[str], wordpiece: WordPiece) -> Features:
+def featurize(
+    words: list[str], wordpiece: WordPiece, heads: frozenset[str] | None = None
+) -> Features:
     ids: list[int] = []
     cases: list[int] = []
     starts: list[int] = []
@@ -167,6 +170,7 @@ def featurize(words: list[str], wordpiece: WordPiece) -> Features:
         np.asarray(cases, dtype=np.int64),
         np.asarray(starts, dtype=np.int64),
         words=tuple(words),
+        heads=heads,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Sequence
 
@@ -169,3 +170,44 @@ def test_a_refiner_gets_every_word_of_the_batch_in_order_and_each_sentence_its_o
         assert together[i] == alone and list(alone) == ["upos", "xpos"]
         upos = [int(label[1]) for label in alone["upos"].labels]
         assert alone["xpos"].labels == [f"{w}/{u}" for w, u in zip(f.words, upos, strict=True)]
+
+
+class Counting(Echo):
+    calls = 0
+
+    def refine(
+        self, words: Sequence[str], upos: np.ndarray, probs: dict[str, np.ndarray]
+    ) -> dict[str, HeadTags]:
+        Counting.calls += 1
+        return super().refine(words, upos, probs)
+
+
+@pytest.mark.parametrize(
+    ("asked", "decoded", "refined"),
+    [
+        ([frozenset({"ner"}), frozenset({"ner"})], ["ner"], 0),
+        ([frozenset({"ner"}), None], ["upos", "ner", "xpos"], 1),  # None: every head
+        ([frozenset({"ner"}), frozenset({"xpos"})], ["upos", "ner", "xpos"], 1),  # UPOS refines
+        ([frozenset({"upos"}), frozenset({"upos"})], ["upos"], 0),
+    ],
+)
+def test_a_batch_decodes_the_heads_its_sentences_ask_for(
+    asked: list[frozenset[str] | None], decoded: list[str], refined: int
+) -> None:
+    rng = np.random.default_rng(0)
+    crf = _decoder(1)
+    heads = [HeadDecoder("upos", ["U0", "U1"]), HeadDecoder("ner", crf.labels, crf)]
+    decoder = TagDecoder([*heads, HeadDecoder("xpos", ["X0", "X1"])], Counting())
+    sentences = [dataclasses.replace(_sentence([0, 1], 2), heads=h) for h in asked]
+    logits = {
+        "upos_logits": rng.normal(0, 3, (2, 2, 2)),
+        "ner_logits": rng.normal(0, 3, (2, 2, N)),
+        "xpos_logits": rng.normal(0, 3, (2, 2, 2)),
+    }
+    Counting.calls = 0
+    together = decoder.decode_batch(logits, sentences)
+    assert [list(tags) for tags in together] == [decoded, decoded]
+    assert Counting.calls == refined
+    every = TagDecoder([*heads, HeadDecoder("xpos", ["X0", "X1"])], Counting())
+    alone = every.decode({k: v[0] for k, v in logits.items()}, _sentence([0, 1], 2))
+    assert all(together[0][name] == alone[name] for name in decoded)  # the same answers
