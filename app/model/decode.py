@@ -208,13 +208,17 @@ class TagDecoder:
         valid = np.arange(first.shape[1])[None, :] < lengths[:, None]  # (B, W): the real words
         ends = np.cumsum(lengths).tolist()
         spans = list(zip([0, *ends], ends, strict=False))  # each sentence's words in (N,)
-        names = self._wanted(features)
-        refine = self.refiner is not None and not names.isdisjoint(self.refiner.heads)
-        refined = self.refiner.heads if self.refiner is not None and refine else ()
+        wanted = self._wanted(features)
+        refiner = self.refiner  # when a head it answers is wanted
+        if refiner is not None and wanted.isdisjoint(refiner.heads):
+            refiner = None
+        refined = refiner.heads if refiner is not None else ()
+        needed = wanted | ({"upos", *refined} if refiner is not None else set())  # UPOS refines
         word_probs: dict[str, np.ndarray] = {}  # a refined head's (N, n), every word in order
         tags: dict[str, HeadTags] = {}  # each head's tags of every word in order
+        upos_ids = np.zeros(0, dtype=np.int64)
         for head in self.heads:
-            if head.name not in names and not (refine and head.name in ("upos", *refined)):
+            if head.name not in needed:
                 continue
             scores = logits[f"{head.name}_logits"][rows, first].astype(np.float64)  # (B, W, n)
             if head.last_piece:
@@ -232,9 +236,9 @@ class TagDecoder:
                 tags[head.name] = HeadTags([head.labels[k] for k in ids.tolist()], best)
             if head.name == "upos":
                 upos_ids = ids
-        if self.refiner is not None and refine:
+        if refiner is not None:
             words = [w for f in features for w in f.words]
-            tags |= self.refiner.refine(words, upos_ids, word_probs)
+            tags |= refiner.refine(words, upos_ids, word_probs)
         order = [h.name for h in self.heads if h.name in tags]
         return [
             {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in order}
