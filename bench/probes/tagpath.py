@@ -32,14 +32,19 @@ def _model_dir(spec: str, tmp: Path) -> Path:
         return Path(spec).resolve()
     rev, out = spec[4:], tmp / spec[4:].replace("/", "_")
     out.mkdir(parents=True)
-    for name in ("model.onnx", "model.json", "vocab.txt", "card.json", "segmenter.onnx"):
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"{rev}:{MODEL}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if listed.returncode != 0:
+        raise FileNotFoundError(f"{rev}:{MODEL}: {listed.stderr.strip()}")
+    for name in listed.stdout.split():  # every file of the folder: what a version ships varies
         shown = subprocess.run(
-            ["git", "show", f"{rev}:{MODEL}/{name}"], cwd=ROOT, capture_output=True
+            ["git", "show", f"{rev}:{MODEL}/{name}"], cwd=ROOT, capture_output=True, check=True
         )
-        if shown.returncode == 0:  # a model before 0.5.0 has no segmenter
-            (out / name).write_bytes(shown.stdout)
-        elif name != "segmenter.onnx":
-            raise FileNotFoundError(f"{rev}:{MODEL}/{name}: {shown.stderr.decode().strip()}")
+        (out / name).write_bytes(shown.stdout)
     return out
 
 

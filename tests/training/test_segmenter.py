@@ -73,3 +73,18 @@ def test_export_is_exact_on_padded_batches_and_served(tmp_path: Path, model_dir:
     )
     assert got.shape == (2, 3)
     np.testing.assert_allclose(got[1, :2], alone[BOUNDARY][0], atol=1e-6)
+
+
+def test_a_model_folders_segmenter_is_copied_as_it_is(tmp_path: Path, model_dir: Path) -> None:
+    out = tmp_path / "model"
+    shutil.copytree(model_dir, out)
+    (out / "segmenter.onnx").unlink()
+    spec = json.loads((out / "model.json").read_text())
+    del spec["segmenter"]
+    (out / "model.json").write_text(json.dumps(spec))
+    facts = add_segmenter(model_dir, out)
+    assert (out / "segmenter.onnx").read_bytes() == (model_dir / "segmenter.onnx").read_bytes()
+    shipped = json.loads((model_dir / "card.json").read_text())["segmenter"]
+    assert facts == shipped
+    assert json.loads((out / "card.json").read_text())["segmenter"] == shipped
+    assert OnnxBackend(out, ["cpu"], 1).spec.segmenter_threshold == shipped["threshold"]
