@@ -219,10 +219,8 @@ def _export(args: argparse.Namespace) -> None:
         facts["segmenter"] = add_segmenter(args.segmenter, args.out)
     if args.lexicon:
         from training import lexicon
-        from training.data import read_conllu
 
-        train = read_conllu(args.lexicon / "ud-ewt" / "en_ewt-ud-train.conllu")
-        facts["lexicon"] = lexicon.write(lexicon.build(train), args.out)
+        facts["lexicon"] = lexicon.write(lexicon.from_ewt(args.lexicon), args.out)
     facts["parameters"] = sum(p.numel() for p in model.parameters()) + model.table.numel()
     dev = evaluate(args.out, args.data) if args.data else None
     card = write_card(args.out, args.out.name, args.version, ckpt, facts, dev, args.tagger.parent)
@@ -320,12 +318,10 @@ def _add_lexicon(sub: argparse._SubParsersAction) -> None:
 
 def _lexicon(args: argparse.Namespace) -> None:
     from training import lexicon
-    from training.data import read_conllu
 
-    train = read_conllu(args.data / "ud-ewt" / "en_ewt-ud-train.conllu")
     weight = lexicon.WEIGHT if args.weight is None else args.weight
     floor = lexicon.FLOOR if args.floor is None else args.floor
-    facts = lexicon.write(lexicon.build(train, weight, floor), args.model)
+    facts = lexicon.write(lexicon.from_ewt(args.data, weight, floor), args.model)
     card_path = args.model / "card.json"  # a folder with a card keeps it true to the new file
     if card_path.is_file():
         card = json.loads(card_path.read_text())

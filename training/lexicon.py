@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.model.lexicon import LEXICON_FILE, key
 from app.model.spec import file_sha256
-from training.data import Sentence
+from training.data import Sentence, read_conllu
 
 WEIGHT = 0.5  # chosen on EWT dev (HISTORY.md)
 FLOOR = 0.001
@@ -71,6 +71,11 @@ def build(train: list[Sentence], weight: float = WEIGHT, floor: float = FLOOR) -
             "known": sorted({lemma.lower() for s in train for lemma in s.lemmas}),
         },
     }
+
+
+def from_ewt(data_dir: Path, weight: float = WEIGHT, floor: float = FLOOR) -> dict:
+    """The lexicon of `data_dir`'s EWT train split."""
+    return build(read_conllu(data_dir / "ud-ewt" / "en_ewt-ud-train.conllu"), weight, floor)
 
 
 def write(lexicon: dict, model_dir: Path) -> dict:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -204,7 +205,9 @@ async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
         running_batch = asyncio.ensure_future(engine.tag_tokens([["One", "."]]))
         await asyncio.to_thread(gated.entered.wait, 10)  # the one worker is held in its run
         queued = asyncio.ensure_future(engine.tag_tokens([["Two", "."], ["Three", "."]]))
+        deadline = time.monotonic() + 10
         while engine.batcher.queued < 2:
+            assert time.monotonic() < deadline, "the second request never queued"
             await asyncio.sleep(0.001)
         # the model is held, so an answer within the timeout can only be a refusal made first
         with pytest.raises(OverloadedError):
