@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     max_tokens_per_input: int = Field(512, ge=1)  # words after tokenization
     max_pieces_per_input: int = Field(4096, ge=1)  # WordPiece pieces: the GRU's time steps
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1)
+    # Memory (app.core.admission): the limit the processes share (None: the cgroup's, or the
+    # machine's), the share of it they plan to use, and how long a request waits for its
+    # share before a 429.
+    memory_limit_mb: int | None = Field(None, ge=1)
+    memory_target: float = Field(0.8, gt=0, le=1)
+    admission_timeout: float = Field(30.0, ge=0)
 
     log_json: bool = False
     log_level: str = "INFO"

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-PROC_CGROUP = Path("/proc/self/cgroup")
+from app.cgroup import CGROUP_ROOT, PROC_CGROUP, cgroup_dirs, read
+
 # Where a cgroup v1 `cpu` controller is mounted under CGROUP_ROOT, by distribution habit.
 V1_CPU_MOUNTS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
 
@@ -36,7 +35,8 @@ def usable_cpus(
 
 def cgroup_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
     """CPUs the cgroup quota allows (quota / period), the smallest that applies; None if none."""
-    quotas = [q for d in _cgroup_dirs(root, proc_cgroup) if (q := _dir_quota(d)) is not None]
+    dirs = cgroup_dirs(root, proc_cgroup, "cpu", V1_CPU_MOUNTS)
+    quotas = [q for d in dirs if (q := _dir_quota(d)) is not None]
     return min(quotas, default=None)
 
 
@@ -47,42 +47,12 @@ def _affinity() -> int:
         return os.cpu_count() or 1
 
 
-def _cgroup_dirs(root: Path, proc_cgroup: Path) -> Iterator[Path]:
-    """Each directory whose CPU quota may bind this process: under the v2 root and the v1 `cpu`
-    mounts, the cgroup of /proc/self/cgroup, its ancestors, and the mount's root."""
-    v2_path, v1_path = _own_paths(proc_cgroup)
-    bases = [(root, v2_path)] + [(root / m, v1_path) for m in V1_CPU_MOUNTS]
-    for base, own in bases:
-        path = PurePosixPath(own)
-        for ancestor in (path, *path.parents):
-            yield base / str(ancestor).lstrip("/")
-
-
-def _own_paths(proc_cgroup: Path) -> tuple[str, str]:
-    """(v2 path, v1 `cpu` controller path) of this process's cgroup; "/" where not listed.
-    Lines read `hierarchy-id:controllers:path`; v2's has no controllers."""
-    v2, v1 = "/", "/"
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return v2, v1
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3 or not parts[2].startswith("/"):
-            continue
-        if parts[1] == "":
-            v2 = parts[2]
-        elif "cpu" in parts[1].split(","):
-            v1 = parts[2]
-    return v2, v1
-
-
 def _dir_quota(directory: Path) -> float | None:
     """The quota in one cgroup directory, v2's `cpu.max` or v1's pair of files; None if none."""
-    v2 = _read(directory / "cpu.max").split()
+    v2 = read(directory / "cpu.max").split()
     if len(v2) == 2:
         return _ratio(v2[0], v2[1])
-    return _ratio(_read(directory / "cpu.cfs_quota_us"), _read(directory / "cpu.cfs_period_us"))
+    return _ratio(read(directory / "cpu.cfs_quota_us"), read(directory / "cpu.cfs_period_us"))
 
 
 def _ratio(quota: str, period: str) -> float | None:
@@ -93,10 +63,3 @@ def _ratio(quota: str, period: str) -> float | None:
     except ValueError:
         return None
     return q / p if q > 0 and p > 0 else None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return ""

@@ -5,6 +5,7 @@ of core, the HTTP edge, lean path and documented routes); `run()` serves it with
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shutil
@@ -24,6 +25,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from app.config import Settings
+from app.core.admission import MemoryBudget, MiB, Sizing
 from app.core.batcher import Batcher, BatchLimits
 from app.core.engine import Engine, batch_finishers
 from app.http import edge
@@ -31,6 +33,7 @@ from app.http.api import documented_app
 from app.http.lean import LeanPath
 from app.http.protocol import OneWriteProtocol
 from app.logs import configure_logging
+from app.memory import give_back_memory, hold_mmap_threshold, memory_limit, rss_bytes
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
 from app.model.errors import ModelLoadError
@@ -42,6 +45,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     """The service; `backend` is loaded from `settings.model_dir` at startup unless given."""
     settings = settings or Settings()
     metrics = Metrics()
+    memory = MemoryBudget(settings.admission_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         try:
             engine = Engine(loaded.spec, batcher, settings, loaded.providers)
             await engine.warm_up()
+            app.state.memory = _size(memory, settings)
             app.state.engine = engine  # from here /health is 200
             log.info("ready")
             yield
@@ -67,7 +72,34 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     def lean(inner: ASGIApp) -> LeanPath:
         return LeanPath(inner, lambda: app.state.engine, settings.api_key)
 
-    return edge.build(app, lean, metrics, settings.max_body_bytes, settings.cors_origins)
+    return edge.build(app, lean, metrics, memory, settings.max_body_bytes, settings.cors_origins)
+
+
+def _size(memory: MemoryBudget, settings: Settings) -> Sizing:
+    """The process's memory budget, from the limit and the most it has held: warmed up, its
+    batches of the largest size have run (what it frees after them comes back with the next)."""
+    gc.collect()
+    limit = settings.memory_limit_mb
+    supervisor = rss_bytes(os.getppid()) // settings.processes if settings.processes > 1 else 0
+    sizing = Sizing.compute(
+        memory_limit() if limit is None else limit * MiB,
+        settings.processes,
+        settings.memory_target,
+        rss_bytes(field="VmHWM"),
+        supervisor,
+    )
+    memory.budget = sizing.budget
+    log.info(
+        "memory for requests: %s MiB (limit %s MiB x %.2f / %d processes, less %d MiB warmed "
+        "up and %d MiB of the supervisor)",
+        "unbounded" if sizing.budget is None else sizing.budget // MiB,
+        "unknown" if sizing.limit is None else sizing.limit // MiB,
+        sizing.target,
+        sizing.processes,
+        sizing.idle // MiB,
+        sizing.supervisor // MiB,
+    )
+    return sizing
 
 
 class _Config(uvicorn.Config):
@@ -94,6 +126,7 @@ def _exit_stopped(sig: int, frame: FrameType | None) -> None:
 def app_from_env() -> edge.Edge:
     """The app of one server process of several (`BIGRU_PROCESSES`): uvicorn calls this in
     each process it starts, which reads the same environment and loads its own model."""
+    hold_mmap_threshold()
     settings = Settings()
     configure_logging(settings.log_json, settings.log_level)
     return create_app(settings)
@@ -101,6 +134,7 @@ def app_from_env() -> edge.Edge:
 
 def run() -> None:
     """Serve on settings.host:settings.port; a bad setting or model exits 1 with one line."""
+    hold_mmap_threshold()
     try:
         settings = Settings()
     except ValidationError as e:
@@ -121,6 +155,8 @@ def run() -> None:
     }
     if settings.processes > 1:
         del backend  # checked; each process loads its own
+        gc.collect()
+        give_back_memory()  # the supervisor stays beside the server processes
         _run_processes(settings, options)
         return
     server = uvicorn.Server(_Config(create_app(settings, backend), **options))

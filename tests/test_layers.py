@@ -15,7 +15,9 @@ from tests.helpers import ROOT
 RANKS = {
     "app.model": 0,
     "app.config": 1,  # settings, observability: below core and http, above the model
+    "app.cgroup": 1,
     "app.cpus": 1,
+    "app.memory": 1,
     "app.logs": 1,
     "app.metrics": 1,
     "app.core": 2,

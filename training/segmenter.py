@@ -148,7 +148,7 @@ def word_logits(model: Segmenter, text: str, wp: WordPiece) -> tuple[list, np.nd
     logits = []
     for w in wins:
         part = [
-            torch.from_numpy(a[w.start : w.end])[None]
+            torch.from_numpy(a[w.start : w.end].astype(np.int64))[None]
             for a in (f.input_ids, f.case_ids, f.space_ids)
         ]
         logits.append(model(*part, torch.tensor([w.end - w.start]))[0].numpy())

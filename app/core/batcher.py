@@ -131,6 +131,7 @@ class Batcher:
         self._closing = False
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._handed_over = asyncio.Event()  # set on the loop each time a batch is done
 
     @property
     def queued(self) -> int:
@@ -186,6 +187,11 @@ class Batcher:
         not be queued."""
         if self.queued + min(n, self.limits.max_queue) > self.limits.max_queue:
             raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
+
+    async def room(self) -> None:
+        """Until a batch has been handed over since the call: the queue has shrunk."""
+        self._handed_over.clear()
+        await self._handed_over.wait()
 
     def _work(self) -> None:
         """A worker thread: take a batch, run it, hand its results over; until stopped and
@@ -308,9 +314,9 @@ class Batcher:
         assert self._loop is not None  # started
         self._loop.call_soon_threadsafe(deliver, batch, what)
 
-    @staticmethod
-    def _deliver(batch: list[_Item], results: list[Any]) -> None:
+    def _deliver(self, batch: list[_Item], results: list[Any]) -> None:
         """On the event loop: each sentence's result into its request; complete requests done."""
+        self._handed_over.set()
         for item, result in zip(batch, results, strict=True):
             request = item.request
             if request.future.done():  # failed, or the client went away while the batch ran
@@ -320,8 +326,8 @@ class Batcher:
             if not request.missing:
                 request.future.set_result(request.results)
 
-    @staticmethod
-    def _fail(batch: list[_Item], error: BackendError) -> None:
+    def _fail(self, batch: list[_Item], error: BackendError) -> None:
+        self._handed_over.set()
         for item in batch:
             if not item.request.future.done():
                 item.request.future.set_exception(error)

@@ -21,7 +21,7 @@ import numpy as np
 
 from app.config import Settings
 from app.core.batcher import Batcher
-from app.core.errors import OverloadedError
+from app.core.errors import InputTooLargeError, OverloadedError
 from app.model.featurize import Features, WordPiece
 from app.model.segment import (
     cut_long,
@@ -32,9 +32,9 @@ from app.model.segment import (
 )
 from app.model.text import Token
 
-Bounds = list[tuple[int, int]]  # each sentence's words: [start, end) token indices
 _FINAL = re.compile(r"[.!?…]")
 _NO_WORDS = np.zeros(0, dtype=np.int64)
+_FIRST_ONLY = np.zeros(1, dtype=np.int64)
 
 
 async def feed(batcher: Batcher, task: str, features: Sequence[Features]) -> list[Any]:
@@ -76,22 +76,24 @@ class Splitter:
         self.settings = settings
         self.threshold = threshold  # None: no segmenter, a text is one sentence (then cut)
 
-    async def split(self, text: str, tokens: list[Token]) -> Bounds:
+    async def split(self, text: str, tokens: Sequence[Token]) -> np.ndarray:
+        """(S,) int64 the first word of each sentence, in order (none for no words)."""
         if not tokens:
-            return []
+            return _NO_WORDS
         counts = np.fromiter(
-            (len(self.wordpiece.word_ids(t.text)) for t in tokens), np.int64, len(tokens)
+            (len(self.wordpiece.word_ids(t.text)) for t in tokens), np.int32, len(tokens)
         )
-        starts = [0]
+        starts = _FIRST_ONLY
         if self.threshold is not None and _may_hold_sentences(text, tokens):
             starts = await self._segment(text, tokens)
         s = self.settings
-        starts = cut_long(starts, len(tokens), counts, s.max_pieces_per_input)
-        ones = np.ones(len(tokens), np.int64)
-        starts = cut_long(starts, len(tokens), ones, s.max_tokens_per_input)
-        return list(zip(starts, [*starts[1:], len(tokens)], strict=True))
+        longest, limit = int(counts.max()), s.max_pieces_per_input
+        if longest > limit:  # one word: no cut brings it within the limit
+            raise InputTooLargeError(f"an input has {longest} WordPiece pieces; at most {limit}")
+        starts = cut_long(starts, len(tokens), s.max_pieces_per_input, counts)
+        return cut_long(starts, len(tokens), s.max_tokens_per_input)
 
-    async def _segment(self, text: str, tokens: list[Token]) -> list[int]:
+    async def _segment(self, text: str, tokens: Sequence[Token]) -> np.ndarray:
         f = text_features(text, tokens, self.wordpiece)
         wins = windows(len(f.input_ids))
         parts = [
@@ -108,7 +110,7 @@ class Splitter:
         return sentence_starts(word_scores(f, wins, logits), self.threshold)
 
 
-def _may_hold_sentences(text: str, tokens: list[Token]) -> bool:
+def _may_hold_sentences(text: str, tokens: Sequence[Token]) -> bool:
     """Whether a boundary is possible: a word before the last ends a sentence or a line."""
-    body = text[: tokens[-1].start]
-    return "\n" in body or any(_FINAL.search(t.text) for t in tokens[:-1])
+    last = tokens[-1].start
+    return text.find("\n", 0, last) >= 0 or _FINAL.search(text, 0, last) is not None

@@ -13,7 +13,7 @@ serving other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -21,17 +21,25 @@ import numpy as np
 
 from app.config import Settings
 from app.core.batcher import Batcher, Finish
-from app.core.documents import Splitter, feed
+from app.core.documents import Splitter
 from app.core.errors import (
     EmptyInputError,
     InputTooLargeError,
     InvalidInputError,
     NoSentenceEncoderError,
 )
+from app.core.runs import Input, TaggedPart, collect, tag_runs
 from app.core.tagging import Assembler, TaggedText
 from app.model.backend import Outputs
 from app.model.decode import WordTags
-from app.model.featurize import Features, WordPiece, featurize, featurize_pieces, text_pieces
+from app.model.featurize import (
+    Features,
+    WordPiece,
+    featurize,
+    featurize_pieces,
+    text_pieces,
+)
+from app.model.segment import WINDOW, text_features
 from app.model.spec import BOUNDARY, ModelSpec
 from app.model.text import Token, split_words, tokenize
 
@@ -39,6 +47,7 @@ Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long in
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
 _R = TypeVar("_R")
 _ON_LOOP_CHARS = 20_000  # a longer text is tokenized on a worker thread
+_ONE, _NONE = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)  # sentence starts
 
 
 def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
@@ -83,65 +92,82 @@ class Engine:
         self.entity_labels = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
 
     async def warm_up(self) -> None:
-        """One tiny inference per task, so the first request pays no first-run costs."""
+        """One tiny inference per task, so the first request pays no first-run costs; then
+        batches of the largest size on every worker, straight to the batcher (a request's
+        limits are not theirs), so that the process has held the working set of serving before
+        its memory is measured (app.core.admission)."""
         await self.tag_tokens([["Warm", "up", "."]])
         if self.spec.segmenter:
             await self.tag_texts(["Warm up. Then go."])
         if "embed" in self.spec.tasks:
             await self.embed(["Warm up."], normalize=True)
+        limits = self.batcher.limits
+        n = min(limits.max_batch_size * self.batcher.workers, limits.max_queue)
+        words = ["warm"] * max(1, limits.max_batch_tokens // limits.max_batch_size)
+        await self.batcher.submit("tag", [featurize(words, self.wordpiece)] * n)
+        if "embed" in self.spec.tasks:
+            await self.batcher.submit("embed", [featurize_pieces(words, self.wordpiece)] * n)
+        if self.spec.segmenter:
+            text = " ".join(["warm"] * WINDOW)
+            f = text_features(text, tokenize(text), self.wordpiece)
+            window = Features(f.input_ids, f.case_ids, f.word_starts[:0], f.space_ids)
+            per_batch = max(1, limits.max_batch_tokens // WINDOW)
+            count = min(per_batch * self.batcher.workers, limits.max_queue)
+            await self.batcher.submit("segment", [window] * count)
 
     async def tag_texts(self, texts: list[str], heads: list[str] | None = None) -> list[TaggedText]:
+        """`text_parts`, each input's parts joined: for answers known to be small."""
+        return await collect(self.text_parts(texts, heads), len(texts))
+
+    async def tag_tokens(
+        self, sentences: list[list[str]], heads: list[str] | None = None
+    ) -> list[TaggedText]:
+        """`token_parts`, each input's parts joined: for answers known to be small."""
+        return await collect(self.token_parts(sentences, heads), len(sentences))
+
+    async def text_parts(
+        self, texts: list[str], heads: list[str] | None = None
+    ) -> AsyncIterator[list[TaggedPart]]:
         """Each text split into sentences (of any length: the body limit bounds it), each
-        sentence tagged on its own, the sentences of every text in shared batches."""
+        sentence tagged on its own, the sentences of every text in shared batches; answered in
+        parts (app.core.runs), so that no request holds its whole answer at once."""
         self._check_count(texts)
         self.check_heads(heads)
         self.batcher.check_room(len(texts))
         tokenized = [await _off_loop(len(text), tokenize, text) for text in texts]
         pairs = zip(texts, tokenized, strict=True)
-        bounds = await asyncio.gather(*(self.splitter.split(text, toks) for text, toks in pairs))
-        words = [
-            [t.text for t in tokens[a:b]]
-            for tokens, text_bounds in zip(tokenized, bounds, strict=True)
-            for a, b in text_bounds
+        starts = await asyncio.gather(*(self.splitter.split(text, toks) for text, toks in pairs))
+        inputs = [
+            Input(tokens, text, sentences)
+            for text, tokens, sentences in zip(texts, tokenized, starts, strict=True)
         ]
-        tags = iter(await self._tag(words, heads))
-        return [
-            self.assembler.text(tokens, text, sents, [next(tags) for _ in sents], heads)
-            for text, tokens, sents in zip(texts, tokenized, bounds, strict=True)
-        ]
+        del tokenized, starts
+        async for parts in tag_runs(inputs, heads, self.batcher, self.wordpiece, self.assembler):
+            yield parts
 
-    async def tag_tokens(
+    async def token_parts(
         self, sentences: list[list[str]], heads: list[str] | None = None
-    ) -> list[TaggedText]:
-        """Each token list as one sentence, as given."""
+    ) -> AsyncIterator[list[TaggedPart]]:
+        """Each token list as one sentence, as given; answered in parts, as `text_parts`."""
         self._check_count(sentences)
         self.check_heads(heads)
         for words in sentences:
             self._check_chars(sum(len(w) for w in words) + max(len(words) - 1, 0))
             self._check_words(len(words))
-        tags = iter(await self._tag([words for words in sentences if words], heads))
-        return [
-            self.assembler.text(
-                [Token(w, -1, -1) for w in words],
-                None,
-                [(0, len(words))] if words else [],
-                [next(tags)] if words else [],
-                heads,
-            )  # fmt: skip
+        for words in sentences:  # before any is queued: a refusal comes before the answer
+            self._check_piece_count(sum(len(self.wordpiece.word_ids(w)) for w in words))
+        inputs = [
+            Input([Token(w, -1, -1) for w in words], None, _ONE if words else _NONE)
             for words in sentences
         ]
+        async for parts in tag_runs(inputs, heads, self.batcher, self.wordpiece, self.assembler):
+            yield parts
 
     def check_heads(self, heads: list[str] | None) -> None:
         known = [h.name for h in self.spec.heads]
         unknown = [h for h in heads or [] if h not in known]
         if unknown:
             raise InvalidInputError(f"unknown heads {unknown}; this model's heads are {known}")
-
-    async def _tag(self, sentences: list[list[str]], heads: list[str] | None) -> list[WordTags]:
-        """Each sentence's tags of `heads` (None: every head) at least: a batch decodes the
-        heads any of its sentences asks for."""
-        features = self._featurize(sentences, None if heads is None else frozenset(heads))
-        return await feed(self.batcher, "tag", features)
 
     async def embed(
         self, texts: list[str], normalize: bool, truncate: Side | None = None
@@ -216,21 +242,15 @@ class Engine:
             limit = self.settings.max_tokens_per_input
             raise InputTooLargeError(f"an input has {n} tokens; at most {limit}")
 
-    def _featurize(
-        self, sentences: list[list[str]], heads: frozenset[str] | None
-    ) -> list[Features]:
-        """Features per sentence; a few words can make many pieces (`a.a.a.…`), so count them."""
-        features = [featurize(words, self.wordpiece, heads) for words in sentences]
-        self._check_pieces(features)
-        return features
-
     def _check_pieces(self, features: list[Features]) -> None:
-        limit = self.settings.max_pieces_per_input
         for f in features:
-            if f.length > limit:
-                raise InputTooLargeError(
-                    f"an input has {f.length} WordPiece pieces; at most {limit}"
-                )
+            self._check_piece_count(f.length)
+
+    def _check_piece_count(self, n: int) -> None:
+        """A few words can make many pieces (`a.a.a.…`), so pieces are counted too."""
+        if n > self.settings.max_pieces_per_input:
+            limit = self.settings.max_pieces_per_input
+            raise InputTooLargeError(f"an input has {n} WordPiece pieces; at most {limit}")
 
 
 def _keep(items: _Seq, n: int, cut_from: Side) -> _Seq:

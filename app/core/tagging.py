@@ -10,6 +10,7 @@ are into the whole input text; token indices into the whole input's tokens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +62,7 @@ class Assembler:
 
     def text(
         self,
-        tokens: list[Token],
+        tokens: Sequence[Token],
         source: str | None,
         bounds: list[tuple[int, int]],
         tags: list[WordTags],

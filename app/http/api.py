@@ -14,8 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app.config import Settings
+from app.http.connection import Stream, StreamResponse
 from app.http.errors import install_error_handlers
-from app.http.handlers import STATIC_DIR, Payload, authorized
+from app.http.handlers import STATIC_DIR, authorized
 from app.http.routes import ROUTES, Route
 from app.metrics import Metrics
 
@@ -55,8 +56,8 @@ def documented_app(
 
 
 def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
-    """The handler, as FastAPI calls it: a lean route's handler gives the JSON body's bytes,
-    which become a response here (FastAPI reads the parameters through `__wrapped__`)."""
+    """The handler, as FastAPI calls it: a lean route's handler gives the JSON body's bytes or a
+    `Stream`, which become a response here (FastAPI reads the parameters through `__wrapped__`)."""
     if not route.lean:
         return route.handler
     handler = route.handler
@@ -64,8 +65,8 @@ def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(handler)
     async def endpoint(**params: Any) -> Response:
         content = await handler(**params)
-        if isinstance(content, Payload):
-            return Response(content.content, media_type=content.media_type)
+        if isinstance(content, Stream):
+            return StreamResponse(content)
         return Response(content, media_type=_JSON)
 
     return endpoint

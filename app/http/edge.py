@@ -22,8 +22,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
+from app.core.admission import MemoryBudget, request_cost
+from app.core.errors import ServiceError
 from app.http import openai
-from app.http.errors import error_response
+from app.http.errors import error_response, service_error_response
 from app.http.routes import ROUTES
 from app.metrics import Metrics
 
@@ -50,10 +52,18 @@ class Edge:
     log line and the request metrics per request; an unexpected exception becomes a logged 500
     in the usual error body."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, state: State) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_body_bytes: int,
+        state: State,
+        memory: MemoryBudget,
+    ) -> None:
         self.app = app
         self.state = state  # the app's settings, metrics and engine, for tests and tools
         self.max_body_bytes = max_body_bytes
+        self.memory = memory
         self.ids = RequestIds()
         self._count: dict[tuple[str, int], Counter] = {}
         self._seconds: dict[str, Histogram] = {}
@@ -94,14 +104,35 @@ class Edge:
             logs.request_id.reset(token)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, with the body held to `max_bytes`: a declared Content-Length is checked up
-        front (the server holds the body to it); a chunked body is buffered up to the limit."""
+        """The app, with the body held to `max_bytes` and the request to its memory share: a
+        declared Content-Length is checked up front (the server holds the body to it); a chunked
+        body is buffered up to the limit. A request with a body holds its share of the
+        process's memory (app.core.admission) from before its body is read until it is
+        answered; one that cannot have it is answered 429 or 413 and its body never read."""
         declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS") or declared == "0":
+            await self._read_within_limit(scope, receive, send, declared)
+            return
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        cost = request_cost(self.max_body_bytes if size is None else size)
+        try:
+            await self.memory.acquire(cost)
+        except ServiceError as e:
+            await service_error_response(e)(scope, receive, send)
+            return
+        try:
+            await self._read_within_limit(scope, receive, send, declared)
+        finally:
+            self.memory.release(cost)
+
+    async def _read_within_limit(
+        self, scope: Scope, receive: Receive, send: Send, declared: str | None
+    ) -> None:
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
             return
         messages: list[Message] = []
         size = 0
@@ -148,6 +179,7 @@ def build(
     fastapi_app: FastAPI,
     lean: Callable[[ASGIApp], ASGIApp],
     metrics: Metrics,
+    memory: MemoryBudget,
     max_body_bytes: int,
     cors_origins: list[str],
 ) -> Edge:
@@ -161,4 +193,4 @@ def build(
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
-    return Edge(inner, metrics, max_body_bytes, fastapi_app.state)
+    return Edge(inner, metrics, max_body_bytes, fastapi_app.state, memory)

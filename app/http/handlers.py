@@ -3,19 +3,19 @@ the one auth check and the one readiness check both paths run.
 
 Each handler is thin: body -> plain Python -> engine -> response. Its parameters are FastAPI's
 (the documented path injects them); the lean path (lean.py) calls the handlers of its routes
-with `body`, `engine` and `receive` itself. Those handlers return the JSON body as bytes.
+with `body`, `engine` and `receive` itself. Those handlers return the JSON body as bytes, or a
+`Stream` (app.http.connection) for /tag, whose answer may be long.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import importlib.metadata
 import secrets
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import numpy as np
 import orjson
@@ -28,9 +28,11 @@ from starlette.types import Receive
 from app.config import Settings
 from app.core.engine import Engine
 from app.core.errors import InvalidInputError, NotReadyError
-from app.core.tagging import Entity, TaggedText
-from app.http.errors import ClientGoneError, UnauthorizedError
-from app.http.formats import conllu, spacy_docs
+from app.core.runs import TaggedPart
+from app.core.tagging import Entity
+from app.http.connection import Stream, while_connected
+from app.http.errors import UnauthorizedError
+from app.http.formats import WRITERS, Writer
 from app.http.huggingface import EntityGroupOut, TokenClassificationRequest
 from app.http.native import (
     EmbedRequest,
@@ -43,7 +45,6 @@ from app.http.native import (
 )
 from app.http.openai import EmbeddingOut, EmbeddingsRequest, EmbeddingsResponse, Usage
 
-T = TypeVar("T")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # The page loads only its own files and talks only to this server; the browser enforces it.
 _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
@@ -51,14 +52,7 @@ _PAGE_CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-an
 _DOCS_CSP = _PAGE_CSP + "; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'"
 _UNAUTHORIZED = "missing or wrong API key (Authorization: Bearer <key>)"
 _CONLLU = "text/plain; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class Payload:
-    """A lean handler's answer that is not JSON: its bytes and their media type."""
-
-    content: bytes
-    media_type: str
+_JSON = "application/json"
 
 
 def authorize(api_key: str | None, authorization: str | None) -> None:
@@ -105,53 +99,31 @@ def _as_list(inputs: str | list[str]) -> list[str]:
     return [inputs] if isinstance(inputs, str) else inputs
 
 
-async def while_connected(receive: Receive, work: Awaitable[T]) -> T:
-    """Await `work` in this task, cancelling it if the client disconnects first: its queued
-    sentences are then skipped by the batcher instead of being run for nobody. The request body
-    has been read, so the next message `receive` gives is the disconnect."""
-    task = asyncio.current_task()
-    assert task is not None
-    watcher = asyncio.ensure_future(receive())
-    finished = False
-
-    def gone(_: object) -> None:
-        if not finished and not watcher.cancelled():
-            task.cancel()
-
-    watcher.add_done_callback(gone)
-    try:
-        return await work
-    except asyncio.CancelledError:
-        if watcher.done() and not watcher.cancelled():
-            task.uncancel()
-            raise ClientGoneError("the client disconnected") from None
-        raise
-    finally:
-        finished = True
-        watcher.cancel()
-
-
-async def tag(body: TagRequest, engine: EngineDep, receive: ReceiveDep) -> bytes | Payload:
+async def tag(body: TagRequest, engine: EngineDep, receive: ReceiveDep) -> Stream:
     """Every head's label per word (UPOS, NER, XPOS, features, lemma), entity spans and
     sentences. Raw `inputs` of any length are tokenized and split into sentences (offsets into
     each input); pre-tokenized `tokens` are one sentence per list, used as given (offsets
-    null). An empty or whitespace-only text gives no tokens, entities or sentences."""
+    null). An empty or whitespace-only text gives no tokens, entities or sentences. The answer
+    is written as its sentences are tagged (app.http.connection)."""
     engine.check_heads(body.heads)
     heads = body.heads if body.format == "json" else None
     texts = None if body.inputs is None else _as_list(body.inputs)
     if texts is None:
         assert body.tokens is not None  # TagRequest guarantees exactly one
-        work = engine.tag_tokens(body.tokens, heads)
+        parts = engine.token_parts(body.tokens, heads)
     else:
-        work = engine.tag_texts(texts, heads)
-    tagged: list[TaggedText] = await while_connected(receive, work)
-    if body.format == "conllu":
-        return Payload(conllu(tagged, texts).encode(), _CONLLU)
-    if body.format == "spacy":
-        return orjson.dumps(spacy_docs(tagged, texts))
-    # The engine's texts, sentences, entities (dataclasses) and tokens (dicts) hold the fields
-    # of the response schema in its order, so orjson writes them as they are.
-    return orjson.dumps(tagged)
+        parts = engine.text_parts(texts, heads)
+    media_type = _CONLLU if body.format == "conllu" else _JSON
+    return Stream(_written(parts, WRITERS[body.format](texts)), media_type, receive)
+
+
+async def _written(parts: AsyncIterator[list[TaggedPart]], writer: Writer) -> AsyncIterator[bytes]:
+    async with aclosing(parts):
+        async for group in parts:
+            for part in group:
+                for chunk in writer.part(part):
+                    yield chunk
+    yield writer.end()
 
 
 async def embed(body: EmbedRequest, engine: EngineDep, receive: ReceiveDep) -> bytes:
@@ -191,9 +163,22 @@ async def token_classification(
     """Named entities in the Hugging Face token-classification pipeline's format, offsets into
     `inputs`. Every `aggregation_strategy` gives the same groups: the model labels whole
     words."""
-    [tagged] = await while_connected(receive, engine.tag_texts([body.inputs]))
     ignore = set(body.parameters.ignore_labels)
-    return [_group(e) for e in tagged.entities if e.label not in ignore]
+    return await while_connected(receive, _entities(engine.text_parts([body.inputs]), ignore))
+
+
+async def _entities(
+    parts: AsyncIterator[list[TaggedPart]], ignore: set[str]
+) -> list[EntityGroupOut]:
+    """The entities of a text of any length, its tokens let go part by part."""
+    async with aclosing(parts):
+        return [
+            _group(e)
+            async for group in parts
+            for part in group
+            for e in part.tagged.entities
+            if e.label not in ignore
+        ]
 
 
 def _group(entity: Entity) -> EntityGroupOut:

@@ -22,8 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.engine import Engine
 from app.core.errors import ServiceError
+from app.http.connection import Stream
 from app.http.errors import error_response, service_error_response, validation_message
-from app.http.handlers import Payload, authorize, ready
+from app.http.handlers import authorize, ready
 from app.http.routes import ROUTES, Route
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -36,7 +37,7 @@ class _Lean:
     def __init__(self, route: Route) -> None:
         self.method = route.method
         self.guarded = route.guarded
-        self.handler: Callable[..., Awaitable[bytes | Payload]] = route.handler
+        self.handler: Callable[..., Awaitable[bytes | Stream]] = route.handler
         body = inspect.signature(route.handler, eval_str=True).parameters["body"].annotation
         self.body: type[BaseModel] = body
 
@@ -67,6 +68,9 @@ class LeanPath:
             return
         try:
             content = await self._answer(route, scope, receive)
+            if isinstance(content, Stream):
+                await content.send(send)
+                return
         except ValidationError as e:
             message = validation_message(e.errors())
             await error_response("validation", message)(scope, receive, send)
@@ -74,14 +78,11 @@ class LeanPath:
         except ServiceError as e:
             await service_error_response(e)(scope, receive, send)
             return
-        kind = _JSON_HEADERS
-        if isinstance(content, Payload):
-            kind, content = [(b"content-type", content.media_type.encode())], content.content
-        headers = [*kind, (b"content-length", str(len(content)).encode())]
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(content)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    async def _answer(self, route: _Lean, scope: Scope, receive: Receive) -> bytes | Payload:
+    async def _answer(self, route: _Lean, scope: Scope, receive: Receive) -> bytes | Stream:
         if route.guarded and self.api_key is not None:
             authorize(self.api_key, Headers(scope=scope).get("authorization"))
         engine = ready(self.get_engine())

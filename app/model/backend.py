@@ -72,6 +72,11 @@ class OnnxBackend:
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # No arena: ORT's CPU arena grows to the largest batches of every shape it has run and
+        # never shrinks (a 2 MB document of short sentences left a process 110 MiB larger than
+        # its warm-up had); freed tensors go back to malloc, which app.memory keeps returning
+        # large blocks to the system.
+        opts.enable_cpu_mem_arena = False
         # errors only: the graph optimizer's notices about names inside the gated branches are
         # not faults, and would print at every start
         opts.log_severity_level = 3

@@ -9,6 +9,7 @@ scored by the window in which it sits furthest from an edge.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,20 +38,19 @@ def space_class(text: str, prev_end: int, start: int) -> int:
 
 @dataclass(frozen=True)
 class TextFeatures:
-    """A whole text as the segmenter reads it: pieces and their case and space classes."""
+    """A whole text as the segmenter reads it: pieces and their case and space classes, in the
+    narrowest types that hold them (a 2 MB text may have 2,000,000 pieces); a batch widens
+    them to the graph's int64 when it pads."""
 
-    input_ids: np.ndarray  # (T,) int64
-    case_ids: np.ndarray  # (T,) int64
-    space_ids: np.ndarray  # (T,) int64
+    input_ids: np.ndarray  # (T,) int32
+    case_ids: np.ndarray  # (T,) int8
+    space_ids: np.ndarray  # (T,) int8
     word_starts: np.ndarray  # (W,) int64 each word's first piece
-    piece_counts: np.ndarray  # (W,) int64 pieces per word
+    piece_counts: np.ndarray  # (W,) int32 pieces per word
 
 
 def text_features(text: str, tokens: Sequence[Token], wp: WordPiece) -> TextFeatures:
-    ids: list[int] = []
-    cases: list[int] = []
-    spaces: list[int] = []
-    counts: list[int] = []
+    ids, cases, spaces, counts = array("i"), array("b"), array("b"), array("i")
     prev_end = -1
     for tok in tokens:
         pieces = wp.word_ids(tok.text)
@@ -60,13 +60,14 @@ def text_features(text: str, tokens: Sequence[Token], wp: WordPiece) -> TextFeat
         spaces.extend([SPACE_INSIDE] * (len(pieces) - 1))
         counts.append(len(pieces))
         prev_end = tok.end
-    counts_arr = np.asarray(counts, dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts_arr)[:-1]]) if counts else counts_arr
+    counts_arr = np.frombuffer(counts, dtype=np.int32)
+    starts = np.zeros(len(counts_arr), dtype=np.int64)
+    np.cumsum(counts_arr[:-1], out=starts[1:])
     return TextFeatures(
-        np.asarray(ids, dtype=np.int64),
-        np.asarray(cases, dtype=np.int64),
-        np.asarray(spaces, dtype=np.int64),
-        starts.astype(np.int64),
+        np.frombuffer(ids, dtype=np.int32),
+        np.frombuffer(cases, dtype=np.int8),
+        np.frombuffer(spaces, dtype=np.int8),
+        starts,
         counts_arr,
     )
 
@@ -105,24 +106,42 @@ def word_scores(f: TextFeatures, wins: list[Window], logits: list[np.ndarray]) -
     return piece[f.word_starts]
 
 
-def sentence_starts(scores: np.ndarray, threshold: float = 0.0) -> list[int]:
-    """Word indices that start a sentence: the first word always, then each scored above."""
+def sentence_starts(scores: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """(S,) int64 word indices that start a sentence: the first word always, then each scored
+    above the threshold."""
     if len(scores) == 0:
-        return []
-    return [0, *(int(i) for i in np.flatnonzero(scores[1:] > threshold) + 1)]
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([[0], np.flatnonzero(scores[1:] > threshold) + 1]).astype(np.int64)
 
 
-def cut_long(starts: list[int], n_words: int, piece_counts: np.ndarray, limit: int) -> list[int]:
-    """More starts, so that no sentence has over `limit` pieces: a run with no boundary is cut
-    into windows of whole words."""
-    out = []
-    bounds = [*starts, n_words]
-    for a, b in zip(bounds, bounds[1:], strict=False):
-        out.append(a)
-        total = 0
-        for i in range(a, b):
-            if total + piece_counts[i] > limit and i > a and total > 0:
-                out.append(i)
-                total = 0
-            total += int(piece_counts[i])
-    return out
+def cut_long(
+    starts: np.ndarray, n_words: int, limit: int, piece_counts: np.ndarray | None = None
+) -> np.ndarray:
+    """More starts, so that no sentence has over `limit` pieces (`piece_counts` per word), or
+    over `limit` words when no counts are given: a run with no boundary is cut greedily into
+    windows of whole words; a word over the limit on its own is a sentence of its own."""
+    ends = np.append(starts[1:], n_words)
+    if piece_counts is None:
+        over = np.flatnonzero(ends - starts > limit)
+        cuts = [np.arange(starts[k] + limit, ends[k], limit) for k in over]
+    else:
+        cum = np.zeros(n_words + 1, dtype=np.int64)  # (W + 1,) pieces before each word
+        np.cumsum(piece_counts, out=cum[1:])
+        over = np.flatnonzero(cum[ends] - cum[starts] > limit)
+        cuts = [_greedy_cuts(cum, int(starts[k]), int(ends[k]), limit) for k in over]
+    if not cuts:
+        return starts
+    return np.sort(np.concatenate([starts, *cuts])).astype(np.int64)
+
+
+def _greedy_cuts(cum: np.ndarray, a: int, b: int, limit: int) -> np.ndarray:
+    """Where a sentence of words [a, b) is cut: each part takes words while they fit."""
+    cuts = []
+    start = a
+    while True:
+        end = int(np.searchsorted(cum, cum[start] + limit, side="right")) - 1  # last fitting
+        end = max(end, start + 1)
+        if end >= b:
+            return np.asarray(cuts, dtype=np.int64)
+        cuts.append(end)
+        start = end

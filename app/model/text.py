@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 # Hyphenated prefixes EWT keeps attached to the word (`non-stop`, `e-mail`); other hyphens split.
 _PREFIXES = (
@@ -101,9 +103,56 @@ class Token(NamedTuple):
 Span = tuple[str, int, int]  # a Token before it is one: (text, start, end)
 
 
-def tokenize(text: str) -> list[Token]:
-    """Split `text` into EWT-style words with offsets; never raises, linear time."""
-    return list(map(Token._make, _text_spans(text)))
+class Tokens(Sequence[Token]):
+    """A text's words as two int32 arrays of offsets into it: 8 bytes a word, where a list of
+    `Token`s costs about 230 (a 2 MB text has 400,000 words and may have 2,000,000). A `Token`
+    is made when one is read; `words(a, b)` gives the texts of a run of them."""
+
+    __slots__ = ("source", "starts", "ends")
+
+    def __init__(self, source: str, starts: array[int], ends: array[int]) -> None:
+        self.source = source
+        self.starts = starts
+        self.ends = ends
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @overload
+    def __getitem__(self, i: int) -> Token: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Token]: ...
+    def __getitem__(self, i: int | slice) -> Token | list[Token]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        s, e = self.starts[i], self.ends[i]
+        return Token(self.source[s:e], s, e)
+
+    def __iter__(self) -> Iterator[Token]:
+        source = self.source
+        for s, e in zip(self.starts, self.ends, strict=True):
+            yield Token(source[s:e], s, e)
+
+    def words(self, a: int = 0, b: int | None = None) -> list[str]:
+        """The texts of words [a, b)."""
+        source = self.source
+        stop = len(self) if b is None else b
+        return [source[self.starts[k] : self.ends[k]] for k in range(a, stop)]
+
+
+def tokenize(text: str) -> Tokens:
+    """Split `text` into EWT-style words with offsets; never raises, linear time, and no
+    Python object per word is kept."""
+    starts, ends = array("i"), array("i")  # int32: a text is far under 2**31 characters
+    for _, start, end in _spans(text):
+        starts.append(start)
+        ends.append(end)
+    tokens = Tokens(text, starts, ends)
+    k = _final_abbreviation(len(tokens), lambda i: tokens[i].text)
+    if k is not None:  # word k, [s, e), becomes [s, e - 1) and [e - 1, e)
+        starts.insert(k + 1, ends[k] - 1)
+        ends.insert(k, ends[k] - 1)
+    return tokens
 
 
 def split_words(text: str) -> list[str]:
@@ -130,29 +179,44 @@ def chunk_words(chunk: str) -> list[str]:
 
 def _text_spans(text: str) -> list[Span]:
     """Every chunk's spans, offsets into the text, then the rules across chunks."""
-    found = [
-        (word, m.start() + start, m.start() + end)
-        for m in _CHUNK.finditer(text)
-        for word, start, end in _chunk_spans(m.group())
-    ]
-    spans: list[Span] = []
-    for i, t in enumerate(found):
-        after = found[i + 1][0].lower() if i + 1 < len(found) else ""
-        spans += _cut(t, 2) if t[0].lower() == "its" and after in _ITS_IS_BEFORE else [t]
-    _split_final_abbreviation(spans)
+    spans = list(_spans(text))
+    i = _final_abbreviation(len(spans), lambda k: spans[k][0])
+    if i is not None:
+        spans[i : i + 1] = _cut(spans[i], len(spans[i][0]) - 1)
     return spans
 
 
-def _chunk_spans(chunk: str) -> tuple[Span, ...]:
+def _spans(text: str) -> Iterator[Span]:
+    """Every chunk's spans, offsets into the text, `its` split where the next word says so;
+    one at a time, so a long text never has all its spans at once."""
+    found = (
+        (word, m.start() + start, m.start() + end)
+        for m in _CHUNK.finditer(text)
+        for word, start, end in _chunk_spans(m.group())
+    )
+    prev = next(found, None)
+    if prev is None:
+        return
+    for t in found:
+        yield from _its(prev, t[0].lower())
+        prev = t
+    yield from _its(prev, "")
+
+
+def _its(t: Span, after: str) -> list[Span]:
+    return _cut(t, 2) if t[0].lower() == "its" and after in _ITS_IS_BEFORE else [t]
+
+
+def _chunk_spans(chunk: str) -> Iterable[Span]:
     """The spans of a chunk, offsets into the chunk. Short chunks are cached: they repeat
     (`the`, `Paris.`), and splitting them is most of the tokenizer's time on the request path.
-    Long ones (rare, and they would bloat the cache) are split each time."""
+    Long ones (rare, and they would bloat the cache) are split each time, one span at a time:
+    a 2 MB chunk with no space in it may hold a million words."""
     return _cached_link_spans(chunk) if len(chunk) <= 40 else _link_spans(chunk)
 
 
-def _link_spans(chunk: str) -> tuple[Span, ...]:
+def _link_spans(chunk: str) -> Iterator[Span]:
     """Spans of one chunk: links whole, the parts around them by the `_TOKEN` rules."""
-    spans: list[Span] = []
     done = 0  # chunk[:done] is tokenized
     segments = _SEGMENT.finditer(chunk) if _LINK.search(chunk) else ()
     for seg in segments:
@@ -161,25 +225,30 @@ def _link_spans(chunk: str) -> tuple[Span, ...]:
         start = seg.end() - len(seg.group().lstrip(_LINK_LEAD))
         end = seg.start() + len(seg.group().rstrip(_LINK_TRAIL))
         if start < end:
-            spans += _rule_spans(chunk[done:start], done)
-            spans.append((chunk[start:end], start, end))
+            yield from _rule_spans(chunk[done:start], done)
+            yield (chunk[start:end], start, end)
             done = end
-    return (*spans, *_rule_spans(chunk[done:], done))
+    yield from _rule_spans(chunk[done:], done)
 
 
-_cached_link_spans = lru_cache(maxsize=100_000)(_link_spans)
+@lru_cache(maxsize=100_000)
+def _cached_link_spans(chunk: str) -> tuple[Span, ...]:
+    return tuple(_link_spans(chunk))
 
 
-def _rule_spans(part: str, offset: int) -> list[Span]:
+def _rule_spans(part: str, offset: int) -> Iterator[Span]:
     """Spans of a link-free part of a chunk; combining marks and emoji joiners stay attached."""
-    bounds: list[list[int]] = []
+    word: list[int] | None = None  # [start, end) of the word being matched
     for m in _TOKEN.finditer(part):
         s, e = m.span()
-        if bounds and _attaches(part[s - 1], part[s]):  # matches tile the part: s - 1 is prev's
-            bounds[-1][1] = e
-        else:
-            bounds.append([s, e])
-    return [t for s, e in bounds for t in _split_clitics(part[s:e], offset + s)]
+        if word is not None and _attaches(part[s - 1], part[s]):  # matches tile the part
+            word[1] = e
+            continue
+        if word is not None:
+            yield from _split_clitics(part[word[0] : word[1]], offset + word[0])
+        word = [s, e]
+    if word is not None:
+        yield from _split_clitics(part[word[0] : word[1]], offset + word[0])
 
 
 def _attaches(before: str, c: str) -> bool:
@@ -207,11 +276,11 @@ def _cut(t: Span, n: int) -> list[Span]:
     return [(text[:n], start, start + n), (text[n:], start + n, end)]
 
 
-def _split_final_abbreviation(spans: list[Span]) -> None:
-    """At the end of the text a sentence period follows: `etc.` -> `etc .` (in place)."""
-    i = len(spans) - 1
-    while i >= 0 and spans[i][0] in {'"', "'", ")", "”", "’"}:
+def _final_abbreviation(n: int, word: Callable[[int], str]) -> int | None:
+    """At the end of the text a sentence period follows: which of its `n` words (`word(i)` is
+    the i-th) is an abbreviation whose period becomes a word of its own (`etc.` -> `etc .`)."""
+    i = n - 1
+    while i >= 0 and word(i) in {'"', "'", ")", "”", "’"}:
         i -= 1
-    t = spans[i][0] if i >= 0 else ""
-    if len(t) > 1 and t[0].isalnum() and t.endswith("."):
-        spans[i : i + 1] = _cut(spans[i], len(t) - 1)
+    t = word(i) if i >= 0 else ""
+    return i if len(t) > 1 and t[0].isalnum() and t.endswith(".") else None

@@ -11,6 +11,7 @@ import pytest
 from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
 
+from app.core.admission import MemoryBudget
 from app.http.edge import Edge
 from app.metrics import Metrics
 
@@ -34,7 +35,7 @@ async def echo(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 def edge() -> Edge:
-    return Edge(echo, Metrics(), LIMIT, State())
+    return Edge(echo, Metrics(), LIMIT, State(), MemoryBudget(timeout=5))
 
 
 def client(app: Edge) -> httpx.AsyncClient:

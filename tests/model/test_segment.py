@@ -45,11 +45,42 @@ def test_windows_keep_every_piece_once_within_their_size(n, size, margin):
 
 
 def test_the_first_word_always_starts_a_sentence():
-    assert sentence_starts(np.array([-9.0, 3.0, -1.0, 0.5])) == [0, 1, 3]
-    assert sentence_starts(np.zeros(0)) == []
+    assert sentence_starts(np.array([-9.0, 3.0, -1.0, 0.5])).tolist() == [0, 1, 3]
+    assert sentence_starts(np.zeros(0)).tolist() == []
 
 
 def test_a_long_run_is_cut_into_windows_of_whole_words():
     counts = np.array([2, 2, 2, 2, 2, 1])
-    assert cut_long([0], 6, counts, limit=4) == [0, 2, 4]
-    assert cut_long([0, 3], 6, counts, limit=100) == [0, 3]
+    assert cut_long(np.array([0]), 6, 4, counts).tolist() == [0, 2, 4]
+    assert cut_long(np.array([0, 3]), 6, 100, counts).tolist() == [0, 3]
+    assert cut_long(np.array([0, 3]), 10, 3).tolist() == [0, 3, 6, 9]  # words, no counts
+    assert cut_long(np.array([0]), 3, 4, np.array([1, 9, 1])).tolist() == [0, 1, 2]
+
+
+def _cut_one_word_at_a_time(starts: list[int], n: int, counts: list[int], limit: int) -> list[int]:
+    """The rule cut_long follows, word by word."""
+    out = []
+    for a, b in zip(starts, [*starts[1:], n], strict=True):
+        out.append(a)
+        total = 0
+        for i in range(a, b):
+            if total + counts[i] > limit and i > a and total > 0:
+                out.append(i)
+                total = 0
+            total += counts[i]
+    return out
+
+
+@given(
+    st.lists(st.integers(1, 9), min_size=1, max_size=60),
+    st.integers(1, 12),
+    st.data(),
+)
+def test_cut_long_cuts_as_the_word_by_word_rule(counts: list[int], limit: int, data) -> None:
+    n = len(counts)
+    starts = sorted({0, *data.draw(st.lists(st.integers(0, n - 1), max_size=8))})
+    want = _cut_one_word_at_a_time(starts, n, counts, limit)
+    assert cut_long(np.array(starts), n, limit, np.array(counts)).tolist() == want
+    assert cut_long(np.array(starts), n, limit).tolist() == _cut_one_word_at_a_time(
+        starts, n, [1] * n, limit
+    )
