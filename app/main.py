@@ -33,7 +33,7 @@ from app.http.api import documented_app
 from app.http.lean import LeanPath
 from app.http.protocol import OneWriteProtocol
 from app.logs import configure_logging
-from app.memory import give_back_memory, hold_mmap_threshold, memory_limit, rss_bytes
+from app.memory import give_back_memory, memory_limit, rss_bytes
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
 from app.model.errors import ModelLoadError
@@ -56,8 +56,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         finish = batch_finishers(loaded.spec)
         batcher = Batcher(loaded, limits, metrics, settings.workers, finish)
         batcher.start()
+        engine = Engine(loaded.spec, batcher, settings, loaded.providers)
         try:
-            engine = Engine(loaded.spec, batcher, settings, loaded.providers)
             await engine.warm_up()
             app.state.memory = _size(memory, settings)
             app.state.engine = engine  # from here /health is 200
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         finally:
             app.state.engine = None
             await batcher.stop()  # uvicorn has already let in-flight requests finish
+            engine.off_loop.close()
 
     app = documented_app(settings, metrics, lifespan)
 
@@ -126,7 +127,6 @@ def _exit_stopped(sig: int, frame: FrameType | None) -> None:
 def app_from_env() -> edge.Edge:
     """The app of one server process of several (`BIGRU_PROCESSES`): uvicorn calls this in
     each process it starts, which reads the same environment and loads its own model."""
-    hold_mmap_threshold()
     settings = Settings()
     configure_logging(settings.log_json, settings.log_level)
     return create_app(settings)
@@ -134,7 +134,6 @@ def app_from_env() -> edge.Edge:
 
 def run() -> None:
     """Serve on settings.host:settings.port; a bad setting or model exits 1 with one line."""
-    hold_mmap_threshold()
     try:
         settings = Settings()
     except ValidationError as e:

@@ -19,8 +19,6 @@ from app.cgroup import CGROUP_ROOT, PROC_CGROUP, cgroup_dirs, read
 PROC_MEMINFO = Path("/proc/meminfo")
 V1_MEMORY_MOUNT = "memory"
 _V1_UNLIMITED = 1 << 62  # v1 writes "no limit" as the largest page-aligned value below 2**63
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
-_MMAP_THRESHOLD = 128 * 1024  # glibc's default starting value
 
 
 def memory_limit(
@@ -34,19 +32,6 @@ def memory_limit(
     if machine is not None:
         limits.append(machine)
     return min(limits, default=None)
-
-
-def hold_mmap_threshold() -> None:
-    """Make glibc give every freed block of 128 KiB or more back to the system at once.
-
-    By default glibc raises its mmap threshold each time such a block is freed, up to 32 MiB,
-    and serves later large blocks (ONNX Runtime's tensors, numpy's arrays) from the heap, where
-    they fragment it and stay resident: a server process that had run batches of the largest
-    size held 290 MiB idle where it holds 190 MiB with the threshold held (measured on
-    bigru-en 0.5.1). Setting the threshold turns that adjustment off. A no-op where the C
-    library is not glibc."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def give_back_memory() -> None:

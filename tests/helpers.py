@@ -130,3 +130,16 @@ def wait_healthy(proc: subprocess.Popen[Any], base: str, log: Path) -> None:
 def metric(base: str, name: str) -> float:
     text = httpx.get(f"{base}/metrics", timeout=5).text
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+
+
+def cgroup(tmp_path: Path, files: dict[str, str | bytes], own: str = "0::/\n") -> tuple[Path, Path]:
+    """A fake /sys/fs/cgroup holding `files` (paths relative to it) and a fake
+    /proc/self/cgroup holding `own`: (root, proc_cgroup)."""
+    root = tmp_path / "cgroup"
+    root.mkdir()
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    proc = tmp_path / "proc-self-cgroup"
+    proc.write_text(own)
+    return root, proc

@@ -9,19 +9,7 @@ import pytest
 from app import config
 from app.config import Settings
 from app.cpus import cgroup_quota, usable_cpus
-
-
-def cgroup(tmp_path: Path, files: dict[str, str | bytes], own: str = "0::/\n") -> tuple[Path, Path]:
-    """A fake /sys/fs/cgroup holding `files` (paths relative to it) and a fake
-    /proc/self/cgroup holding `own`: (root, proc_cgroup)."""
-    root = tmp_path / "cgroup"
-    root.mkdir()
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    proc = tmp_path / "proc-self-cgroup"
-    proc.write_text(own)
-    return root, proc
+from tests.helpers import cgroup
 
 
 def cpus(

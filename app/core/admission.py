@@ -1,11 +1,12 @@
 """Admission by memory: what the requests in flight may hold at once, in one process.
 
 Every request with a body holds, from before its body is read until its answer is written, a
-share of the process's budget sized by its body: `REQUEST_BYTES + BODY_FACTOR * body bytes`.
-The factor bounds what the largest requests were measured to hold per byte of body (tests/
-core/test_admission.py measures the worst kinds: a document of one-letter words and commas, a
-list of one-character strings), with the service writing every answer part by part
-(app.core.runs), so that it holds no document's worth of answer at once.
+share of the process's budget sized by its body (`request_cost`). The constants bound what the
+largest requests of the worst kinds were measured to hold above a warmed-up process's peak
+(tests/test_memory_bound.py measures them: documents of one-letter sentences, of commas, of
+one entity in two words, lists of the longest pre-tokenized sentences), with the service
+writing every answer part by part (app.core.runs), so that none holds a document's worth of
+answer at once. docs/deploy.md has the figures.
 
 The budget is the process's share of the memory limit (the cgroup's, app.memory, or
 BIGRU_MEMORY_LIMIT_MB), `BIGRU_MEMORY_TARGET` of it, less the most the process has held once
@@ -24,13 +25,16 @@ from collections import deque
 from dataclasses import dataclass
 
 from app.core.errors import InputTooLargeError, OverloadedError
+from app.memory import give_back_memory
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 REQUEST_BYTES = MiB // 4  # a request's own, whatever its body: buffers, its answer's writer
-BODY_FACTOR = 48  # bytes held per byte of body, at most (see the module's note)
+BODY_FACTOR = 40  # bytes held per byte of body, at most (see the module's note)
+RUNS_BYTES = 8 * MiB  # a long answer's two runs in flight (app.core.runs), at most
 MIN_BUDGET = 16 * MiB  # what a process admits even when the limit leaves it less
+TRIM_AFTER = 8 * MiB  # a request that held this much gives freed memory back when it ends
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,10 @@ class Sizing:
 
 
 def request_cost(body_bytes: int) -> int:
-    return REQUEST_BYTES + BODY_FACTOR * body_bytes
+    """What a request with a body of `body_bytes` may hold at most: its own, its runs in
+    flight (no more than its body would make), and what its body makes."""
+    per_body = BODY_FACTOR * body_bytes
+    return REQUEST_BYTES + min(RUNS_BYTES, per_body) + per_body
 
 
 class MemoryBudget:
@@ -81,6 +88,8 @@ class MemoryBudget:
 
     def release(self, n: int) -> None:
         self.held -= n
+        if n >= TRIM_AFTER:
+            give_back_memory()
         self._admit()
 
     def _fits(self, n: int) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -41,7 +42,7 @@ from app.model.featurize import (
 )
 from app.model.segment import WINDOW, text_features
 from app.model.spec import BOUNDARY, ModelSpec
-from app.model.text import Token, split_words, tokenize
+from app.model.text import Token, Tokens, split_words, tokenize
 
 Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long input from
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
@@ -64,10 +65,19 @@ def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     return {"tag": tag, "segment": segment}
 
 
-async def _off_loop(size: int, work: Callable[..., _R], *args: object) -> _R:
-    if size <= _ON_LOOP_CHARS:
-        return work(*args)
-    return await asyncio.to_thread(work, *args)
+class OffLoop:
+    """Work too long for the event loop (tokenizing a long text, assembling a run's answer), on
+    one thread of its own: each thread that allocates gets a malloc arena, which keeps what it
+    freed, so a pool of threads would hold several times the memory of one."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bigru-off-loop")
+
+    async def run(self, work: Callable[..., _R], *args: object) -> _R:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,7 @@ class Engine:
         self.wordpiece = WordPiece(spec.vocab)
         self.splitter = Splitter(batcher, self.wordpiece, settings, spec.segmenter_threshold)
         self.assembler = Assembler(spec)
+        self.off_loop = OffLoop()
         span = next((h for h in spec.heads if h.crf is not None), None)
         labels = span.labels if span is not None else []
         self.entity_labels = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
@@ -105,6 +116,7 @@ class Engine:
         n = min(limits.max_batch_size * self.batcher.workers, limits.max_queue)
         words = ["warm"] * max(1, limits.max_batch_tokens // limits.max_batch_size)
         await self.batcher.submit("tag", [featurize(words, self.wordpiece)] * n)
+        await self._warm_long_sentences()
         if "embed" in self.spec.tasks:
             await self.batcher.submit("embed", [featurize_pieces(words, self.wordpiece)] * n)
         if self.spec.segmenter:
@@ -114,6 +126,12 @@ class Engine:
             per_batch = max(1, limits.max_batch_tokens // WINDOW)
             count = min(per_batch * self.batcher.workers, limits.max_queue)
             await self.batcher.submit("segment", [window] * count)
+
+    async def _warm_long_sentences(self) -> None:
+        """A text of the longest sentences, through every step of a request: memory for a run
+        grows with its sentences' length, not only with the batch's size."""
+        words = self.settings.max_tokens_per_input * self.batcher.workers * 4
+        await self.tag_texts([" ".join(["A."] * words)])
 
     async def tag_texts(self, texts: list[str], heads: list[str] | None = None) -> list[TaggedText]:
         """`text_parts`, each input's parts joined: for answers known to be small."""
@@ -134,7 +152,7 @@ class Engine:
         self._check_count(texts)
         self.check_heads(heads)
         self.batcher.check_room(len(texts))
-        tokenized = [await _off_loop(len(text), tokenize, text) for text in texts]
+        tokenized = [await self._tokenize(text) for text in texts]
         pairs = zip(texts, tokenized, strict=True)
         starts = await asyncio.gather(*(self.splitter.split(text, toks) for text, toks in pairs))
         inputs = [
@@ -142,8 +160,19 @@ class Engine:
             for text, tokens, sentences in zip(texts, tokenized, starts, strict=True)
         ]
         del tokenized, starts
-        async for parts in tag_runs(inputs, heads, self.batcher, self.wordpiece, self.assembler):
+        async for parts in self._runs(inputs, heads):
             yield parts
+
+    async def _tokenize(self, text: str) -> Tokens:
+        if len(text) <= _ON_LOOP_CHARS:
+            return tokenize(text)
+        return await self.off_loop.run(tokenize, text)
+
+    def _runs(
+        self, inputs: list[Input], heads: list[str] | None
+    ) -> AsyncIterator[list[TaggedPart]]:
+        parts = (self.batcher, self.wordpiece, self.assembler, self.off_loop.run)
+        return tag_runs(inputs, heads, *parts)
 
     async def token_parts(
         self, sentences: list[list[str]], heads: list[str] | None = None
@@ -160,7 +189,7 @@ class Engine:
             Input([Token(w, -1, -1) for w in words], None, _ONE if words else _NONE)
             for words in sentences
         ]
-        async for parts in tag_runs(inputs, heads, self.batcher, self.wordpiece, self.assembler):
+        async for parts in self._runs(inputs, heads):
             yield parts
 
     def check_heads(self, heads: list[str] | None) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +69,7 @@ class TaggedPart:
 
 
 _Piece = tuple[int, int, int]  # (input, first sentence, end sentence) of a run
+OffLoopRun = Callable[..., Awaitable[Any]]  # runs a function off the event loop
 
 
 def _runs(inputs: Sequence[Input], most: int) -> Iterator[list[_Piece]]:
@@ -104,8 +106,10 @@ async def tag_runs(
     batcher: Batcher,
     wordpiece: WordPiece,
     assembler: Assembler,
+    off_loop: OffLoopRun,
 ) -> AsyncIterator[list[TaggedPart]]:
-    """Each run's parts, in order; every sentence is within the size limits already."""
+    """Each run's parts, in order; every sentence is within the size limits already. A large
+    run is assembled by `off_loop`, so the event loop goes on serving others."""
     wanted = None if heads is None else frozenset(heads)
     bulk = sum(item.sentences for item in inputs) > batcher.limits.max_batch_size
     pending: deque[tuple[list[_Piece], asyncio.Future[list[WordTags]]]] = deque()
@@ -123,16 +127,16 @@ async def tag_runs(
                     break
                 except OverloadedError:
                     if pending:  # our own earlier run frees room; write it meanwhile
-                        yield await _parts(inputs, heads, assembler, *pending.popleft())
+                        yield await _parts(inputs, heads, assembler, off_loop, *pending.popleft())
                     elif started:
                         await batcher.room()
                     else:
                         raise
             started = True
             if len(pending) == 2:
-                yield await _parts(inputs, heads, assembler, *pending.popleft())
+                yield await _parts(inputs, heads, assembler, off_loop, *pending.popleft())
         while pending:
-            yield await _parts(inputs, heads, assembler, *pending.popleft())
+            yield await _parts(inputs, heads, assembler, off_loop, *pending.popleft())
     finally:
         for _, future in pending:  # the answer was dropped: its queued runs are skipped
             future.cancel()
@@ -148,6 +152,7 @@ async def _parts(
     inputs: Sequence[Input],
     heads: list[str] | None,
     assembler: Assembler,
+    off_loop: OffLoopRun,
     run: list[_Piece],
     future: asyncio.Future[list[WordTags]],
 ) -> list[TaggedPart]:
@@ -155,7 +160,7 @@ async def _parts(
     words = sum(b - a for i, f, e in run for a, b in inputs[i].bounds(f, e))
     if words <= _ON_LOOP_WORDS:
         return _assemble(inputs, heads, assembler, run, tags)
-    return await asyncio.to_thread(_assemble, inputs, heads, assembler, run, tags)
+    return await off_loop(_assemble, inputs, heads, assembler, run, tags)
 
 
 def _assemble(

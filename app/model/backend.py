@@ -72,10 +72,10 @@ class OnnxBackend:
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # No arena: ORT's CPU arena grows to the largest batches of every shape it has run and
-        # never shrinks (a 2 MB document of short sentences left a process 110 MiB larger than
-        # its warm-up had); freed tensors go back to malloc, which app.memory keeps returning
-        # large blocks to the system.
+        # No arena: ORT's CPU arena keeps the most its runs ever took, by powers of two, and
+        # long sentences take far more than short ones (a process that had tagged sentences of
+        # 512 words held 60 MiB more than one that had not). Freed tensors go back to malloc;
+        # at the same speed on bigru-en (tests/../bench: alternating rounds, docs/deploy.md).
         opts.enable_cpu_mem_arena = False
         # errors only: the graph optimizer's notices about names inside the gated branches are
         # not faults, and would print at every start
@@ -128,3 +128,4 @@ def _session(path: Path, opts: ort.SessionOptions, providers: list[str]) -> ort.
         return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
         raise ModelLoadError(f"{path}: cannot load: {e}") from e
+
