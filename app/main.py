@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         engine = Engine(loaded.spec, batcher, settings, loaded.providers)
         try:
             await engine.warm_up()
-            app.state.memory = _size(memory, settings)
+            app.state.memory_sizing = _size(memory, settings)
             app.state.engine = engine  # from here /health is 200
             log.info("ready")
             yield
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             engine.off_loop.close()
 
     app = documented_app(settings, metrics, lifespan)
+    app.state.memory_budget = memory
 
     def lean(inner: ASGIApp) -> LeanPath:
         return LeanPath(inner, lambda: app.state.engine, settings.api_key)

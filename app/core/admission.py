@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 MiB = 1 << 20
 REQUEST_BYTES = MiB // 4  # a request's own, whatever its body: buffers, its answer's writer
-BODY_FACTOR = 40  # bytes held per byte of body, at most (see the module's note)
-RUNS_BYTES = 8 * MiB  # a long answer's two runs in flight (app.core.runs), at most
+BODY_FACTOR = 44  # bytes held per byte of body, at most (see the module's note)
+RUNS_BYTES = 32 * MiB  # a long answer's runs in flight (app.core.runs) and their batches
+RUNS_FACTOR = 128  # ...no more than this per byte of body: a short request has one small run
 MIN_BUDGET = 16 * MiB  # what a process admits even when the limit leaves it less
 TRIM_AFTER = 8 * MiB  # a request that held this much gives freed memory back when it ends
 
@@ -61,8 +62,8 @@ class Sizing:
 def request_cost(body_bytes: int) -> int:
     """What a request with a body of `body_bytes` may hold at most: its own, its runs in
     flight (no more than its body would make), and what its body makes."""
-    per_body = BODY_FACTOR * body_bytes
-    return REQUEST_BYTES + min(RUNS_BYTES, per_body) + per_body
+    runs = min(RUNS_BYTES, RUNS_FACTOR * body_bytes)
+    return REQUEST_BYTES + runs + BODY_FACTOR * body_bytes
 
 
 class MemoryBudget:

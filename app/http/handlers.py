@@ -26,6 +26,14 @@ from fastapi.security import HTTPBearer
 from starlette.types import Receive
 
 from app.config import Settings
+from app.core.admission import (
+    BODY_FACTOR,
+    REQUEST_BYTES,
+    RUNS_BYTES,
+    RUNS_FACTOR,
+    MemoryBudget,
+    Sizing,
+)
 from app.core.engine import Engine
 from app.core.errors import InvalidInputError, NotReadyError
 from app.core.runs import TaggedPart
@@ -40,6 +48,7 @@ from app.http.native import (
     HealthResponse,
     InfoResponse,
     LimitsOut,
+    MemoryOut,
     ModelOut,
     TagRequest,
 )
@@ -213,7 +222,24 @@ async def info(engine: EngineDep, request: Request) -> InfoResponse:
         processes=s.processes,
         workers=s.workers,
         limits=LimitsOut.model_validate(s.model_dump(include=set(LimitsOut.model_fields))),
+        memory=_memory(request.app.state.memory_sizing, request.app.state.memory_budget),
         package_version=_package_version(),
+    )
+
+
+def _memory(sizing: Sizing, budget: MemoryBudget) -> MemoryOut:
+    return MemoryOut(
+        limit_bytes=sizing.limit,
+        target=sizing.target,
+        processes=sizing.processes,
+        warm_bytes=sizing.idle,
+        supervisor_bytes=sizing.supervisor,
+        budget_bytes=sizing.budget,
+        request_bytes=REQUEST_BYTES,
+        runs_bytes=RUNS_BYTES,
+        runs_factor=RUNS_FACTOR,
+        body_factor=BODY_FACTOR,
+        held_bytes=budget.held,
     )
 
 

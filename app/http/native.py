@@ -190,6 +190,24 @@ class LimitsOut(BaseModel):
     max_body_bytes: int
 
 
+class MemoryOut(BaseModel):
+    """How this process's memory for requests was sized (README, "Memory")."""
+
+    limit_bytes: int | None = Field(description="the memory the processes share; null: unknown")
+    target: float = Field(description="the share of the limit they plan to use")
+    processes: int
+    warm_bytes: int = Field(description="this process's peak resident memory once warmed up")
+    supervisor_bytes: int = Field(description="its share of the supervising process's memory")
+    budget_bytes: int | None = Field(
+        description="what requests in flight may hold at once in this process; null: no bound"
+    )
+    request_bytes: int = Field(description="what each request holds, whatever its body")
+    runs_bytes: int = Field(description="what a long answer's runs in flight hold, at most")
+    runs_factor: int = Field(description="...and no more than this per byte of its body")
+    body_factor: int = Field(description="what a request holds per byte of its body")
+    held_bytes: int = Field(description="what the requests in flight hold now")
+
+
 class HeadOut(BaseModel):
     name: str = Field(description="the token fields `<name>` and `<name>_score` in /tag")
     decoder: Literal["softmax", "crf", "lemma"] = Field(
@@ -213,6 +231,7 @@ class InfoResponse(BaseModel):
     processes: int = Field(description="server processes on this port, each with its own model")
     workers: int = Field(description="ORT runs at once in each process")
     limits: LimitsOut
+    memory: MemoryOut
     package_version: str
 
 

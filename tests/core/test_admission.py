@@ -12,6 +12,7 @@ from app.core.admission import (
     MIN_BUDGET,
     REQUEST_BYTES,
     RUNS_BYTES,
+    RUNS_FACTOR,
     MemoryBudget,
     MiB,
     Sizing,
@@ -93,6 +94,6 @@ def test_the_budget_is_the_process_share_less_what_it_holds() -> None:
 
 def test_a_request_costs_its_own_its_runs_and_a_share_per_byte_of_body() -> None:
     assert request_cost(0) == REQUEST_BYTES
-    assert request_cost(1000) == REQUEST_BYTES + 2 * 1000 * BODY_FACTOR  # runs: under its body
+    assert request_cost(1000) == REQUEST_BYTES + 1000 * (RUNS_FACTOR + BODY_FACTOR)
     big = 2 * MiB
     assert request_cost(big) == REQUEST_BYTES + RUNS_BYTES + big * BODY_FACTOR
