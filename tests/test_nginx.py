@@ -204,3 +204,22 @@ def test_nginx_retries_a_reset_or_refused_request_on_another_replica(
     # $upstream_addr lists every replica a request was tried on: both failures were retried.
     log = (tmp_path / "access.log").read_text()
     assert f"127.0.0.1:{crashing}, " in log and f"127.0.0.1:{gone}, " in log, log
+
+
+def test_nginx_sends_a_large_post_a_replica_received_to_no_other(
+    lb: tuple[httpx.Client, list[int], int], tmp_path: Path
+) -> None:
+    """A POST of 10,000 bytes or more that a replica took and then failed is not tried on the
+    next (were the body what killed it, the retry would kill that one too); one that never
+    reached a replica, refused, still is."""
+    client, (first, second, crashing, gone), _ = lb
+    answers = [client.post("/tag", content=b"x" * 20_000) for _ in range(40)]
+    log = [line for line in (tmp_path / "access.log").read_text().splitlines() if "POST" in line]
+    crashed = [line for line in log if f"upstream=127.0.0.1:{crashing} " in line]
+    assert crashed and all(" 502 " in line for line in crashed), log  # tried there alone
+    refused_then_served = [line for line in log if f"127.0.0.1:{gone}, " in line]
+    assert refused_then_served and all(" 200 " in line for line in refused_then_served), log
+    statuses = {a.status_code for a in answers}
+    assert statuses == {200, 502}, statuses
+    served = {a.json()["replica"] for a in answers if a.status_code == 200}
+    assert served == {first, second}

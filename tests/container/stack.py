@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 
@@ -32,6 +33,7 @@ DRAIN_SECONDS = 20  # compose's stop_grace_period for api: SIGTERM, drain, then 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 HOST_BUILD = ROOT / "tests" / "container" / "compose.host-build.yml"
 TAG_BODY = {"inputs": "Barack Obama visited Berlin and met Angela Merkel."}
+_CGROUPS: dict[str, Path] = {}  # container id -> its memory cgroup on the host
 _TAG_200 = re.compile(r'^bigru_requests_total\{route="/tag",status="200"\} (\S+)$', re.M)
 
 
@@ -123,6 +125,42 @@ def versions(engine: str, compose: list[str]) -> str:
     return f"{engine_version}; {compose_version}"
 
 
+def _no_cgroup(name: str, container: str, root: Path) -> NoReturn:
+    raise AssertionError(f"no memory cgroup named after {name} ({container}) under {root}")
+
+
+def reset_memory_peak(cgroup: Path) -> bool:
+    """Start the cgroup's memory peak again from now, where the kernel lets us (cgroup v1: root
+    may; v2: kernels from 6.12); whether it did."""
+    for peak in (cgroup / "memory.max_usage_in_bytes", cgroup / "memory.peak"):
+        if peak.exists():
+            try:
+                peak.write_text("0")
+            except OSError:
+                return False
+            return True
+    return False
+
+
+def memory(cgroup: Path) -> dict[str, int]:
+    """The cgroup's memory in bytes: its peak usage since the last reset (v1's counts page cache
+    too), its limit (sys.maxsize: none), and its anonymous memory and page cache now."""
+    stat = dict(line.split() for line in (cgroup / "memory.stat").read_text().splitlines())
+    if (cgroup / "memory.max_usage_in_bytes").exists():
+        peak, limit = cgroup / "memory.max_usage_in_bytes", cgroup / "memory.limit_in_bytes"
+        rss, cache = stat["total_rss"], stat["total_cache"]
+    else:
+        peak, limit = cgroup / "memory.peak", cgroup / "memory.max"
+        rss, cache = stat["anon"], stat["file"]
+    most = limit.read_text().strip()
+    return {
+        "peak": int(peak.read_text()),
+        "limit": sys.maxsize if most == "max" else int(most),
+        "rss": int(rss),
+        "cache": int(cache),
+    }
+
+
 @dataclass
 class Stack:
     engine: str
@@ -172,13 +210,21 @@ class Stack:
         )  # fmt: skip
         return sorted(out.split())
 
+    def log(self, name: str) -> str:
+        """Everything the container has written, stdout and stderr, since it was created."""
+        done = subprocess.run(
+            [self.engine, "logs", name], capture_output=True, text=True, timeout=120
+        )
+        return done.stdout + done.stderr
+
     def lb_log(self, lines: int = 60) -> str:
         """The load balancer's log other than plain 200s: its errors, retries and reloads."""
-        done = subprocess.run([self.engine, "logs", self._lb()], capture_output=True, text=True)
+        done = subprocess.run([self.engine, "logs", self.lb()], capture_output=True, text=True)
         log = (done.stdout + done.stderr).splitlines()
         return "\n".join([line for line in log if " 200 " not in line][-lines:])
 
-    def _lb(self) -> str:
+    def lb(self) -> str:
+        """The load balancer's container id."""
         (lb,) = self.cli(
             "ps", "-aq",
             "--filter", f"label=com.docker.compose.project={PROJECT}",
@@ -189,7 +235,7 @@ class Stack:
     def lb_resolves(self) -> set[str]:
         """The addresses the load balancer's resolver gives for `api`, as `upstreams` asks."""
         done = subprocess.run(
-            [self.engine, "exec", self._lb(), "getent", "ahostsv4", "api"],
+            [self.engine, "exec", self.lb(), "getent", "ahostsv4", "api"],
             capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         return {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
@@ -210,6 +256,31 @@ class Stack:
 
     def inspect(self, name: str, template: str) -> str:
         return self.cli("inspect", "--format", template, name).strip()
+
+    def memory_cgroup(self, name: str) -> Path:
+        """The container's memory cgroup on the host, found by its full id: under cgroup v1's
+        memory controller (docker: docker/<id>; podman: libpod_parent/libpod-<id>), else in
+        the v2 tree. An AssertionError says when there is none."""
+        container = self.inspect(name, "{{.Id}}")
+        if container not in _CGROUPS:
+            v1 = Path("/sys/fs/cgroup/memory")
+            root = v1 if v1.is_dir() else Path("/sys/fs/cgroup")
+            found = (
+                Path(top) / child
+                for top, children, _ in os.walk(root)
+                for child in children
+                if container in child and "conmon" not in child
+            )
+            _CGROUPS[container] = next(found, None) or _no_cgroup(name, container, root)
+        return _CGROUPS[container]
+
+    def cpu_percent(self, name: str) -> float:
+        """The container's CPU use now, in percent of one core (`stats` samples about 1 s)."""
+        out = self.cli("stats", "--no-stream", "--format", "{{.CPUPerc}}", name).strip()
+        try:
+            return float(out.rstrip("%"))
+        except ValueError:  # "--": not running
+            return 0.0
 
     def ended(self, name: str) -> str:
         """How a stopped container ended, for a failure message: its exit code, whether the
@@ -274,6 +345,7 @@ class Load:
         self.url, self.limit = url, limit
         self.deadline = time.monotonic() + seconds
         self.outcomes: list[int | str] = []  # status codes, or the exception's name
+        self.latencies: list[float] = []  # seconds each 200 took, sent to answered
         self._sent = 0
         self._done = threading.Condition()
         self._stop = threading.Event()
@@ -300,12 +372,16 @@ class Load:
     def _client(self) -> None:
         with httpx.Client(base_url=self.url, timeout=30, trust_env=False) as client:
             while self._claim():
+                start = time.perf_counter()
                 try:
                     outcome: int | str = client.post("/tag", json=TAG_BODY).status_code
                 except httpx.HTTPError as error:
                     outcome = type(error).__name__
+                took = time.perf_counter() - start
                 with self._done:
                     self.outcomes.append(outcome)
+                    if outcome == 200:
+                        self.latencies.append(took)
                     self._done.notify_all()
 
     def wait_for(self, more: int, seconds: float = 60) -> None:
@@ -314,6 +390,12 @@ class Load:
             target = len(self.outcomes) + more
             if not self._done.wait_for(lambda: len(self.outcomes) >= target, seconds):
                 raise TimeoutError(f"{more} requests not answered within {seconds:.0f} s")
+
+    def finish(self, seconds: float = 120) -> None:
+        """Until all `limit` requests have been answered."""
+        with self._done:
+            if not self._done.wait_for(lambda: len(self.outcomes) >= self.limit, seconds):
+                raise TimeoutError(f"{self.limit} requests not answered within {seconds:.0f} s")
 
     def failures(self) -> list[int | str]:
         return [o for o in self.outcomes if o != 200]
