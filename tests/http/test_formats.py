@@ -8,6 +8,7 @@ import spacy
 from fastapi.testclient import TestClient
 from spacy.tokens import Doc
 
+from app.core import runs
 from tests.helpers import error_of
 
 DOC = "Alice moved to Paris last year. She likes it there!\nBob stayed in New York."
@@ -101,3 +102,20 @@ def test_unknown_heads_and_formats_are_422s_that_name_the_choices(
     r = client.post("/tag", json={"inputs": DOC, **body})
     assert r.status_code == 422
     assert said in error_of(r)[0]
+
+
+@pytest.mark.parametrize("fmt", ["json", "conllu", "spacy"])
+def test_an_answer_written_in_many_parts_is_the_same_bytes(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Each input answered in one part, then in parts of a few words (app.core.runs): the
+    writers give the same bytes, entities and sentences after every part's tokens."""
+    inputs = [DOC * 3, "", "  Hi.  \n\n", "Alice met Bob in New York. " * 4]
+    whole = client.post("/tag", json={"inputs": inputs, "format": fmt})
+    monkeypatch.setattr(runs, "RUN_WORDS", 3)
+    parts = client.post("/tag", json={"inputs": inputs, "format": fmt})
+    assert whole.status_code == parts.status_code == 200
+    assert parts.content == whole.content
+    tokens = [[DOC.split()[:5]], [["Alice", "met", "Bob"], ["in", "New", "York", "."]]]
+    for given in tokens:
+        assert client.post("/tag", json={"tokens": given, "format": fmt}).status_code == 200
