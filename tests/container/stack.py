@@ -129,6 +129,24 @@ def _no_cgroup(name: str, container: str, root: Path) -> NoReturn:
     raise AssertionError(f"no memory cgroup named after {name} ({container}) under {root}")
 
 
+def _cpu_usage_file(memory_cgroup: Path) -> Path:
+    """The CPU time file of the cgroup of `memory_cgroup`: v1's cpuacct hierarchy at the same
+    path, or v2's own `cpu.stat`."""
+    parts = memory_cgroup.parts
+    if "memory" in parts:  # cgroup v1
+        i = parts.index("memory")
+        return Path(*parts[:i], "cpuacct", *parts[i + 1 :]) / "cpuacct.usage"
+    return memory_cgroup / "cpu.stat"
+
+
+def _cpu_seconds(usage: Path) -> float:
+    text = usage.read_text()
+    if usage.name == "cpuacct.usage":
+        return int(text) / 1e9
+    fields = dict(line.split() for line in text.splitlines())
+    return int(fields["usage_usec"]) / 1e6
+
+
 def reset_memory_peak(cgroup: Path) -> bool:
     """Start the cgroup's memory peak again from now, where the kernel lets us (cgroup v1: root
     may; v2: kernels from 6.12); whether it did."""
@@ -274,13 +292,13 @@ class Stack:
             _CGROUPS[container] = next(found, None) or _no_cgroup(name, container, root)
         return _CGROUPS[container]
 
-    def cpu_percent(self, name: str) -> float:
-        """The container's CPU use now, in percent of one core (`stats` samples about 1 s)."""
-        out = self.cli("stats", "--no-stream", "--format", "{{.CPUPerc}}", name).strip()
-        try:
-            return float(out.rstrip("%"))
-        except ValueError:  # "--": not running
-            return 0.0
+    def cpu_percent(self, name: str, seconds: float = 1.0) -> float:
+        """The container's CPU use over the next `seconds`, in percent of one core, from its
+        cgroup's CPU time (`stats` averages over the container's life under podman)."""
+        usage = _cpu_usage_file(self.memory_cgroup(name))
+        before, start = _cpu_seconds(usage), time.monotonic()
+        time.sleep(seconds)  # the sampling interval is the measurement, not a wait for an event
+        return 100 * (_cpu_seconds(usage) - before) / (time.monotonic() - start)
 
     def ended(self, name: str) -> str:
         """How a stopped container ended, for a failure message: its exit code, whether the
