@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from app.config import Settings
 from app.core.batcher import Batcher
 from app.core.errors import InputTooLargeError, OverloadedError
+from app.core.off_loop import OffLoop
 from app.model.featurize import Features, WordPiece
 from app.model.segment import (
     cut_long,
@@ -34,6 +35,8 @@ from app.model.text import Token
 
 _FINAL = re.compile(r"[.!?…]")
 _NO_WORDS = np.zeros(0, dtype=np.int64)
+_ON_LOOP_WORDS = 2000  # a text of more words is counted and featurized on the off-loop thread
+_R = TypeVar("_R")
 _FIRST_ONLY = np.zeros(1, dtype=np.int64)
 
 
@@ -69,20 +72,25 @@ class Splitter:
     """Sentences of raw text, by the model's segmenter (if it has one) and the size limits."""
 
     def __init__(
-        self, batcher: Batcher, wordpiece: WordPiece, settings: Settings, threshold: float | None
+        self,
+        batcher: Batcher,
+        wordpiece: WordPiece,
+        settings: Settings,
+        threshold: float | None,
+        off_loop: OffLoop,
     ):
         self.batcher = batcher
         self.wordpiece = wordpiece
         self.settings = settings
         self.threshold = threshold  # None: no segmenter, a text is one sentence (then cut)
+        self.off_loop = off_loop
 
     async def split(self, text: str, tokens: Sequence[Token]) -> np.ndarray:
-        """(S,) int64 the first word of each sentence, in order (none for no words)."""
+        """(S,) int64 the first word of each sentence, in order (none for no words). A long
+        text's per-word work runs off the event loop, which goes on serving others."""
         if not tokens:
             return _NO_WORDS
-        counts = np.fromiter(
-            (len(self.wordpiece.word_ids(t.text)) for t in tokens), np.int32, len(tokens)
-        )
+        counts = await self._work(len(tokens), _piece_counts, tokens, self.wordpiece)
         starts = _FIRST_ONLY
         if self.threshold is not None and _may_hold_sentences(text, tokens):
             starts = await self._segment(text, tokens)
@@ -93,8 +101,13 @@ class Splitter:
         starts = cut_long(starts, len(tokens), s.max_pieces_per_input, counts)
         return cut_long(starts, len(tokens), s.max_tokens_per_input)
 
+    async def _work(self, words: int, work: Callable[..., _R], *args: object) -> _R:
+        if words <= _ON_LOOP_WORDS:
+            return work(*args)
+        return await self.off_loop.run(work, *args)
+
     async def _segment(self, text: str, tokens: Sequence[Token]) -> np.ndarray:
-        f = text_features(text, tokens, self.wordpiece)
+        f = await self._work(len(tokens), text_features, text, tokens, self.wordpiece)
         wins = windows(len(f.input_ids))
         parts = [
             Features(
@@ -108,6 +121,11 @@ class Splitter:
         logits = await feed(self.batcher, "segment", parts)
         assert self.threshold is not None
         return sentence_starts(word_scores(f, wins, logits), self.threshold)
+
+
+def _piece_counts(tokens: Sequence[Token], wordpiece: WordPiece) -> np.ndarray:
+    """(W,) int32 pieces per word."""
+    return np.fromiter((len(wordpiece.word_ids(t.text)) for t in tokens), np.int32, len(tokens))
 
 
 def _may_hold_sentences(text: str, tokens: Sequence[Token]) -> bool:

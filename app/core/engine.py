@@ -13,8 +13,7 @@ serving other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -29,6 +28,7 @@ from app.core.errors import (
     InvalidInputError,
     NoSentenceEncoderError,
 )
+from app.core.off_loop import OffLoop
 from app.core.runs import Input, TaggedPart, collect, tag_runs
 from app.core.tagging import Assembler, TaggedText
 from app.model.backend import Outputs
@@ -46,7 +46,6 @@ from app.model.text import Token, Tokens, split_words, tokenize
 
 Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long input from
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
-_R = TypeVar("_R")
 _ON_LOOP_CHARS = 20_000  # a longer text is tokenized on a worker thread
 _ONE, _NONE = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)  # sentence starts
 
@@ -65,21 +64,6 @@ def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
     return {"tag": tag, "segment": segment}
 
 
-class OffLoop:
-    """Work too long for the event loop (tokenizing a long text, assembling a run's answer), on
-    one thread of its own: each thread that allocates gets a malloc arena, which keeps what it
-    freed, so a pool of threads would hold several times the memory of one."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bigru-off-loop")
-
-    async def run(self, work: Callable[..., _R], *args: object) -> _R:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False)
-
-
 @dataclass(frozen=True)
 class Embeddings:
     vectors: np.ndarray  # (N, D) float32, one row per input
@@ -95,9 +79,11 @@ class Engine:
         self.batcher = batcher
         self.settings = settings
         self.wordpiece = WordPiece(spec.vocab)
-        self.splitter = Splitter(batcher, self.wordpiece, settings, spec.segmenter_threshold)
-        self.assembler = Assembler(spec)
         self.off_loop = OffLoop()
+        self.splitter = Splitter(
+            batcher, self.wordpiece, settings, spec.segmenter_threshold, self.off_loop
+        )
+        self.assembler = Assembler(spec)
         span = next((h for h in spec.heads if h.crf is not None), None)
         labels = span.labels if span is not None else []
         self.entity_labels = sorted({t[2:] for t in labels if t[:2] in ("B-", "I-")})
