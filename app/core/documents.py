@@ -98,6 +98,9 @@ class Splitter:
         longest, limit = int(counts.max()), s.max_pieces_per_input
         if longest > limit:  # one word: no cut brings it within the limit
             raise InputTooLargeError(f"an input has {longest} WordPiece pieces; at most {limit}")
+        one = len(starts) == 1 and len(tokens) <= s.max_tokens_per_input
+        if one and int(counts.sum()) <= limit:  # one sentence within the limits: most inputs
+            return starts
         starts = cut_long(starts, len(tokens), s.max_pieces_per_input, counts)
         return cut_long(starts, len(tokens), s.max_tokens_per_input)
 
