@@ -82,10 +82,10 @@ def _install() -> None:
     """The clocks, on the functions each layer runs per request."""
     import orjson
 
-    from app.core import engine
+    from app.core import engine, runs
     from app.core.batcher import Batcher
     from app.core.tagging import Assembler
-    from app.http import handlers, native, protocol
+    from app.http import formats, handlers, native, protocol, spacy_json
     from app.model.backend import OnnxBackend
     from app.model.decode import TagDecoder
     from app.model.featurize import WordPiece
@@ -93,7 +93,6 @@ def _install() -> None:
     for cls, name, stage in (
         (protocol.OneWriteProtocol, "data_received", "http_parse"),
         (protocol._OneWriteTransport, "write", "http_write"),
-        (engine.Engine, "_featurize", "tokenizing"),
         (engine.Engine, "_pieces", "tokenizing"),
         (WordPiece, "_word_ids", "tokenizing"),  # a cache miss; its hits cost the caller
         (Batcher, "submit", "queue"),
@@ -103,6 +102,7 @@ def _install() -> None:
     ):
         setattr(cls, name, _timed(stage, getattr(cls, name)))
     engine.tokenize = _timed("tokenizing", engine.tokenize)
+    runs.featurize = _timed("tokenizing", runs.featurize)
     for model in (native.TagRequest, native.EmbedRequest):
         model.model_validate_json = staticmethod(  # type: ignore[method-assign, assignment]
             _timed("validation", model.model_validate_json)
@@ -114,7 +114,8 @@ def _install() -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(orjson, name)
 
-    handlers.orjson = _Orjson()  # type: ignore[assignment]
+    for module in (handlers, formats, spacy_json):
+        module.orjson = _Orjson()  # type: ignore[attr-defined]
 
 
 def snapshot() -> dict[str, float]:
