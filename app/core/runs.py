@@ -112,7 +112,7 @@ async def tag_runs(
     run is assembled by `off_loop`, so the event loop goes on serving others."""
     wanted = None if heads is None else frozenset(heads)
     bulk = sum(item.sentences for item in inputs) > batcher.limits.max_batch_size
-    pending: deque[tuple[list[_Piece], asyncio.Future[list[WordTags]]]] = deque()
+    pending: deque[tuple[list[_Piece], int, asyncio.Future[list[WordTags]]]] = deque()
     started = False
     try:
         for run in _runs(inputs, max(1, batcher.limits.max_queue // QUEUE_SHARE)):
@@ -121,9 +121,10 @@ async def tag_runs(
                 for i, first, end in run
                 for a, b in inputs[i].bounds(first, end)
             ]
+            words = sum(len(f.word_starts) for f in features)
             while True:
                 try:
-                    pending.append((run, batcher.submit("tag", features, bulk)))
+                    pending.append((run, words, batcher.submit("tag", features, bulk)))
                     break
                 except OverloadedError:
                     if pending:  # our own earlier run frees room; write it meanwhile
@@ -138,7 +139,7 @@ async def tag_runs(
         while pending:
             yield await _parts(inputs, heads, assembler, off_loop, *pending.popleft())
     finally:
-        for _, future in pending:  # the answer was dropped: its queued runs are skipped
+        for _, _, future in pending:  # the answer was dropped: its queued runs are skipped
             future.cancel()
 
 
@@ -154,10 +155,10 @@ async def _parts(
     assembler: Assembler,
     off_loop: OffLoopRun,
     run: list[_Piece],
+    words: int,
     future: asyncio.Future[list[WordTags]],
 ) -> list[TaggedPart]:
     tags = await future
-    words = sum(b - a for i, f, e in run for a, b in inputs[i].bounds(f, e))
     if words <= _ON_LOOP_WORDS:
         return _assemble(inputs, heads, assembler, run, tags)
     return await off_loop(_assemble, inputs, heads, assembler, run, tags)
