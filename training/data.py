@@ -17,6 +17,8 @@ class Sentence:
     xpos: list[str] = field(default_factory=list)
     feats: list[str] = field(default_factory=list)
     lemmas: list[str] = field(default_factory=list)
+    heads: list[int] = field(default_factory=list)  # 1-based within the sentence, 0: the root
+    deprels: list[str] = field(default_factory=list)
 
 
 def _blocks(path: Path) -> Iterator[list[str]]:
@@ -39,8 +41,8 @@ def _meta(block: list[str], key: str) -> str:
 
 
 def read_conllu(path: Path) -> list[Sentence]:
-    """Syntactic words with UPOS, XPOS, FEATS and LEMMA; multiword ranges (3-4) and empty
-    nodes (5.1) are skipped."""
+    """Syntactic words with UPOS, XPOS, FEATS, LEMMA, HEAD and DEPREL; multiword ranges (3-4)
+    and empty nodes (5.1) are skipped."""
     sentences = []
     for block in _blocks(path):
         rows = [line.split("\t") for line in block if not line.startswith("#")]
@@ -54,6 +56,8 @@ def read_conllu(path: Path) -> list[Sentence]:
                 xpos=[c[4] for c in rows],
                 feats=[c[5] for c in rows],
                 lemmas=[c[2] for c in rows],
+                heads=[int(c[6]) if c[6].isdigit() else 0 for c in rows],
+                deprels=[c[7] for c in rows],
             )
         )
     return sentences

@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.model.featurize import Features, WordPiece, featurize, length_batches
+from app.model.featurize import WordPiece
 from app.model.lemma import apply_script, edit_script
 from training import teacher
 from training.data import Sentence, read_conllu
+from training.frozen import frozen_states
 from training.model import BiGRUModel, ModelConfig, PackedBiGRU
 
 MORPH_HEADS = ("xpos", "feats", "lemma")
@@ -79,24 +80,14 @@ class Cached:
     targets: dict[str, np.ndarray]  # head -> (W,) class ids
 
 
-@torch.inference_mode()
 def cache(
     tagger: BiGRUModel, sentences: list[Sentence], wp: WordPiece, labels: dict[str, list[str]]
 ) -> list[Cached]:
-    tagger.eval()
-    feats = [featurize(s.words, wp) for s in sentences]
-    out: list[Cached | None] = [None] * len(feats)
-    for idx, batch in length_batches(feats, 64):
-        b = {k: torch.from_numpy(v) for k, v in batch.items()}
-        x = tagger.tag_inputs(b["input_ids"], b["case_ids"])
-        h = tagger.tagger(x, b["lengths"])
-        both = torch.cat([h, x], dim=-1).numpy()  # (B, T, 2H + C)
-        for j, i in enumerate(idx):
-            f: Features = feats[i]
-            out[i] = Cached(
-                both[j, : f.length].copy(), f.word_starts, sentence_targets(sentences[i], labels)
-            )
-    return out  # type: ignore[return-value]
+    frozen = frozen_states(tagger, [s.words for s in sentences], wp)
+    return [
+        Cached(f.states, f.word_starts, sentence_targets(s, labels))
+        for f, s in zip(frozen, sentences, strict=True)
+    ]
 
 
 class MorphLayer(nn.Module):

@@ -1,0 +1,280 @@
+"""A dependency parsing layer over a finished tagger, which stays as is.
+
+As the morphology layer: the tagger is frozen, so every other head answers exactly what it
+answered, and the layer trains on the tagger's cached states and inputs. A BiGRU reads a
+projection of them; each word is the sum of its first and last pieces' features, as the
+morphology heads read a word.
+
+Scoring is Dozat & Manning's (2017) biaffine arc scorer, and a relation classifier on the
+dependent and its head: score(i -> j) = a_i U h_j + h_j . b, where a and h are the dependent's
+and the head's arc features and the root has a learned head vector; the relation of i under j is
+W relu(r_i + r'_j) + c. The graph answers per piece what is linear in a word's pieces (a U, h,
+h . b, r, r'); app.model.parse does the rest for the words and heads it needs, from the few
+weights the graph does not hold.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from app.model.featurize import WordPiece
+from app.model.tree import tree
+from training.data import Sentence, read_conllu
+from training.frozen import Frozen, frozen_states
+from training.loop import Budget, History, Trainer, run
+from training.model import PackedBiGRU, length_mask
+
+IGNORE = -100
+
+
+@dataclass
+class ParseConfig:
+    input: int = 256  # the BiGRU's input: a projection of the tagger's states and inputs
+    hidden: int = 192  # per direction
+    layers: int = 2
+    arc: int = 256  # arc features
+    rel: int = 128  # relation features
+    dropout: float = 0.33
+    epochs: int = 30
+    batch: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    max_minutes: float = 80.0
+    patience: int = 6
+    seed: int = 0
+
+
+def relation_labels(train: list[Sentence]) -> list[str]:
+    """Every relation of train, most frequent first."""
+    return [r for r, _ in Counter(r for s in train for r in s.deprels).most_common()]
+
+
+class ParseLayer(nn.Module):
+    def __init__(self, width: int, cfg: ParseConfig, n_rels: int):
+        super().__init__()
+        self.drop = nn.Dropout(cfg.dropout)
+        self.proj = nn.Linear(width, cfg.input)
+        self.gru = PackedBiGRU(cfg.input, cfg.hidden, cfg.layers, cfg.dropout)
+        two = 2 * cfg.hidden
+        self.arc_dep, self.arc_head = nn.Linear(two, cfg.arc), nn.Linear(two, cfg.arc)
+        self.rel_dep, self.rel_head = nn.Linear(two, cfg.rel), nn.Linear(two, cfg.rel)
+        self.arc_u = nn.Parameter(torch.zeros(cfg.arc, cfg.arc))
+        self.arc_b = nn.Parameter(torch.zeros(cfg.arc))
+        self.root = nn.Parameter(torch.randn(cfg.arc) * 0.1)  # the root's head features
+        self.rel_root = nn.Parameter(torch.randn(cfg.rel) * 0.1)
+        self.rel_out = nn.Linear(cfg.rel, n_rels)
+
+    def pieces(self, states: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """Per-piece features, each linear in what a word sums: what the graph answers."""
+        g = self.drop(self.gru(self.drop(self.proj(self.drop(states))), lengths))
+        dep = self.drop(nn.functional.elu(self.arc_dep(g)))
+        head = self.drop(nn.functional.elu(self.arc_head(g)))
+        return {
+            "arc_dep": dep @ self.arc_u,
+            "arc_head": head,
+            "arc_bias": head @ self.arc_b,
+            "rel_dep": self.rel_dep(g),
+            "rel_head": self.rel_head(g),
+        }
+
+    def arcs(self, w: dict[str, Tensor]) -> Tensor:
+        """(B, W, W + 1) scores of each word's head; column 0 is the root."""
+        B = w["arc_head"].shape[0]
+        root = self.root.expand(B, 1, -1)
+        heads = torch.cat([root, w["arc_head"]], 1)  # (B, W + 1, arc)
+        bias = torch.cat([(self.root @ self.arc_b).expand(B, 1), w["arc_bias"]], 1)
+        return w["arc_dep"] @ heads.transpose(1, 2) + bias[:, None, :]
+
+    def rels(self, w: dict[str, Tensor], heads: Tensor) -> Tensor:
+        """(B, W, n_rels) relation scores of each word under `heads` (B, W), 0 the root."""
+        B = heads.shape[0]
+        rh = torch.cat([self.rel_root.expand(B, 1, -1), w["rel_head"]], 1)
+        under = rh.gather(1, heads.clamp(min=0).unsqueeze(-1).expand(-1, -1, rh.shape[-1]))
+        return self.rel_out(self.drop(nn.functional.relu(w["rel_dep"] + under)))
+
+
+def _words(x: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+    def at(pieces: Tensor) -> Tensor:
+        return x.gather(1, pieces.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+    return at(starts) + at(ends)
+
+
+def word_features(layer: ParseLayer, b: dict[str, Tensor]) -> dict[str, Tensor]:
+    per_piece = layer.pieces(b["states"], b["lengths"])
+    out = {}
+    for k, x in per_piece.items():
+        x3 = x.unsqueeze(-1) if x.dim() == 2 else x
+        w = _words(x3, b["starts"], b["ends"])
+        out[k] = w.squeeze(-1) if x.dim() == 2 else w
+    return out
+
+
+@dataclass
+class Item:
+    """One sentence as the parsing layer reads it."""
+
+    frozen: Frozen
+    heads: np.ndarray  # (W,) 0: the root
+    rels: np.ndarray  # (W,) relation ids, IGNORE if unknown
+
+
+def items(frozen: list[Frozen], sentences: list[Sentence], labels: list[str]) -> list[Item]:
+    index = {r: i for i, r in enumerate(labels)}
+    return [
+        Item(
+            f,
+            np.array(s.heads, dtype=np.int64),
+            np.array([index.get(r, IGNORE) for r in s.deprels], dtype=np.int64),
+        )
+        for f, s in zip(frozen, sentences, strict=True)
+    ]
+
+
+def collate(batch: list[Item]) -> dict[str, Tensor]:
+    T = max(len(c.frozen.states) for c in batch)
+    W = max(len(c.heads) for c in batch)
+    states = np.zeros((len(batch), T, batch[0].frozen.states.shape[1]), dtype=np.float32)
+    starts = np.zeros((len(batch), W), dtype=np.int64)
+    ends = np.zeros((len(batch), W), dtype=np.int64)
+    heads = np.full((len(batch), W), IGNORE, dtype=np.int64)
+    rels = np.full((len(batch), W), IGNORE, dtype=np.int64)
+    for i, c in enumerate(batch):
+        n, w = len(c.frozen.states), len(c.heads)
+        states[i, :n] = c.frozen.states
+        starts[i, :w] = c.frozen.word_starts
+        ends[i, :w] = np.append(c.frozen.word_starts[1:], n) - 1
+        heads[i, :w], rels[i, :w] = c.heads, c.rels
+    t = {"states": states, "starts": starts, "ends": ends, "heads": heads, "rels": rels}
+    out = {k: torch.from_numpy(v) for k, v in t.items()}
+    out["lengths"] = torch.tensor([len(c.frozen.states) for c in batch])
+    out["words"] = torch.tensor([len(c.heads) for c in batch])
+    return out
+
+
+def loss(layer: ParseLayer, b: dict[str, Tensor]) -> Tensor:
+    w = word_features(layer, b)
+    arcs = layer.arcs(w)  # (B, W, W + 1)
+    W = arcs.shape[1]
+    real_heads = length_mask(b["words"] + 1, W + 1)  # the root and the sentence's words
+    arcs = arcs.masked_fill(~real_heads[:, None, :], -1e9)
+    rels = layer.rels(w, b["heads"])
+    ce = nn.functional.cross_entropy
+    arc_loss = ce(arcs.flatten(0, 1), b["heads"].flatten(), ignore_index=IGNORE)
+    return arc_loss + ce(rels.flatten(0, 1), b["rels"].flatten(), ignore_index=IGNORE)
+
+
+@torch.inference_mode()
+def predict(layer: ParseLayer, data: list[Item]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(heads, relation ids) per sentence: a well-formed tree, as the service decodes it."""
+    layer.eval()
+    out = []
+    for j in range(0, len(data), 64):
+        batch = data[j : j + 64]
+        b = collate(batch)
+        w = word_features(layer, b)
+        arcs = torch.log_softmax(layer.arcs(w).masked_fill(
+            ~length_mask(b["words"] + 1, b["starts"].shape[1] + 1)[:, None, :], -1e9), -1
+        ).numpy()  # fmt: skip
+        trees = []
+        for i, c in enumerate(batch):
+            n = len(c.heads)
+            scores = np.zeros((n + 1, n + 1))
+            scores[1:] = arcs[i, :n, : n + 1]
+            trees.append(tree(scores)[1:])
+        heads = torch.zeros(b["heads"].shape, dtype=torch.long)
+        for i, t in enumerate(trees):
+            heads[i, : len(t)] = torch.from_numpy(t)
+        rels = layer.rels(w, heads).argmax(-1).numpy()
+        out += [(t, rels[i, : len(t)]) for i, t in enumerate(trees)]
+    layer.train()
+    return out
+
+
+def attachment(data: list[Item], pred: list[tuple[np.ndarray, np.ndarray]], labels: list[str]):
+    """UAS and LAS (%), the relation compared on its universal part as the CoNLL 2018 scorer."""
+    universal = np.array([r.split(":")[0] for r in labels])
+    words = uas = las = 0
+    for c, (heads, rels) in zip(data, pred, strict=True):
+        gold_rel = np.where(c.rels >= 0, c.rels, 0)
+        right_head = heads == c.heads
+        right_rel = (universal[rels] == universal[gold_rel]) & (c.rels >= 0)
+        words += len(heads)
+        uas += int(right_head.sum())
+        las += int((right_head & right_rel).sum())
+    return {"uas": 100 * uas / max(words, 1), "las": 100 * las / max(words, 1)}
+
+
+def fit(train: list[Item], dev: list[Item], labels: list[str], cfg: ParseConfig):
+    """Train the layer with the loop; the epoch with the best dev LAS is kept."""
+    torch.manual_seed(cfg.seed)
+    rng = random.Random(cfg.seed)
+    layer = ParseLayer(train[0].frozen.states.shape[1], cfg, len(labels))
+    opt = torch.optim.AdamW(layer.parameters(), lr=cfg.lr, betas=(0.9, 0.9),
+                            weight_decay=cfg.weight_decay)  # fmt: skip
+    per_epoch = (len(train) + cfg.batch - 1) // cfg.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * per_epoch + 1)
+    best: dict[str, Tensor] = {}
+
+    def batches(epoch: int) -> list[list[Item]]:
+        order = sorted(range(len(train)), key=lambda i: len(train[i].heads) + rng.random() * 3)
+        starts = range(0, len(order), cfg.batch)
+        chunks = [[train[i] for i in order[j : j + cfg.batch]] for j in starts]
+        rng.shuffle(chunks)
+        return chunks
+
+    def step(batch: list[Item]) -> dict[str, float]:
+        value = loss(layer, collate(batch))
+        opt.zero_grad()
+        value.backward()
+        nn.utils.clip_grad_norm_(layer.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        return {"loss": value.item()}
+
+    def keep(epoch: int, row: dict) -> None:
+        best.update({k: v.clone() for k, v in layer.state_dict().items()})
+
+    trainer = Trainer(
+        batches=batches,
+        step=step,
+        evaluate=lambda: attachment(dev, predict(layer, dev), labels),
+        select=lambda scores: scores["las"],
+        keep=keep,
+    )
+    history: History = run(trainer, Budget(cfg.epochs, cfg.max_minutes, cfg.patience))
+    layer.load_state_dict(best)
+    return layer.eval(), history
+
+
+def config_dict(cfg: ParseConfig) -> dict:
+    return asdict(cfg)
+
+
+def train_parse(model_dir: Path, data_dir: Path, cfg: ParseConfig, limit: int | None = None):
+    """A parsing layer over the shipped tagger in `model_dir`, trained on EWT train with the
+    epoch best on EWT dev kept; the layer, its relation labels and its history."""
+    from training.recover import recover
+
+    wp = WordPiece.from_file(model_dir / "vocab.txt")
+    ewt = data_dir / "ud-ewt"
+    train = read_conllu(ewt / "en_ewt-ud-train.conllu")[:limit]
+    dev = read_conllu(ewt / "en_ewt-ud-dev.conllu")[: limit and limit // 4]
+    labels = relation_labels(train)
+    tagger, card = recover(model_dir)
+    print("running the frozen tagger over EWT train and dev ...", flush=True)
+    frozen = {
+        n: frozen_states(tagger, [s.words for s in d], wp)
+        for n, d in (("train", train), ("dev", dev))
+    }
+    layer, history = fit(
+        items(frozen["train"], train, labels), items(frozen["dev"], dev, labels), labels, cfg
+    )
+    return layer, labels, history, card
