@@ -26,8 +26,9 @@ from uvicorn.supervisors import Multiprocess
 
 from app.config import Settings
 from app.core.admission import MemoryBudget, MiB, Sizing
-from app.core.batcher import Batcher, BatchLimits
-from app.core.engine import Engine, batch_finishers
+from app.core.batcher import Batcher
+from app.core.engine import Engine
+from app.core.queue import BatchLimits
 from app.http import edge
 from app.http.api import documented_app
 from app.http.lean import LeanPath
@@ -53,8 +54,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             OnnxBackend, settings.model_dir, settings.providers, settings.intra_op_threads
         )
         limits = BatchLimits.from_settings(settings)
-        finish = batch_finishers(loaded.spec)
-        batcher = Batcher(loaded, limits, metrics, settings.workers, finish)
+        batcher = Batcher(loaded, limits, metrics, settings.workers)
         batcher.start()
         engine = Engine(loaded.spec, batcher, settings, loaded.providers)
         try:

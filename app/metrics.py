@@ -46,7 +46,10 @@ class Metrics:
             "bigru_batch_tokens", "Padded pieces (B*T) per ORT run", buckets=_TOKENS, registry=r
         )
         self.inference_seconds = Histogram(
-            "bigru_inference_seconds", "Time in one ORT run", buckets=_SECONDS, registry=r
+            "bigru_inference_seconds",
+            "Time in one model run: a batch padded, run on ONNX Runtime and decoded",
+            buckets=_SECONDS,
+            registry=r,
         )
         self.ort_runs = Counter("bigru_ort_runs", "ORT runs by task", ["task"], registry=r)
 

@@ -21,6 +21,8 @@ from app import logs
 from app.config import Settings
 from app.main import create_app
 from app.model.backend import OnnxBackend
+from app.model.featurize import Features, pad_batch
+from tests.fakes import Hooked
 from tests.helpers import free_port, server_env
 
 
@@ -76,25 +78,22 @@ def test_a_bad_model_exits_at_startup_with_one_line(
 
 
 class OneBadRun:
-    """The real backend, except that the run after `arm()` is fed inputs ORT refuses, so ORT
-    itself raises (an InvalidArgument on the input type)."""
+    """Once armed, the next run first feeds the real graph inputs ORT refuses, so ORT itself
+    raises (an InvalidArgument on the input type) and the run fails as a broken one would."""
 
     def __init__(self, backend: OnnxBackend) -> None:
         self.backend = backend
-        self.spec = backend.spec
-        self.providers = backend.providers
         self.armed = False
-        self.runs = 0
 
     def arm(self) -> None:
         self.armed = True
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        self.runs += 1
+    def __call__(self, task: str, batch: list[Features]) -> None:
         if self.armed:
             self.armed = False
-            feeds = {**feeds, "input_ids": feeds["input_ids"].astype(np.float32)}
-        return self.backend.run(feeds, outputs)
+            feeds = pad_batch(batch)
+            feeds["input_ids"] = feeds["input_ids"].astype(np.float32)
+            self.backend.run(feeds, ["upos_logits"])
 
 
 @pytest.mark.anyio
@@ -103,8 +102,9 @@ async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_
     serve: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    backend = OneBadRun(OnnxBackend(model_dir, ["cpu"], 1))
-    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), backend)
+    real = OnnxBackend(model_dir, ["cpu"], 1)
+    bad_run = OneBadRun(real)
+    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), Hooked(real, bad_run))
     texts = ["Alice lives in Paris.", "Bob works for Acme.", "It rained."]
     lines = io.StringIO()
     handler = logs.log_handler(json_lines=True, stream=lines)
@@ -113,7 +113,7 @@ async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_
     try:
         async with serve(app) as client:
             alone = [(await client.post("/tag", json={"inputs": t})).json() for t in texts]
-            backend.arm()
+            bad_run.arm()
             responses = await asyncio.gather(
                 *(
                     client.post("/tag", json={"inputs": t}, headers={"X-Request-ID": f"req-{i}"})

@@ -20,8 +20,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from app.config import Settings
-from app.core.batcher import Batcher, Finish
-from app.core.documents import Splitter
+from app.core.batcher import Batcher
 from app.core.errors import (
     EmptyInputError,
     InputTooLargeError,
@@ -30,9 +29,8 @@ from app.core.errors import (
 )
 from app.core.off_loop import OffLoop
 from app.core.runs import Input, TaggedPart, collect, tag_runs
+from app.core.sentences import Splitter
 from app.core.tagging import Assembler, TaggedText
-from app.model.backend import Outputs
-from app.model.decode import WordTags
 from app.model.featurize import (
     Features,
     WordPiece,
@@ -41,27 +39,13 @@ from app.model.featurize import (
     text_pieces,
 )
 from app.model.segment import WINDOW, text_features
-from app.model.spec import BOUNDARY, ModelSpec
+from app.model.spec import ModelSpec
 from app.model.text import Token, Tokens, split_words, tokenize
 
 Side = Literal["left", "right"]  # the end TEI's `truncate` cuts an over-long input from
 _Seq = TypeVar("_Seq", str, list[str], np.ndarray)
 _ON_LOOP_CHARS = 20_000  # a longer text is tokenized on a worker thread
 _ONE, _NONE = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)  # sentence starts
-
-
-def batch_finishers(spec: ModelSpec) -> dict[str, Finish]:
-    """What the batcher's worker thread does after the ORT run: decode a tag batch at once
-    (one CRF pass over all its sentences, off the event loop)."""
-    decoder = spec.tag_decoder()
-
-    def tag(features: list[Features], out: Outputs) -> list[WordTags]:
-        return decoder.decode_batch(out, features)
-
-    def segment(features: list[Features], out: Outputs) -> list[np.ndarray]:
-        return [out[BOUNDARY][i, : f.length] for i, f in enumerate(features)]
-
-    return {"tag": tag, "segment": segment}
 
 
 @dataclass(frozen=True)
@@ -205,8 +189,7 @@ class Engine:
                 raise EmptyInputError(f"input {i} is empty or whitespace only; nothing to embed")
         features = [f for f, _ in found]
         self._check_pieces(features)
-        outputs = await self.batcher.submit("embed", features)
-        vectors = np.stack([out["embedding"] for out in outputs])  # (N, D), a fresh array
+        vectors = np.stack(await self.batcher.submit("embed", features))  # (N, D), fresh
         vectors = vectors.astype(np.float32, copy=False)
         if normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

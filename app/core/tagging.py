@@ -1,11 +1,10 @@
 """Tagging: texts or token lists in, tokens with every head's labels, entities and sentences out.
 
 A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each
-head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`); orjson
-writes it in that order. A lemma head's label is an edit script, answered as the lemma it makes
-of the token. Entities come from the span (CRF) head, when it is asked for; each sentence is
-tagged on its own, so no entity crosses a sentence boundary. Token, entity and sentence offsets
-are into the whole input text; token indices into the whole input's tokens.
+head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`);
+orjson writes it in that order. Entities come from the span (CRF) head, when it is asked for;
+each sentence is tagged on its own, so no entity crosses a sentence boundary. Token, entity and
+sentence offsets are into the whole input text; token indices into the whole input's tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 import numpy as np
 
 from app.model.decode import HeadTags, Span, WordTags, iob2_spans
-from app.model.lemma import apply_script
 from app.model.spec import ModelSpec
 from app.model.text import Token
 
@@ -56,7 +54,7 @@ class Assembler:
     """A text's answer from its sentences' decoded tags, for the heads asked for."""
 
     def __init__(self, spec: ModelSpec):
-        self.decoders = {h.name: h.decoder for h in spec.heads}
+        self.names = [h.name for h in spec.heads]
         span = next((h for h in spec.heads if h.crf is not None), None)
         self.span_head = span.name if span is not None else None  # the entities' head
 
@@ -69,7 +67,7 @@ class Assembler:
         heads: list[str] | None,
     ) -> TaggedText:
         """`bounds`: each sentence's [start, end) tokens, `tags` its decoded heads."""
-        names = list(self.decoders) if heads is None else heads
+        names = self.names if heads is None else heads
         out: list[TaggedToken] = []
         entities: list[Entity] = []
         sentences: list[Sentence] = []
@@ -89,8 +87,8 @@ class Assembler:
     def _tokens(
         self, tokens: list[Token], source: str | None, tags: WordTags, names: list[str]
     ) -> list[TaggedToken]:
-        heads: list[tuple[str, str, HeadTags, bool]] = [
-            (name, f"{name}_score", tags[name], self.decoders[name] == "lemma") for name in names
+        heads: list[tuple[str, str, HeadTags]] = [
+            (name, f"{name}_score", tags[name]) for name in names
         ]
         tagged = []
         for i, t in enumerate(tokens):
@@ -99,9 +97,8 @@ class Assembler:
                 "start": t.start if source is not None else None,
                 "end": t.end if source is not None else None,
             }
-            for label_key, score_key, head, lemma in heads:
-                label = head.labels[i]
-                token[label_key] = apply_script(t.text, label) if lemma else label
+            for label_key, score_key, head in heads:
+                token[label_key] = head.labels[i]
                 token[score_key] = head.scores[i]
             tagged.append(token)
         return tagged

@@ -1,16 +1,20 @@
-"""The model on ONNX Runtime behind the `Backend` protocol: load and check a model directory,
-pick providers, run arrays."""
+"""The model behind the `Backend` protocol: the tasks the core schedules (tag, embed, segment a
+batch of sentences), each padded, run on ONNX Runtime and decoded here, so the core never sees
+a graph output. `OnnxBackend` loads and checks a model directory and picks providers."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
+from app.model.decode import WordTags
 from app.model.errors import ModelLoadError, RunError
+from app.model.featurize import Features, pad_batch
 from app.model.spec import (
     BOUNDARY,
     EMBEDDING,
@@ -26,11 +30,13 @@ log = logging.getLogger(__name__)
 Outputs = dict[str, np.ndarray]  # output name -> (B, T, n) per piece, or (B, D) pooled
 _PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _CPU = _PROVIDERS["cpu"]
+_Run = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]  # a session's run
 
 
 class Backend(Protocol):
-    """What the service runs a model through: its spec, the providers it runs on, and `run`,
-    which worker threads may call at once."""
+    """What the service runs a model through: its spec, the providers it runs on, and its
+    tasks (those in `spec.tasks`), which worker threads may call at once. Each takes a batch of
+    sentences and gives one result per sentence, whatever else is in the batch."""
 
     @property
     def spec(self) -> ModelSpec: ...
@@ -38,7 +44,17 @@ class Backend(Protocol):
     @property
     def providers(self) -> list[str]: ...
 
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Outputs: ...
+    def tag(self, batch: list[Features]) -> list[WordTags]:
+        """Each sentence's words' labels, of the heads any sentence of the batch asks for."""
+        ...
+
+    def embed(self, batch: list[Features]) -> list[np.ndarray]:
+        """Each sentence's embedding (D,), as the graph gives it (not normalized)."""
+        ...
+
+    def segment(self, batch: list[Features]) -> list[np.ndarray]:
+        """Each text window's sentence-start logit per piece (T,)."""
+        ...
 
 
 def gate_feeds(input_names: set[str], outputs: list[str]) -> dict[str, np.ndarray]:
@@ -87,6 +103,8 @@ class OnnxBackend:
                 raise ModelLoadError(f"{model_dir}/{SEGMENTER_FILE}: its output is not {BOUNDARY}")
         self._check_graph()
         self._inputs = {i.name for i in self.session.get_inputs()}
+        self._decoder = self.spec.tag_decoder()
+        self._tag_outputs = outputs_by_task(self.spec.outputs)["tag"]
         log.info("loaded %s %s on %s", self.spec.name, self.spec.version, self.providers)
 
     @property
@@ -108,17 +126,32 @@ class OnnxBackend:
             if isinstance(got, int) and got != size:  # symbolic dims are not checked
                 raise ModelLoadError(f"model.onnx {name} has {got} columns, model.json says {size}")
 
+    def tag(self, batch: list[Features]) -> list[WordTags]:
+        return self._decoder.decode_batch(self.run(pad_batch(batch), self._tag_outputs), batch)
+
+    def embed(self, batch: list[Features]) -> list[np.ndarray]:
+        return list(self.run(pad_batch(batch), [EMBEDDING])[EMBEDDING])
+
+    def segment(self, batch: list[Features]) -> list[np.ndarray]:
+        if self.segmenter is None:
+            raise RunError(f"model {self.spec.name} has no segmenter")
+        feeds = pad_batch(batch)
+        (logits,) = _guarded(self.segmenter.run, [BOUNDARY], feeds)
+        return [logits[i, : f.length] for i, f in enumerate(batch)]
+
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Outputs:
-        """Run the graph and return `outputs`. ORT executes every node whatever outputs are
-        asked for, so a gated graph's encoders are switched on only for the outputs wanted."""
-        try:
-            if outputs == [BOUNDARY] and self.segmenter is not None:
-                values = self.segmenter.run(outputs, feeds)
-            else:
-                values = self.session.run(outputs, {**feeds, **gate_feeds(self._inputs, outputs)})
-        except Exception as e:  # ORT raises its own types; the batcher knows this one
-            raise RunError(f"inference failed: {e}") from e
+        """The model graph's `outputs` for padded `feeds` (the tasks, the evaluation and the
+        benchmarks run it). ORT executes every node whatever outputs are asked for, so a gated
+        graph's encoders are switched on only for the outputs wanted."""
+        values = _guarded(self.session.run, outputs, {**feeds, **gate_feeds(self._inputs, outputs)})
         return dict(zip(outputs, values, strict=True))
+
+
+def _guarded(run: _Run, outputs: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    try:
+        return run(outputs, feeds)
+    except Exception as e:  # ORT raises its own types; the batcher knows this one
+        raise RunError(f"inference failed: {e}") from e
 
 
 def _session(path: Path, opts: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
@@ -126,4 +159,3 @@ def _session(path: Path, opts: ort.SessionOptions, providers: list[str]) -> ort.
         return ort.InferenceSession(str(path), opts, providers=providers)
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/... types
         raise ModelLoadError(f"{path}: cannot load: {e}") from e
-

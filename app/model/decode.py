@@ -1,4 +1,5 @@
-"""Model scores -> labels: softmax, IOB2-constrained CRF Viterbi and marginals, entity spans."""
+"""Model scores -> labels: softmax, IOB2-constrained CRF Viterbi and marginals, entity spans,
+and lemmas made from the edit scripts a lemma head classifies."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from app.model.featurize import Features
+from app.model.lemma import apply_script
 
 _FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
 
@@ -178,12 +180,14 @@ class Refiner(Protocol):
 @dataclass(frozen=True)
 class HeadDecoder:
     """One head: a CRF, or the argmax of a softmax (crf None), over its scores at each word's
-    first piece, or (`last_piece`) at its first and last pieces summed."""
+    first piece, or (`last_piece`) at its first and last pieces summed. A `lemma` head's labels
+    are edit scripts: each word's answer is the lemma its script makes of it."""
 
     name: str
     labels: list[str]
     crf: CRFDecoder | None = None
     last_piece: bool = False
+    lemma: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,11 +207,7 @@ class TagDecoder:
         """A padded batch's logits {head: (B, T, n)} and its sentences -> the labels of each
         sentence's words, of the heads any sentence asks for (`Features.heads`); a CRF runs
         once over the whole batch, a refiner once over its words."""
-        lengths, first, last = _word_pieces(features)
-        rows = np.arange(len(features))[:, None]
-        valid = np.arange(first.shape[1])[None, :] < lengths[:, None]  # (B, W): the real words
-        ends = np.cumsum(lengths).tolist()
-        spans = list(zip([0, *ends], ends, strict=False))  # each sentence's words in (N,)
+        pieces = _WordPieces.of(features)
         wanted = self._wanted(features)
         refiner = self.refiner  # when a head it answers is wanted
         if refiner is not None and wanted.isdisjoint(refiner.heads):
@@ -220,15 +220,7 @@ class TagDecoder:
         for head in self.heads:
             if head.name not in needed:
                 continue
-            scores = logits[f"{head.name}_logits"][rows, first].astype(np.float64)  # (B, W, n)
-            if head.last_piece:
-                scores += logits[f"{head.name}_logits"][rows, last]
-            if head.crf is None:  # softmax over the real words only
-                probs = softmax(scores[valid])  # (N, n)
-                ids = probs.argmax(-1)
-            else:
-                ids = head.crf.viterbi_batch(scores, lengths)[valid]
-                probs = head.crf.marginals_batch(scores, lengths)[valid]
+            ids, probs = pieces.decode(head, logits[f"{head.name}_logits"])
             if head.name in refined:
                 word_probs[head.name] = probs
             else:
@@ -236,13 +228,18 @@ class TagDecoder:
                 tags[head.name] = HeadTags([head.labels[k] for k in ids.tolist()], best)
             if head.name == "upos":
                 upos_ids = ids
+        words = [w for f in features for w in f.words]
         if refiner is not None:
-            words = [w for f in features for w in f.words]
             tags |= refiner.refine(words, upos_ids, word_probs)
+        for head in self.heads:
+            if head.lemma and head.name in tags:
+                scripts = tags[head.name]
+                lemmas = [apply_script(w, s) for w, s in zip(words, scripts.labels, strict=True)]
+                tags[head.name] = HeadTags(lemmas, scripts.scores)
         order = [h.name for h in self.heads if h.name in tags]
         return [
             {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in order}
-            for a, b in spans
+            for a, b in pieces.spans()
         ]
 
     def _wanted(self, features: list[Features]) -> set[str]:
@@ -253,14 +250,41 @@ class TagDecoder:
         return every & set().union(*(f.heads for f in features if f.heads is not None))
 
 
-def _word_pieces(features: list[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each sentence's word count (B,), and its words' first and last pieces (B, W), padded
-    with piece 0 (ignored past its length)."""
-    lengths = np.array([len(f.word_starts) for f in features], dtype=np.int64)
-    W = int(lengths.max()) if len(features) else 0
-    first = np.zeros((len(features), W), dtype=np.int64)
-    last = np.zeros((len(features), W), dtype=np.int64)
-    for i, f in enumerate(features):
-        first[i, : lengths[i]] = f.word_starts
-        last[i, : lengths[i]] = np.append(f.word_starts[1:], f.length) - 1
-    return lengths, first, last
+@dataclass(frozen=True)
+class _WordPieces:
+    """Where a padded batch's words are: each sentence's word count (B,), and its words' first
+    and last pieces (B, W), padded with piece 0 (ignored past its length)."""
+
+    lengths: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def of(cls, features: list[Features]) -> _WordPieces:
+        lengths = np.array([len(f.word_starts) for f in features], dtype=np.int64)
+        W = int(lengths.max()) if len(features) else 0
+        first = np.zeros((len(features), W), dtype=np.int64)
+        last = np.zeros((len(features), W), dtype=np.int64)
+        for i, f in enumerate(features):
+            first[i, : lengths[i]] = f.word_starts
+            last[i, : lengths[i]] = np.append(f.word_starts[1:], f.length) - 1
+        return cls(lengths, first, last)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Each sentence's words among all the batch's words, in order."""
+        ends = np.cumsum(self.lengths).tolist()
+        return list(zip([0, *ends], ends, strict=False))
+
+    def decode(self, head: HeadDecoder, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A head's label ids (N,) and probabilities (N, n) of every real word, in order, from
+        its per-piece logits (B, T, n)."""
+        rows = np.arange(len(self.lengths))[:, None]
+        valid = np.arange(self.first.shape[1])[None, :] < self.lengths[:, None]  # (B, W)
+        scores = logits[rows, self.first].astype(np.float64)  # (B, W, n)
+        if head.last_piece:
+            scores += logits[rows, self.last]
+        if head.crf is None:  # softmax over the real words only
+            probs = softmax(scores[valid])  # (N, n)
+            return probs.argmax(-1), probs
+        ids = head.crf.viterbi_batch(scores, self.lengths)[valid]
+        return ids, head.crf.marginals_batch(scores, self.lengths)[valid]

@@ -118,6 +118,7 @@ class ModelSpec:
                 h.labels,
                 None if h.crf is None else CRFDecoder.build(h.labels, **h.crf),
                 h.pieces == "first+last",
+                h.decoder == "lemma",
             )
             for h in self.heads
         ]

@@ -11,42 +11,15 @@ from contextlib import asynccontextmanager
 import numpy as np
 import pytest
 
-from app.core.batcher import Batcher, BatchLimits
+from app.core.batcher import Batcher
 from app.core.errors import BackendError, InputTooLargeError, OverloadedError
+from app.core.queue import BatchLimits
 from app.metrics import Metrics
 from app.model.errors import RunError
 from app.model.featurize import Features
-from tests.helpers import fake_spec
+from tests.fakes import FAIL_ID, FakeBackend
 
 pytestmark = pytest.mark.anyio
-
-FAIL_ID = 666  # a sentence holding this piece makes its batch fail
-
-
-class FakeBackend:
-    """Outputs derived from the inputs, so a wrong slice shows: logits repeat each piece id,
-    the embedding is the sum of the sentence's ids."""
-
-    spec = fake_spec()
-    providers = ["fake"]
-
-    def __init__(self, error: Callable[[str], Exception] = RuntimeError) -> None:
-        self.error = error  # what a batch holding FAIL_ID raises
-        self.batches: list[list[int]] = []  # lengths of each run's sentences
-        self.gate: threading.Event | None = None  # when set, runs wait for it
-        self.entered = threading.Event()  # a run has started
-
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        self.entered.set()
-        if self.gate is not None:
-            self.gate.wait(5)
-        ids, lengths = feeds["input_ids"], feeds["lengths"]  # (B, T), (B,)
-        self.batches.append(lengths.tolist())
-        if (ids == FAIL_ID).any():
-            raise self.error("boom")
-        logits = np.repeat(ids[:, :, None].astype(np.float32), 3, axis=2)  # (B, T, 3)
-        out = {"upos_logits": logits, "ner_logits": logits, "embedding": ids.sum(1)[:, None]}
-        return {k: out[k] for k in outputs}
 
 
 def sentence(n: int, first: int = 1000) -> Features:
@@ -90,21 +63,18 @@ async def test_concurrent_submissions_share_a_run() -> None:
         results = await asyncio.gather(*submit_each(batcher, sentences))
     assert len(backend.batches) == 1
     for s, (out,) in zip(sentences, results, strict=True):
-        assert out.keys() == {"upos_logits", "ner_logits"}
-        assert out["upos_logits"].shape == (s.length, 3)  # cut to its own length
-        assert (out["upos_logits"][:, 0] == s.input_ids).all()
+        assert (out == s.input_ids).all()  # its own result, in its request's order
     assert batcher.metrics.registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == 1
 
 
-async def test_tasks_run_separately_with_their_outputs() -> None:
+async def test_tasks_run_separately_each_with_its_results() -> None:
     backend = FakeBackend()
     async with running(backend) as batcher:
         tag = batcher.submit("tag", [sentence(3)])
         emb = batcher.submit("embed", [sentence(3)])
         (tagged,), (embedded,) = await asyncio.gather(tag, emb)
-    assert len(backend.batches) == 2
-    assert tagged.keys() == {"upos_logits", "ner_logits"}
-    assert embedded.keys() == {"embedding"} and embedded["embedding"].tolist() == [3003]
+    assert sorted(backend.tasks) == ["embed", "tag"]
+    assert tagged.tolist() == [1000, 1001, 1002] and embedded.tolist() == [3003]
 
 
 async def test_max_batch_size() -> None:
@@ -218,7 +188,7 @@ async def test_a_request_larger_than_the_queue_is_413_not_429() -> None:
             batcher.submit("tag", [sentence(2)] * 5)
         assert batcher.queued == 0
         (out, *_) = await batcher.submit("tag", [sentence(2)] * 4)
-        assert out["upos_logits"].shape == (2, 3)
+        assert out.tolist() == [1000, 1001]
 
 
 async def test_overload_refuses_the_whole_request() -> None:
@@ -257,28 +227,17 @@ async def test_stop_drains_the_queue() -> None:
     assert all(f.done() and not f.cancelled() for f in futures)
 
 
-class MeetingBackend(FakeBackend):
-    """Each run waits (up to 2 s) for another run to be in flight at the same time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.barrier = threading.Barrier(2, timeout=2)
-
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> dict[str, np.ndarray]:
-        self.barrier.wait()  # BrokenBarrierError: the runs did not overlap
-        return super().run(feeds, outputs)
-
-
 @pytest.mark.parametrize("workers, overlap", [(2, True), (1, False)])
 async def test_workers_run_batches_side_by_side(workers: int, overlap: bool) -> None:
-    backend = MeetingBackend()
+    barrier = threading.Barrier(2, timeout=2)  # broken: the runs did not overlap
+    backend = FakeBackend(hook=lambda task, batch: barrier.wait())
     async with running(backend, workers=workers, max_batch_size=1) as batcher:
         futures = submit_each(batcher, [sentence(3), sentence(4)])
         results = await asyncio.gather(*futures, return_exceptions=True)
     ok = [isinstance(r, list) for r in results]
     assert ok == [overlap, overlap]
     if overlap:
-        assert sorted(len(r[0]["upos_logits"]) for r in results) == [3, 4]
+        assert sorted(len(r[0]) for r in results) == [3, 4]
 
 
 async def test_a_request_split_over_batches_gets_its_results_in_order() -> None:
@@ -287,7 +246,7 @@ async def test_a_request_split_over_batches_gets_its_results_in_order() -> None:
         sentences = [sentence(n, first=100 * n) for n in (5, 1, 4, 2, 3)]
         results = await batcher.submit("embed", sentences)
     assert len(backend.batches) == 3
-    assert [int(r["embedding"][0]) for r in results] == [int(s.input_ids.sum()) for s in sentences]
+    assert [int(r[0]) for r in results] == [int(s.input_ids.sum()) for s in sentences]
 
 
 async def test_a_failed_batch_fails_its_whole_request() -> None:
@@ -326,3 +285,44 @@ async def test_an_empty_request_is_answered_at_once() -> None:
     async with running(backend) as batcher:
         assert await asyncio.wait_for(batcher.submit("embed", []), 1) == []
     assert backend.batches == []
+
+
+async def test_feed_puts_more_sentences_than_a_batch_in_the_bulk_lane_behind_others() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_batch_size=2, max_wait_ms=0) as batcher:
+        first = batcher.submit("tag", [sentence(2, first=1)])
+        await asyncio.to_thread(backend.entered.wait, 5)  # the one worker is held
+        document = asyncio.ensure_future(
+            batcher.feed("tag", [sentence(3, first=100 * k) for k in range(1, 7)])
+        )
+        await until(lambda: batcher.queued == 6)
+        single = batcher.submit("tag", [sentence(4, first=7)])
+        backend.gate.set()
+        results = await document
+        await asyncio.gather(first, single)
+    assert [int(r[0]) for r in results] == [100 * k for k in range(1, 7)]  # in order
+    assert backend.batches[:2] == [[2], [4]]  # the single sentence went before the document
+    assert backend.batches[2:] == [[3, 3]] * 3
+
+
+async def test_feed_goes_in_parts_and_waits_for_its_own_when_the_queue_is_full() -> None:
+    backend = FakeBackend()
+    async with running(backend, max_batch_size=4, max_queue=32, max_wait_ms=0) as batcher:
+        sentences = [sentence(2, first=10 * k) for k in range(1, 101)]  # parts of 2, over 32
+        results = await batcher.feed("tag", sentences)
+    assert [int(r[0]) for r in results] == [10 * k for k in range(1, 101)]
+    assert max(len(b) for b in backend.batches) <= 4
+
+
+async def test_feed_refuses_when_the_queue_is_full_of_others() -> None:
+    backend = FakeBackend()
+    backend.gate = threading.Event()
+    async with running(backend, max_batch_size=2, max_queue=4, max_wait_ms=0) as batcher:
+        held = batcher.submit("tag", [sentence(2)])
+        await asyncio.to_thread(backend.entered.wait, 5)
+        others = batcher.submit("tag", [sentence(2)] * 4)
+        with pytest.raises(OverloadedError):
+            await batcher.feed("tag", [sentence(2)] * 8)
+        backend.gate.set()
+        await asyncio.gather(held, others)

@@ -10,23 +10,24 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from app.config import Settings
-from app.core.batcher import Batcher, BatchLimits
-from app.core.engine import Engine, batch_finishers
+from app.core.batcher import Batcher
+from app.core.engine import Engine
 from app.core.errors import (
     EmptyInputError,
     InputTooLargeError,
     NoSentenceEncoderError,
     OverloadedError,
 )
+from app.core.queue import BatchLimits
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
-from app.model.spec import ModelSpec
+from app.model.featurize import Features
+from tests.fakes import FakeBackend, Hooked
 from tests.helpers import fake_spec
 
 pytestmark = pytest.mark.anyio
@@ -50,7 +51,7 @@ async def engine(
 async def running(backend: Backend, settings: Settings) -> AsyncIterator[Engine]:
     """An engine on a started batcher of one worker."""
     limits = BatchLimits.from_settings(settings)
-    batcher = Batcher(backend, limits, Metrics(), 1, batch_finishers(backend.spec))
+    batcher = Batcher(backend, limits, Metrics(), 1)
     batcher.start()
     try:
         yield Engine(backend.spec, batcher, settings, backend.providers)
@@ -158,52 +159,37 @@ async def test_truncation_keeps_the_end_it_is_asked_to(engine: Engine) -> None:
     np.testing.assert_allclose(left.vectors, last.vectors, atol=1e-6)
 
 
-class TaggerOnly:
-    """A backend whose model has no sentence encoder; it must never be run here."""
-
-    spec = fake_spec(embedding_dim=None)
-    providers = ["fake"]
-
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Any:
-        raise AssertionError("not run")
+def never_run(task: str, batch: list[Features]) -> None:
+    raise AssertionError("not run")
 
 
 async def test_a_tagger_only_model_refuses_to_embed(make_settings: Callable[..., Settings]) -> None:
-    async with running(TaggerOnly(), make_settings()) as engine:
+    tagger_only = FakeBackend(spec=fake_spec(embedding_dim=None), hook=never_run)
+    async with running(tagger_only, make_settings()) as engine:
         assert engine.spec.tasks == ["tag"] and engine.entity_labels == []
         with pytest.raises(NoSentenceEncoderError, match="no sentence encoder"):
             await engine.embed(["Alice"], normalize=True)
 
 
-class GatedBackend:
-    """The real backend behind a gate: each run waits until the test opens it."""
+class Gate:
+    """Holds each run until the test opens it."""
 
-    def __init__(self, backend: OnnxBackend) -> None:
-        self.backend = backend
-        self.gate = threading.Event()
+    def __init__(self) -> None:
+        self.opened = threading.Event()
         self.entered = threading.Event()
 
-    @property
-    def spec(self) -> ModelSpec:
-        return self.backend.spec
-
-    @property
-    def providers(self) -> list[str]:
-        return self.backend.providers
-
-    def run(self, feeds: dict[str, np.ndarray], outputs: list[str]) -> Any:
+    def __call__(self, task: str, batch: list[Features]) -> None:
         self.entered.set()
-        self.gate.wait(30)
-        return self.backend.run(feeds, outputs)
+        self.opened.wait(30)
 
 
 async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
     backend: OnnxBackend, make_settings: Callable[..., Settings]
 ) -> None:
-    gated = GatedBackend(backend)
-    async with running(gated, make_settings(max_queue=2)) as engine:
+    gate = Gate()
+    async with running(Hooked(backend, gate), make_settings(max_queue=2)) as engine:
         running_batch = asyncio.ensure_future(engine.tag_tokens([["One", "."]]))
-        await asyncio.to_thread(gated.entered.wait, 10)  # the one worker is held in its run
+        await asyncio.to_thread(gate.entered.wait, 10)  # the one worker is held in its run
         queued = asyncio.ensure_future(engine.tag_tokens([["Two", "."], ["Three", "."]]))
         deadline = time.monotonic() + 10
         while engine.batcher.queued < 2:
@@ -214,6 +200,6 @@ async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
             await asyncio.wait_for(engine.tag_texts(["Four is here. Five too."]), timeout=5)
         with pytest.raises(OverloadedError):
             await asyncio.wait_for(engine.tag_tokens([["Six", "."]]), timeout=5)
-        gated.gate.set()
+        gate.opened.set()
         answers = await asyncio.gather(running_batch, queued)
     assert [len(a) for a in answers] == [1, 2]

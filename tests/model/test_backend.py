@@ -1,4 +1,5 @@
-"""Provider choice, model directory checks, and running only the requested outputs."""
+"""Provider choice, model directory checks, the tasks the core runs (tag, embed, segment a
+batch), and running only the requested outputs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from app.model.backend import OnnxBackend, select_providers
 from app.model.errors import ModelLoadError, RunError
+from app.model.featurize import Features, WordPiece, featurize, featurize_pieces
 from app.model.lexicon import LEXICON_FILE
 from app.model.spec import ModelSpec
 
@@ -37,6 +39,52 @@ def test_cuda_unavailable_falls_back_to_cpu_with_one_line(caplog: pytest.LogCapt
         assert select_providers(["cuda", "cpu"], ["AzureExecutionProvider", CPU]) == [CPU]
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1 and "CUDAExecutionProvider requested but not available" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def shipped(model_dir: Path) -> OnnxBackend:
+    return OnnxBackend(model_dir, ["cpu"], intra_op_threads=1)
+
+
+SENTENCES = (["The", "cats", "were", "running", "."], ["Paris", "is", "big"], ["Hi"])
+
+
+def test_tag_answers_each_sentence_as_alone_with_lemmas_made(shipped: OnnxBackend) -> None:
+    wp = WordPiece(shipped.spec.vocab)
+    batch = [featurize(words, wp) for words in SENTENCES]
+    together = shipped.tag(batch)
+    assert together == [shipped.tag([f])[0] for f in batch]
+    first = together[0]
+    assert list(first) == [h.name for h in shipped.spec.heads]
+    assert first["lemma"].labels == ["the", "cat", "be", "run", "."]  # lemmas, not edit scripts
+    assert first["upos"].labels[1] == "NOUN" and len(first["upos"].scores) == 5
+
+
+def test_tag_decodes_only_the_heads_asked_for(shipped: OnnxBackend) -> None:
+    wp = WordPiece(shipped.spec.vocab)
+    [tags] = shipped.tag([featurize(["Paris", "is", "big"], wp, frozenset({"ner"}))])
+    assert list(tags) == ["ner"] and tags["ner"].labels[0] == "B-LOC"
+
+
+def test_embed_gives_one_vector_per_sentence_as_alone(shipped: OnnxBackend) -> None:
+    wp = WordPiece(shipped.spec.vocab)
+    batch = [featurize_pieces(words, wp) for words in SENTENCES]
+    vectors = shipped.embed(batch)
+    assert [v.shape for v in vectors] == [(shipped.spec.embedding_dim,)] * 3
+    for f, v in zip(batch, vectors, strict=True):
+        np.testing.assert_allclose(shipped.embed([f])[0], v, atol=1e-6)
+
+
+def test_segment_gives_a_logit_per_piece_of_each_window(shipped: OnnxBackend) -> None:
+    wp = WordPiece(shipped.spec.vocab)
+    windows = [featurize(w, wp) for w in SENTENCES]
+    windows = [
+        Features(f.input_ids, f.case_ids, f.word_starts, np.zeros(f.length, np.int64))
+        for f in windows
+    ]
+    logits = shipped.segment(windows)
+    assert [len(x) for x in logits] == [f.length for f in windows]
+    np.testing.assert_allclose(shipped.segment(windows[1:2])[0], logits[1], atol=1e-6)
 
 
 def test_loads_and_returns_the_requested_outputs(model_copy: Path) -> None:

@@ -1,27 +1,23 @@
-"""Running text of any length -> sentences, and many sentences fed to the batcher as room frees.
+"""Running text of any length -> its sentences.
 
 A text is split where the segmenter (segmenter.onnx, app.model.segment) scores a sentence
 start; a text with no sentence-final punctuation and no line break before its last word is one
 sentence and skips it. A run of words with no boundary that is over the per-sentence limits is
-cut into windows of whole words. A request with more sentences than a batch holds goes in the
-batcher's bulk lane, so it does not hold up one-sentence requests, and in parts of at most a
-sixteenth of the queue, two at a time: a document is never refused for its size alone, while a
-full queue still refuses new work (OverloadedError, 429).
+cut into windows of whole words. A long text's windows go to the batcher's bulk lane
+(`Batcher.feed`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
 from app.config import Settings
 from app.core.batcher import Batcher
-from app.core.errors import InputTooLargeError, OverloadedError
+from app.core.errors import InputTooLargeError
 from app.core.off_loop import OffLoop
 from app.model.featurize import Features, WordPiece
 from app.model.segment import (
@@ -38,34 +34,6 @@ _NO_WORDS = np.zeros(0, dtype=np.int64)
 _ON_LOOP_WORDS = 2000  # a text of more words is counted and featurized on the off-loop thread
 _R = TypeVar("_R")
 _FIRST_ONLY = np.zeros(1, dtype=np.int64)
-
-
-async def feed(batcher: Batcher, task: str, features: Sequence[Features]) -> list[Any]:
-    """Every result of `features`, in order; see the module's note for how they are queued."""
-    bulk = len(features) > batcher.limits.max_batch_size
-    part = max(1, batcher.limits.max_queue // 16)
-    if len(features) <= part:
-        return await batcher.submit(task, features, bulk)
-    results: list[Any] = []
-    pending: deque[asyncio.Future[list[Any]]] = deque()
-    try:
-        for i in range(0, len(features), part):
-            while True:
-                try:
-                    pending.append(batcher.submit(task, features[i : i + part], bulk))
-                    break
-                except OverloadedError:
-                    if not pending:  # nothing of ours to wait for: the service is full
-                        raise
-                    results += await pending.popleft()
-            if len(pending) == 2:
-                results += await pending.popleft()
-        while pending:
-            results += await pending.popleft()
-    finally:
-        for future in pending:  # cancelled or failed: the rest is skipped, not run for nobody
-            future.cancel()
-    return results
 
 
 class Splitter:
@@ -121,7 +89,7 @@ class Splitter:
             )
             for w in wins
         ]
-        logits = await feed(self.batcher, "segment", parts)
+        logits = await self.batcher.feed("segment", parts)
         assert self.threshold is not None
         return sentence_starts(word_scores(f, wins, logits), self.threshold)
 
