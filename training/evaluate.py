@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from app.model.backend import OnnxBackend
 from app.model.decode import WordTags
-from app.model.featurize import Features, WordPiece, featurize, length_batches
-from app.model.lemma import apply_script
+from app.model.featurize import Features, WordPiece, featurize
 from training.data import Sentence, load_tagging
 from training.distill import student_features, teacher_vectors
 from training.scores import tagging_scores
@@ -23,32 +23,32 @@ class OnnxModel:
         self.backend = OnnxBackend(model_dir, ["cpu"], threads)
         spec = self.backend.spec
         self.wp = WordPiece(spec.vocab)
-        self.decoder = spec.tag_decoder()
 
-    def _runs(self, feats: list[Features], outputs: list[str], batch: int = 64):
-        for idx, feeds in length_batches(feats, batch):
-            yield idx, self.backend.run(feeds, outputs)
+    def _batches(self, feats: list[Features], size: int = 64) -> Iterator[list[int]]:
+        """Indices of `feats` in batches of similar lengths."""
+        order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+        for j in range(0, len(order), size):
+            yield order[j : j + size]
 
     def tag(self, sentences: list[list[str]]) -> list[WordTags]:
         feats = [featurize(words, self.wp) for words in sentences]
         out: list[WordTags | None] = [None] * len(feats)
-        for idx, run in self._runs(feats, self.backend.spec.task_outputs["tag"]):
-            tags = self.decoder.decode_batch(run, [feats[i] for i in idx])
-            for i, t in zip(idx, tags, strict=True):
+        for idx in self._batches(feats):
+            for i, t in zip(idx, self.backend.tag([feats[i] for i in idx]), strict=True):
                 out[i] = t
         return out  # type: ignore[return-value]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         feats = student_features(texts, self.wp)
         out = np.zeros((len(feats), self.backend.spec.embedding_dim), dtype=np.float32)
-        for idx, run in self._runs(feats, ["embedding"]):
-            out[idx] = run["embedding"]
+        for idx in self._batches(feats):
+            out[idx] = np.stack(self.backend.embed([feats[i] for i in idx]))
         return out
 
 
 def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTags]) -> dict:
     """XPOS, UFeats and lemma accuracy (%) on gold words, for a model with those heads; the
-    lemma as the service makes it, from its edit script."""
+    lemma as the service makes it."""
     heads = {h.name: h for h in model.backend.spec.heads}
     if not {"xpos", "feats", "lemma"} <= heads.keys():
         return {}
@@ -58,10 +58,7 @@ def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTa
         n += len(s.words)
         right["xpos"] += sum(a == b for a, b in zip(p["xpos"].labels, s.xpos, strict=True))
         right["feats"] += sum(a == b for a, b in zip(p["feats"].labels, s.feats, strict=True))
-        made = [
-            apply_script(w, script) for w, script in zip(s.words, p["lemma"].labels, strict=True)
-        ]
-        right["lemma"] += sum(a == b for a, b in zip(made, s.lemmas, strict=True))
+        right["lemma"] += sum(a == b for a, b in zip(p["lemma"].labels, s.lemmas, strict=True))
     return {f"{h}_acc": 100 * v / max(n, 1) for h, v in right.items()}
 
 
