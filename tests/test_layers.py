@@ -82,3 +82,38 @@ def test_training_and_bench_use_the_model_layer_only(folder: str) -> None:
         if rank(name) not in (0, None)
     ]
     assert not wrong
+
+
+# What only the model layer knows about a graph: its inputs and outputs, by name.
+GRAPH_NAMES = {"EMBEDDING", "BOUNDARY", "GATES", "INPUTS", "outputs_by_task"}
+GRAPH_ATTRIBUTES = {"task_outputs", "outputs", "output_names"}
+
+
+def graph_words(path: Path) -> list[str]:
+    """Where `path` names a graph input or output: a string like `upos_logits` or `embedding`,
+    a name of app.model.spec's graph contract, or a spec attribute listing outputs."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.endswith("_logits") or node.value in ("embedding", "input_ids"):
+                found.append(f"{path.name}:{node.lineno} {node.value!r}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "app.model.spec":
+            found += [
+                f"{path.name}:{node.lineno} {a.name}" for a in node.names if a.name in GRAPH_NAMES
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr in GRAPH_ATTRIBUTES:
+            found.append(f"{path.name}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_the_core_never_names_a_graph_input_or_output() -> None:
+    """The core schedules tasks (tag, embed, segment a batch); the model layer runs them."""
+    assert [w for path in sources("app/core") for w in graph_words(path)] == []
+
+
+def test_the_graph_check_sees_what_it_forbids(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from app.model.spec import EMBEDDING\nx = out['upos_logits']\ny = spec.task_outputs\n"
+    )
+    assert len(graph_words(probe)) == 3
