@@ -1,0 +1,78 @@
+"""The tree decoder: one root, no cycles, every head inside the sentence, and the best such tree
+(checked against every tree of small sentences)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from app.model.tree import tree
+
+
+def well_formed(heads: np.ndarray) -> bool:
+    n = len(heads) - 1
+    if heads[0] != 0 or np.count_nonzero(heads[1:] == 0) != 1:
+        return False
+    if not all(0 <= h <= n and h != i for i, h in enumerate(heads[1:], 1)):
+        return False
+    for start in range(1, n + 1):  # every word reaches the root within n steps
+        node, steps = start, 0
+        while node != 0 and steps <= n:
+            node, steps = heads[node], steps + 1
+        if node != 0:
+            return False
+    return True
+
+
+def total(scores: np.ndarray, heads: np.ndarray) -> float:
+    return float(scores[np.arange(1, len(heads)), heads[1:]].sum())
+
+
+def best_by_brute_force(scores: np.ndarray) -> float:
+    n = len(scores) - 1
+    best = -np.inf
+    for choice in itertools.product(range(n + 1), repeat=n):
+        heads = np.array([0, *choice])
+        if well_formed(heads):
+            best = max(best, total(scores, heads))
+    return best
+
+
+def score_matrices(max_words: int) -> st.SearchStrategy[np.ndarray]:
+    return st.integers(1, max_words).flatmap(
+        lambda n: arrays(np.float64, (n + 1, n + 1), elements=st.floats(-5, 5, width=32))
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(score_matrices(5))
+def test_the_tree_is_well_formed_and_the_best_one(scores: np.ndarray) -> None:
+    heads = tree(scores)
+    assert well_formed(heads)
+    assert total(scores, heads) >= best_by_brute_force(scores) - 1e-9
+
+
+@settings(max_examples=50, deadline=None)
+@given(score_matrices(40))
+def test_long_sentences_get_a_well_formed_tree(scores: np.ndarray) -> None:
+    assert well_formed(tree(scores))
+
+
+def test_a_best_choice_that_is_a_tree_is_kept() -> None:
+    scores = np.full((4, 4), -10.0)
+    scores[1, 2] = scores[2, 0] = scores[3, 2] = 0.0  # "the cat sat": 1 <- 2, 2 root, 3 <- 2
+    assert tree(scores).tolist() == [0, 2, 0, 2]
+
+
+def test_two_roots_and_a_cycle_are_repaired() -> None:
+    scores = np.full((5, 5), -10.0)
+    scores[1, 0] = scores[2, 0] = 0.0  # two words want the root
+    scores[3, 4] = scores[4, 3] = 0.0  # two words want each other
+    scores[2, 1] = -1.0
+    scores[3, 1] = -2.0
+    heads = tree(scores)
+    assert well_formed(heads) and heads.tolist() == [0, 0, 1, 1, 3]
