@@ -1,7 +1,7 @@
 """The client libraries people point at the service, against `python -m app` over TCP: the
 OpenAI SDK, LangChain's OpenAIEmbeddings and huggingface_hub's InferenceClient, offline (a
-connection anywhere but this machine fails the test). The README's Python examples run here
-too and must print what the README shows."""
+connection anywhere but this machine fails the test). The Python examples of docs/api.md run
+here too and must print what it shows."""
 
 from __future__ import annotations
 
@@ -50,10 +50,8 @@ def embed(base: str, texts: list[str], **fields: Any) -> np.ndarray:
 
 
 @pytest.mark.parametrize("example", range(5))
-def test_readme_examples_print_what_the_readme_shows(
-    server: Server, repo_root: Path, example: int
-) -> None:
-    examples = python_examples(repo_root / "README.md")
+def test_api_md_examples_print_what_it_shows(server: Server, repo_root: Path, example: int) -> None:
+    examples = python_examples(repo_root / "docs" / "api.md")
     assert len(examples) == 5, "CoNLL-U, spaCy, and one per client: OpenAI, LangChain, HF hub"
     code, shown = examples[example]
     assert run_python(code, server.base) == shown
