@@ -9,7 +9,6 @@ Selection on STS-B dev only; STS-B dev sentences are kept out of the distillatio
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -17,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from app.model.featurize import Features, WordPiece, featurize, length_batches, pad_batch
 from app.model.text import split_words
 from training import teacher
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import load_tagging, read_stsb
+from training.loop import Budget, Trainer, run
 from training.model import BiGRUModel, ModelConfig
 from training.sts import stsb_spearman
 
@@ -114,6 +115,8 @@ def student_encoder(model, wp: WordPiece, batch: int = 256):
 
 
 def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> dict:
+    """Train the sentence encoder on the corpus, scored on STS-B dev `evals_per_epoch` times an
+    epoch; the best in out/sentence.pt. Its dev figure and history back."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -125,58 +128,52 @@ def distill(data_dir: Path, out: Path, cfg: DistillConfig, cache_dir: Path) -> d
     print(f"corpus: {len(corpus)} sentences", flush=True)
     targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
     feats = student_features(corpus, wp)
+    opt = torch.optim.Adam(_sentence_only(model), lr=cfg.lr)
+    order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+    chunks = [order[j : j + cfg.batch_size] for j in range(0, len(order), cfg.batch_size)]
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(chunks), pct_start=0.05
+    )
+
+    def shuffled(epoch: int) -> list[list[int]]:
+        rng.shuffle(chunks)  # in place: each epoch reorders the one before
+        return chunks
+
+    def step(idx: list[int]) -> dict[str, float]:
+        b = pad_batch([feats[i] for i in idx])
+        v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
+        loss = (1 - torch.nn.functional.cosine_similarity(v, targets[idx])).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": loss.item()}
+
+    def keep(epoch: int, dev: dict[str, float]) -> None:
+        meta = dict(distill=asdict(cfg), stsb_dev=dev["stsb_dev"], corpus_size=len(corpus))
+        save_checkpoint(model, out / "sentence.pt", meta)
+
+    encode = student_encoder(model, wp)
+    trainer = Trainer(
+        batches=shuffled,
+        step=step,
+        evaluate=lambda: {"stsb_dev": stsb_spearman(encode, data_dir)},
+        select=lambda dev: dev["stsb_dev"],
+        keep=keep,
+        evals_per_epoch=cfg.evals_per_epoch,
+    )
+    history = run(trainer, Budget(cfg.epochs, cfg.max_minutes), out, "distill_history.json")
+    return {"stsb_dev": history.best["stsb_dev"], "history": history.rows}
+
+
+def _sentence_only(model: BiGRUModel) -> list[nn.Parameter]:
+    """The sentence encoder's parameters, the only ones left trainable."""
     params = model.sentence_parameters()
     for p in model.parameters():
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    encode = student_encoder(model, wp)
-    order = sorted(range(len(feats)), key=lambda i: feats[i].length)
-    chunks = [order[j : j + cfg.batch_size] for j in range(0, len(order), cfg.batch_size)]
-    eval_every = max(1, len(chunks) // cfg.evals_per_epoch)
-    total_steps = cfg.epochs * len(chunks)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=0.05
-    )
-    history, best, t0, step = [], -1.0, time.time(), 0
-    for epoch in range(1, cfg.epochs + 1):
-        rng.shuffle(chunks)
-        running = 0.0
-        for k, idx in enumerate(chunks, 1):
-            b = pad_batch([feats[i] for i in idx])
-            v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
-            loss = (1 - torch.nn.functional.cosine_similarity(v, targets[idx])).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            running += loss.item()
-            if k % eval_every == 0 or k == len(chunks):
-                model.eval()
-                sts = stsb_spearman(encode, data_dir)
-                point = {
-                    "epoch": epoch - 1 + k / len(chunks),
-                    "loss": running / k,
-                    "stsb_dev": sts,
-                    "minutes": (time.time() - t0) / 60,
-                }
-                history.append(point)
-                improved = sts > best
-                if improved:
-                    best = sts
-                    meta = dict(distill=asdict(cfg), stsb_dev=sts, corpus_size=len(corpus))
-                    save_checkpoint(model, out / "sentence.pt", meta)
-                print(
-                    f"epoch {point['epoch']:.2f}: loss {point['loss']:.4f} STS-B dev {sts:.2f} "
-                    f"{'*' if improved else ''} ({point['minutes']:.1f} min)",
-                    flush=True,
-                )
-                (out / "distill_history.json").write_text(json.dumps(history, indent=1))
-                if point["minutes"] > cfg.max_minutes:
-                    return {"stsb_dev": best, "history": history}
-    return {"stsb_dev": best, "history": history}
+    return params
 
 
 def sts_finetune(
@@ -191,7 +188,6 @@ def sts_finetune(
 ) -> dict:
     """Tune the distilled sentence encoder on STS-B train pairs with the CoSENT ranking loss;
     select on STS-B dev (evaluated before tuning too, so tuning is kept only if it helps)."""
-
     torch.manual_seed(seed)
     rng = random.Random(seed)
     torch.set_num_threads(threads)
@@ -202,36 +198,46 @@ def sts_finetune(
     left = student_features([p[0] for p in pairs], wp)
     right = student_features([p[1] for p in pairs], wp)
     gold = torch.tensor([p[2] for p in pairs])
-    params = model.sentence_parameters()
-    opt = torch.optim.Adam(params, lr=lr)
-    encode = student_encoder(model, wp)
-    best = stsb_spearman(encode, data_dir)
-    history = [{"epoch": 0, "stsb_dev": best}]
-    print(f"before tuning: STS-B dev {best:.2f}", flush=True)
-    save_checkpoint(model, out / "sentence.pt", dict(ckpt["meta"], stsb_dev=best))
+    opt = torch.optim.Adam(model.sentence_parameters(), lr=lr)
     order = list(range(len(pairs)))
-    for epoch in range(1, epochs + 1):
-        rng.shuffle(order)
-        for j in range(0, len(order), batch_size):
-            idx = order[j : j + batch_size]
-            a, b = pad_batch([left[i] for i in idx]), pad_batch([right[i] for i in idx])
-            u = model.sentence(torch.from_numpy(a["input_ids"]), torch.from_numpy(a["lengths"]))
-            v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
-            cos = torch.nn.functional.cosine_similarity(u, v) * 20  # (B,)
-            # CoSENT: every pair ranked above another by gold should be above it by cosine.
-            diff = cos[None, :] - cos[:, None]  # [i, j] = cos_j - cos_i
-            above = gold[idx][:, None] > gold[idx][None, :]
-            loss = torch.logsumexp(torch.cat([torch.zeros(1), diff[above]]), dim=0)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sts = stsb_spearman(encode, data_dir)
-        history.append({"epoch": epoch, "stsb_dev": sts})
-        improved = sts > best
-        if improved:
-            best = sts
-            meta = dict(ckpt["meta"], stsb_dev=sts, sts_finetune={"epochs": epoch, "lr": lr})
-            save_checkpoint(model, out / "sentence.pt", meta)
-        print(f"epoch {epoch}: STS-B dev {sts:.2f} {'*' if improved else ''}", flush=True)
-    (out / "sts_history.json").write_text(json.dumps(history, indent=1))
-    return {"stsb_dev": best, "history": history}
+
+    def shuffled(epoch: int) -> list[list[int]]:
+        rng.shuffle(order)  # in place: each epoch reorders the one before
+        return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
+
+    def step(idx: list[int]) -> dict[str, float]:
+        a, b = pad_batch([left[i] for i in idx]), pad_batch([right[i] for i in idx])
+        loss = cosent(model, a, b, gold[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return {"loss": loss.item()}
+
+    def keep(epoch: int, dev: dict[str, float]) -> None:
+        tuned = {"sts_finetune": {"epochs": epoch, "lr": lr}} if epoch else {}
+        meta = dict(ckpt["meta"], stsb_dev=dev["stsb_dev"], **tuned)
+        save_checkpoint(model, out / "sentence.pt", meta)
+
+    encode = student_encoder(model, wp)
+    trainer = Trainer(
+        batches=shuffled,
+        step=step,
+        evaluate=lambda: {"stsb_dev": stsb_spearman(encode, data_dir)},
+        select=lambda dev: dev["stsb_dev"],
+        keep=keep,
+        evaluate_first=True,
+    )
+    history = run(trainer, Budget(epochs), out, "sts_history.json")
+    return {"stsb_dev": history.best["stsb_dev"], "history": history.rows}
+
+
+def cosent(
+    model: BiGRUModel, a: dict[str, np.ndarray], b: dict[str, np.ndarray], gold: Tensor
+) -> Tensor:
+    """CoSENT: every pair ranked above another by gold should be above it by cosine."""
+    u = model.sentence(torch.from_numpy(a["input_ids"]), torch.from_numpy(a["lengths"]))
+    v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
+    cos = torch.nn.functional.cosine_similarity(u, v) * 20  # (B,)
+    diff = cos[None, :] - cos[:, None]  # [i, j] = cos_j - cos_i
+    above = gold[:, None] > gold[None, :]
+    return torch.logsumexp(torch.cat([torch.zeros(1), diff[above]]), dim=0)

@@ -164,7 +164,7 @@ class _Loop:
             self.best, self.history.best_row = figure, len(rows) - 1
             self.trainer.keep(epoch, dev)
         self.trainer.after_eval(epoch, dev)
-        _show(rows[-1], improved)
+        _show(rows[-1], improved and select is not None)
         if self.out is not None:
             self._write()
         best = -1 if self.history.best_row is None else self.history.best_row
@@ -185,4 +185,5 @@ def _show(row: dict, improved: bool) -> None:
     shown = " ".join(f"{k} {v:.3f}" if "loss" in k else f"{k} {v:.2f}" for k, v in row.items()
                      if k not in ("epoch", "minutes"))  # fmt: skip
     epoch = at if isinstance(at, int) else f"{at:.2f}"
-    print(f"epoch {epoch}: {shown}{' *' if improved else ''} ({row['minutes']:.1f} min)", flush=True)
+    mark = " *" if improved else ""
+    print(f"epoch {epoch}: {shown}{mark} ({row['minutes']:.1f} min)", flush=True)

@@ -13,7 +13,6 @@ are scored as wrong). The frozen tagger runs once; the layer trains on its cache
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from app.model.lemma import apply_script, edit_script
 from training import teacher
 from training.data import Sentence, read_conllu
 from training.frozen import frozen_states
+from training.loop import Budget, Trainer, run
 from training.model import BiGRUModel, ModelConfig, PackedBiGRU
 
 MORPH_HEADS = ("xpos", "feats", "lemma")
@@ -138,50 +138,54 @@ def _word_logits(layer: MorphLayer, b: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def fit(train: list[Cached], dev: list[Cached], dev_s: list[Sentence], labels, cfg: MorphConfig):
-    """Train the layer; the epoch with the best dev sum of the three accuracies is kept."""
+    """Train the layer with the loop; the epoch with the best dev sum of the three accuracies is
+    kept. The layer and the history's rows back."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     layer = MorphLayer(train[0].states.shape[1], cfg, {h: len(labels[h]) for h in MORPH_HEADS})
     opt = torch.optim.AdamW(layer.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * ((len(train) + cfg.batch - 1) // cfg.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps + 1)
-    best, best_state, history, t0 = -1.0, None, [], time.time()
-    for epoch in range(1, cfg.epochs + 1):
-        layer.train()
+    best: dict[str, Tensor] = {}
+
+    def batches(epoch: int) -> list[list[Cached]]:
         order = sorted(range(len(train)), key=lambda i: len(train[i].states) + rng.random() * 3)
         chunks = [order[j : j + cfg.batch] for j in range(0, len(order), cfg.batch)]
         rng.shuffle(chunks)
-        total = 0.0
-        for chunk in chunks:
-            b = _collate([train[i] for i in chunk])
-            words = _word_logits(layer, b)
-            loss = sum(
-                nn.functional.cross_entropy(
-                    words[h].flatten(0, 1), b[h].flatten(), ignore_index=IGNORE
-                )
-                for h in MORPH_HEADS
-            )
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(layer.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            total += loss.item()
-        scores = morph_scores(dev_s, labels, predict(layer, dev))
-        history.append({"epoch": epoch, "loss": total / len(chunks), **scores})
-        score = sum(scores.values())
-        mark = "*" if score > best else ""
-        print(
-            f"epoch {epoch}: loss {total / len(chunks):.3f} "
-            + " ".join(f"{k} {v:.2f}" for k, v in scores.items())
-            + f" {mark} ({(time.time() - t0) / 60:.1f} min)",
-            flush=True,
+        return [[train[i] for i in chunk] for chunk in chunks]
+
+    def step(batch: list[Cached]) -> dict[str, float]:
+        b = _collate(batch)
+        words = _word_logits(layer, b)
+        loss = sum(
+            nn.functional.cross_entropy(words[h].flatten(0, 1), b[h].flatten(), ignore_index=IGNORE)
+            for h in MORPH_HEADS
         )
-        if score > best:
-            best, best_state = score, {k: v.clone() for k, v in layer.state_dict().items()}
-    assert best_state is not None
-    layer.load_state_dict(best_state)
-    return layer.eval(), history
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(layer.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        return {"loss": loss.item()}
+
+    def evaluate() -> dict[str, float]:
+        scores = morph_scores(dev_s, labels, predict(layer, dev))
+        layer.train()
+        return scores
+
+    def keep(epoch: int, dev: dict[str, float]) -> None:
+        best.update({k: v.clone() for k, v in layer.state_dict().items()})
+
+    trainer = Trainer(
+        batches=batches,
+        step=step,
+        evaluate=evaluate,
+        select=lambda scores: sum(scores.values()),
+        keep=keep,
+    )
+    history = run(trainer, Budget(cfg.epochs))
+    layer.load_state_dict(best)
+    return layer.eval(), history.rows
 
 
 @torch.inference_mode()

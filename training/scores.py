@@ -38,9 +38,14 @@ def head_scores(
     return out
 
 
+def headline(decoders: dict[str, str]) -> list[str]:
+    """Each head's headline figure: a span head's F1, another head's accuracy."""
+    return [f"{n}_f1" if d == "crf" else f"{n}_acc" for n, d in decoders.items()]
+
+
 def main_score(decoders: dict[str, str], scores: dict[str, float]) -> float:
     """What the best dev epoch maximises by default: the sum of each head's headline figure."""
-    return sum(scores[f"{n}_f1" if d == "crf" else f"{n}_acc"] for n, d in decoders.items())
+    return sum(scores[key] for key in headline(decoders))
 
 
 def tagging_scores(

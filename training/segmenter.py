@@ -1,19 +1,18 @@
 """The sentence segmenter: a small BiGRU over pieces that scores each word as a sentence start.
 
 Inputs are the tagger's (WordPiece ids, case classes) plus the whitespace before each word
-(app.segment). The frozen teacher table is projected to a narrow width, folded into a lookup
-table at export, as the tagger's is. Trained on running text rebuilt from EWT train's documents
-(`# newdoc`, `# newpar`, `# text`), with the noise real text has: paragraphs on new lines or
-not, sentences on their own lines, line breaks inside sentences, lower-case starts, no final
-period. Windows of random length teach it to read a long text in pieces (app.segment.windows).
-"""
+(app/model/segment.py). The frozen teacher table is projected to a narrow width, folded into a
+lookup table at export, as the tagger's is. Trained on running text rebuilt from EWT train's
+documents (`# newdoc`, `# newpar`, `# text`), with the noise real text has: paragraphs on new
+lines or not, sentences on their own lines, line breaks inside sentences, lower-case starts, no
+final period. Windows of random length teach it to read a long text in pieces, as the service
+does (app.model.segment.windows)."""
 
 from __future__ import annotations
 
 import json
 import random
 import shutil
-import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from app.model.spec import BOUNDARY, file_sha256
 from app.model.text import tokenize
 from training import teacher
 from training.data import read_documents
+from training.loop import Budget, History, Trainer, run
 from training.model import PackedBiGRU
 from training.segdata import (
     SENTENCE_SOURCES,
@@ -99,10 +99,10 @@ class Segmenter(nn.Module):
 
 
 def fit(
-    model: Segmenter, docs: list[list[list[str]]], wp: WordPiece, cfg: SegmenterConfig,
-    on_epoch=None,
-) -> None:  # fmt: skip
-    """Train on fresh noisy joins of `docs` each epoch; `on_epoch(epoch, loss)` after each."""
+    model: Segmenter, docs: list[list[list[str]]], wp: WordPiece, cfg: SegmenterConfig
+) -> History:
+    """Train with the loop on fresh noisy joins of `docs` each epoch; the last epoch is kept
+    (the threshold, chosen after training, is what dev decides)."""
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
@@ -110,30 +110,31 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, cfg.lr, total_steps=cfg.epochs * steps_per_epoch + 1
     )
-    for epoch in range(cfg.epochs):
-        model.train()
+
+    def batches(epoch: int) -> list[list[dict]]:
         items = [labelled(*join_document(d, rng), wp) for d in docs]
         rows = [window(it, rng) for it in items for _ in range(cfg.windows_per_doc)]
         rows.sort(key=lambda r: len(r["input_ids"]) + rng.random() * 8)
         chunks = [rows[j : j + cfg.batch] for j in range(0, len(rows), cfg.batch)]
         rng.shuffle(chunks)
-        total, count = 0.0, 0
-        for chunk in chunks[:steps_per_epoch]:
-            b = collate(chunk)
-            logits = model(b["input_ids"], b["case_ids"], b["space_ids"], b["lengths"])
-            mask = b["labels"] >= 0
-            loss = nn.functional.binary_cross_entropy_with_logits(
-                logits[mask], b["labels"][mask].float()
-            )
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
-            sched.step()
-            total += loss.item()
-            count += 1
-        if on_epoch is not None:
-            on_epoch(epoch, total / max(count, 1))
+        return chunks[:steps_per_epoch]
+
+    def step(chunk: list[dict]) -> dict[str, float]:
+        b = collate(chunk)
+        logits = model(b["input_ids"], b["case_ids"], b["space_ids"], b["lengths"])
+        mask = b["labels"] >= 0
+        loss = nn.functional.binary_cross_entropy_with_logits(
+            logits[mask], b["labels"][mask].float()
+        )
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        return {"loss": loss.item()}
+
+    model.train()
+    return run(Trainer(batches=batches, step=step), Budget(cfg.epochs))
 
 
 @torch.inference_mode()
@@ -190,17 +191,7 @@ def train_segmenter(
         pseudo_documents(sentences, SENTENCE_SOURCES, per_source, cfg.seed) if per_source else []
     )
     model = Segmenter(cfg, teacher.input_table())
-    history: list[dict] = []
-    t0 = time.time()
-
-    def on_epoch(epoch: int, loss: float) -> None:
-        history.append({"epoch": epoch + 1, "loss": loss, "minutes": (time.time() - t0) / 60})
-        print(
-            f"epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} ({history[-1]['minutes']:.1f} min)",
-            flush=True,
-        )
-
-    fit(model, train * 3 + extra, wp, cfg, on_epoch)
+    history = fit(model, train * 3 + extra, wp, cfg)
     f1 = dev_f1(model, dev, wp, THRESHOLDS)
     threshold = max(f1, key=f1.__getitem__)
     print(f"dev sentence F1 by threshold: {f1}; threshold {threshold}", flush=True)
@@ -218,7 +209,7 @@ def train_segmenter(
         "dev_documents_f1": f1[threshold],
         "dev_documents_f1_by_threshold": f1,
         "rule_baseline_dev_documents_f1": rule.f1(),
-        "history": history,
+        "history": history.rows,
     }
     return model, facts
 

@@ -9,9 +9,9 @@ The teacher reads exactly our pieces inside [CLS] ... [SEP], one position per pi
 
 from __future__ import annotations
 
-import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from training.context import wrap_pieces
 from training.data import load_tagging
 from training.distill import DistillConfig, build_corpus, student_features
 from training.examples import NER, UPOS, Example, batches, collate, encode_ewt, word_rows
+from training.loop import Budget, Trainer, run
 from training.scores import tagging_scores
 
 MAX_PIECES = 254  # the teacher's positions, less [CLS] and [SEP], with room to spare
@@ -103,7 +104,8 @@ def score(model: TaggingTeacher, examples: list[Example]) -> dict[str, float]:
 
 
 def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
-    """Fine-tune the tagging teacher on EWT train; keep the best dev epoch (UPOS + NER F1)."""
+    """Fine-tune the tagging teacher on EWT train; keep the best dev epoch (UPOS + NER F1) in
+    out/teacher.pt. That epoch's history row back."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -113,6 +115,25 @@ def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
     train_x = [e for e in train_x if e.features.length <= MAX_PIECES]
     dev_x = encode_ewt(load_tagging(data_dir, "dev")[0], wp)
     model = TaggingTeacher()
+    step = _teacher_step(model, cfg, len(train_x))
+    model.train()
+    trainer = Trainer(
+        batches=lambda epoch: batches(train_x, cfg.batch_size, rng),
+        step=step,
+        evaluate=lambda: score(model, dev_x),
+        select=lambda dev: dev["upos_acc"] + dev["ner_f1"],
+        keep=lambda epoch, dev: torch.save(
+            {"state": model.state_dict(), "dev": dev}, out / "teacher.pt"
+        ),
+    )
+    return run(trainer, Budget(cfg.epochs), out).best
+
+
+def _teacher_step(
+    model: TaggingTeacher, cfg: TeacherConfig, n_train: int
+) -> Callable[[list[Example]], dict[str, float]]:
+    """One optimiser step on a batch: the encoder at `lr`, the case embedding and heads at
+    `head_lr`, both on one cycle over the whole run."""
     head = [*model.case.parameters(), *model.upos.parameters(), *model.ner.parameters()]
     opt = torch.optim.AdamW(
         [
@@ -121,47 +142,26 @@ def finetune(data_dir: Path, out: Path, cfg: TeacherConfig) -> dict:
         ],
         weight_decay=0.01,
     )
-    steps = cfg.epochs * -(-len(train_x) // cfg.batch_size)
+    steps = cfg.epochs * -(-n_train // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[cfg.lr, cfg.head_lr], total_steps=steps, pct_start=max(0.1, 2 / steps)
     )
-    history, best, t0 = [], -1.0, time.time()
-    model.train()
-    for epoch in range(1, cfg.epochs + 1):
-        chunks = batches(train_x, cfg.batch_size, rng)
-        total = 0.0
-        for k, chunk in enumerate(chunks, 1):
-            b = collate(chunk)
-            upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
-            upos, ner = word_rows(upos, b["starts"]), word_rows(ner, b["starts"])
-            m = b["mask"]
-            loss = nn.functional.cross_entropy(upos[m], b["upos"][m])
-            loss = loss + nn.functional.cross_entropy(ner[m], b["ner"][m])
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            total += loss.item()
-            if k % 50 == 0:
-                print(
-                    f"  epoch {epoch} batch {k}/{len(chunks)} loss {total / k:.3f} "
-                    f"({(time.time() - t0) / 60:.1f} min)",
-                    flush=True,
-                )
-        dev = score(model, dev_x)
-        history.append({"epoch": epoch, "train_loss": total / len(chunks), **dev})
-        improved = dev["upos_acc"] + dev["ner_f1"] > best
-        if improved:
-            best = dev["upos_acc"] + dev["ner_f1"]
-            torch.save({"state": model.state_dict(), "dev": dev}, out / "teacher.pt")
-        print(
-            f"epoch {epoch}: dev UPOS {dev['upos_acc']:.2f} NER F1 {dev['ner_f1']:.2f} "
-            f"{'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
-            flush=True,
-        )
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-    return max(history, key=lambda h: h["upos_acc"] + h["ner_f1"])
+
+    def step(chunk: list[Example]) -> dict[str, float]:
+        b = collate(chunk)
+        upos, ner = model(b["input_ids"], b["case_ids"], b["lengths"])
+        upos, ner = word_rows(upos, b["starts"]), word_rows(ner, b["starts"])
+        m = b["mask"]
+        loss = nn.functional.cross_entropy(upos[m], b["upos"][m])
+        loss = loss + nn.functional.cross_entropy(ner[m], b["ner"][m])
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        return {"train_loss": loss.item()}
+
+    return step
 
 
 def load_teacher(path: Path) -> TaggingTeacher:

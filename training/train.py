@@ -2,16 +2,15 @@
 
 Two sources: EWT (UPOS softmax + UNER NER CRF, joined from `--data`), or a user's labelled
 files (training/conll.py), whose label columns give the heads. Seeded; length-bucketed batches;
-the best dev checkpoint is kept; a progress bar and per-epoch dev scores are printed;
-history.json and curves.png are written beside the checkpoint, and a model card (README.md).
+the epochs run in training/loop.py, which keeps the best dev checkpoint (tagger.pt) and writes
+history.json and curves.png beside it; the last epoch's checkpoint is last.pt, and a model
+card (README.md) describes the run.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import sys
-import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,9 +28,12 @@ from training.context import ContextDistiller
 from training.corpus import Corpus, ewt_corpus
 from training.distill import DistillConfig, build_corpus, student_features
 from training.examples import Example, batches, collate, lexicon, word_rows
+from training.loop import Budget, Trainer, run
 from training.model import BiGRUModel, ModelConfig
-from training.scores import head_scores, main_score
+from training.scores import head_scores, headline, main_score
 from training.silver import read_silver, silver_batches, silver_loss
+
+NEVER = float("-inf")  # the selection figure of an epoch that cannot be the best
 
 
 @dataclass
@@ -111,48 +113,6 @@ def score(model: BiGRUModel, corpus: Corpus, examples: list[Example]) -> dict[st
     return head_scores(corpus.decoders, gold, pred)
 
 
-class Progress:
-    """A one-line progress bar per epoch, on stderr."""
-
-    def __init__(self, epoch: int, total: int):
-        self.epoch, self.total, self.t0 = epoch, total, time.time()
-
-    def show(self, k: int, loss: float) -> None:
-        if k % 10 and k != self.total:
-            return
-        done = int(30 * k / self.total)
-        rate = k / max(time.time() - self.t0, 1e-9)
-        sys.stderr.write(
-            f"\repoch {self.epoch} [{'#' * done}{'.' * (30 - done)}] {k}/{self.total} "
-            f"loss {loss:.3f} ({rate:.1f} batches/s)"
-        )
-        if k == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
-def plot_curves(history: list[dict], decoders: dict[str, str], path: Path) -> None:
-    """Train loss and each head's dev figure per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ep = [h["epoch"] for h in history]
-    figures = [f"{n}_f1" if d == "crf" else f"{n}_acc" for n, d in decoders.items()]
-    fig, axes = plt.subplots(1, 1 + len(figures), figsize=(4.3 * (1 + len(figures)), 3.6))
-    axes[0].plot(ep, [h["train_loss"] for h in history])
-    axes[0].set_title("train loss")
-    for ax, key in zip(axes[1:], figures, strict=True):
-        ax.plot(ep, [h[key] for h in history])
-        ax.set_title(f"dev {key} (%)")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def train(data_dir: Path, out: Path, cfg: TrainConfig, mcfg: ModelConfig) -> dict:
     """The EWT tagger (UPOS + NER) from `data_dir`."""
     wp = WordPiece.from_file(teacher.vocab_file())
@@ -200,7 +160,7 @@ def _extra_losses(model: BiGRUModel, cfg: TrainConfig, data_dir: Path | None, rn
 
 @dataclass
 class _Step:
-    """One optimiser step per batch: the loss of every head and of each extra objective."""
+    """One optimiser step on a batch: the loss of every head and of each extra objective."""
 
     model: BiGRUModel
     opt: torch.optim.Optimizer
@@ -208,35 +168,39 @@ class _Step:
     ema: AveragedModel | None
     extras: list  # (name, () -> loss, module or None), from _extra_losses
 
-    def epoch(self, epoch: int, chunks: list[list[Example]], deadline: float) -> dict[str, float]:
-        """Train on `chunks` (or until the deadline); the mean of each loss."""
-        bar = Progress(epoch, len(chunks))
-        totals = dict.fromkeys(["train", *(name for name, _, _ in self.extras)], 0.0)
-        k = 0
-        for k, chunk in enumerate(chunks, 1):
-            loss = loss_fn(self.model, collate(chunk))
-            totals["train"] += loss.item()
-            for name, extra_loss, _ in self.extras:
-                extra = extra_loss()
-                totals[name] += extra.item()
-                loss = loss + extra
-            self.opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.params, 5.0)
-            self.opt.step()
-            if self.ema is not None:
-                self.ema.update_parameters(self.model)
-            bar.show(k, totals["train"] / k)
-            if time.time() > deadline:
-                bar.show(bar.total, totals["train"] / k)
-                break
-        return {name: v / max(k, 1) for name, v in totals.items()}
+    def __call__(self, chunk: list[Example]) -> dict[str, float]:
+        loss = loss_fn(self.model, collate(chunk))
+        losses = {"train_loss": loss.item()}
+        for name, extra_loss, _ in self.extras:
+            extra = extra_loss()
+            losses[f"{name}_loss"] = extra.item()
+            loss = loss + extra
+        self.opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, 5.0)
+        self.opt.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return losses
+
+
+def _scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig, decoders: dict[str, str]
+) -> Callable[[dict[str, float]], None]:
+    """The learning rate's step after each dev evaluation: a fine-tune's decays linearly, a new
+    model's halves when the dev figure stalls."""
+    if cfg.init:
+        linear = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=cfg.epochs)
+        return lambda dev: linear.step()
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.5, patience=2)
+    return lambda dev: plateau.step(main_score(decoders, dev))
 
 
 def fit(
     corpus: Corpus, model: BiGRUModel, out: Path, cfg: TrainConfig, data_dir: Path | None = None
 ) -> dict:
-    """The loop: train on `corpus`, keep the best dev epoch in out/tagger.pt; its scores back."""
+    """Train on `corpus` with the loop, keep the best dev epoch in out/tagger.pt and the last in
+    out/last.pt; the best epoch's history row back."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -247,56 +211,35 @@ def fit(
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema)) if cfg.ema else None
     kept = ema.module if ema is not None else model  # what is scored and saved
-    if cfg.init:
-        sched = torch.optim.lr_scheduler.LinearLR(opt, 1.0, 0.1, total_iters=cfg.epochs)
-    else:
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, "max", factor=0.5, patience=2)
-    history: list[dict] = []
-    best, best_epoch, t0 = -1.0, 0, time.time()
-    deadline = t0 + 60 * cfg.max_minutes
-    for epoch in range(1, cfg.epochs + 1):
-        step = _Step(model, opt, params, ema, extras)
-        losses = step.epoch(epoch, batches(corpus.train, cfg.batch_size, rng), deadline)
-        dev = score(kept, corpus, corpus.dev)
-        select = selection(dev, corpus.decoders, cfg)
-        if cfg.init:
-            sched.step()
-        else:
-            sched.step(main_score(corpus.decoders, dev))
-        history.append(
-            {
-                "epoch": epoch,
-                **{f"{name}_loss": v for name, v in losses.items()},
-                **dev,
-                "minutes": (time.time() - t0) / 60,
-            }
-        )
-        improved = select > best
+    schedule = _scheduler(opt, cfg, corpus.decoders)
+
+    def save(name: str, epoch: int, dev: dict[str, float]) -> None:
         meta = {"dev": dev, "epoch": epoch, "train": asdict(cfg), **corpus.facts}
-        if improved:
-            best, best_epoch = select, epoch
-            save_checkpoint(kept, out / "tagger.pt", meta, corpus.labels)
-        save_checkpoint(kept, out / "last.pt", meta, corpus.labels)
-        figures = " ".join(f"{n} {v:.2f}" for n, v in dev.items() if n.endswith(("_acc", "_f1")))
-        print(
-            f"epoch {epoch}: loss {losses['train']:.3f} dev {figures} "
-            f"{'*' if improved else ''} ({(time.time() - t0) / 60:.1f} min)",
-            flush=True,
-        )
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        plot_curves(history, corpus.decoders, out / "curves.png")
-        if epoch - best_epoch >= cfg.patience or time.time() > deadline:
-            break
-    result = history[best_epoch - 1]
-    (out / "README.md").write_text(run_card(corpus.labels, corpus.decoders, corpus.facts, result))
-    return result
+        save_checkpoint(kept, out / name, meta, corpus.labels)
+
+    def after_eval(epoch: int, dev: dict[str, float]) -> None:
+        schedule(dev)
+        save("last.pt", epoch, dev)
+
+    trainer = Trainer(
+        batches=lambda epoch: batches(corpus.train, cfg.batch_size, rng),
+        step=_Step(model, opt, params, ema, extras),
+        evaluate=lambda: score(kept, corpus, corpus.dev),
+        select=lambda dev: selection(dev, corpus.decoders, cfg),
+        keep=lambda epoch, dev: save("tagger.pt", epoch, dev),
+        after_eval=after_eval,
+        curves=("train_loss", *headline(corpus.decoders)),
+    )
+    best = run(trainer, Budget(cfg.epochs, cfg.max_minutes, cfg.patience), out).best
+    (out / "README.md").write_text(run_card(corpus.labels, corpus.decoders, corpus.facts, best))
+    return best
 
 
 def selection(dev: dict[str, float], decoders: dict[str, str], cfg: TrainConfig) -> float:
-    """The figure the best dev epoch maximises."""
+    """The figure the best dev epoch maximises; an epoch below a floor is never the best."""
     if cfg.select == "upos":
-        return dev["upos_acc"] if dev["ner_f1"] >= cfg.ner_floor else -1.0
+        return dev["upos_acc"] if dev["ner_f1"] >= cfg.ner_floor else NEVER
     if cfg.select == "floors":
         held = dev["upos_acc"] >= cfg.upos_floor and dev["ner_f1"] >= cfg.ner_floor
-        return main_score(decoders, dev) if held else -1.0
+        return main_score(decoders, dev) if held else NEVER
     return main_score(decoders, dev)
