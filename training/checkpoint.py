@@ -30,7 +30,7 @@ def load_checkpoint(path: Path, sentence: Path | dict | None = None) -> tuple[Bi
     config, state = ckpt["config"], ckpt["state"]
     if sentence is not None:
         other = sentence if isinstance(sentence, dict) else torch.load(sentence, weights_only=False)
-        # the sentence encoder's shape comes with it (older checkpoints: the defaults)
+        # the sentence encoder's shape comes with it (a checkpoint without one: the defaults)
         sent_fields = [k for k in ModelConfig.__dataclass_fields__ if k.startswith("sent_")]
         defaults = ModelConfig()
         shape = {k: other["config"].get(k, getattr(defaults, k)) for k in sent_fields}

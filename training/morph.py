@@ -1,14 +1,13 @@
 """XPOS, UFeats and lemma heads on a morphology layer over a finished tagger, which stays as is.
 
-The tagger's encoder is frozen, so UPOS and NER answer exactly what they answered. Its states
-know tags, not inflection (a linear probe of them gets XPOS right only 87% of the time on EWT
-dev), so a narrow BiGRU reads a projection of them and of the tagger's own inputs (table rows,
-case and lexicon rows), and each new head scores a word by its first and last pieces' logits
-summed: the last piece holds the inflection (`walk ##ed`). Lemmas are edit
+The tagger's encoder is frozen, so UPOS and NER answer exactly as they do without the layer.
+Its states know tags, not inflection (a linear probe of them gets XPOS right only 87% of the
+time on EWT dev), so a narrow BiGRU reads a projection of them and of the tagger's own inputs
+(table rows, case and lexicon rows), and each new head scores a word by its first and last
+pieces' logits summed: the last piece holds the inflection (`walk ##ed`). Lemmas are edit
 scripts (app.model.lemma): a head classifies the script, and the service applies it to the form.
 Labels seen fewer than `min_count` times in train get no class (their words have no loss and
-are scored as wrong). The frozen tagger runs once; the layer trains on its cached outputs.
-"""
+are scored as wrong). The frozen tagger runs once; the layer trains on its cached outputs."""
 
 from __future__ import annotations
 
