@@ -18,7 +18,7 @@ RUN python -m venv /opt/venv \
 # The package itself. Only app/ is in the context, so the wheel holds `app` alone; the training
 # CLI's entry point would be a broken script here. `pip check` fails the build if the lock has
 # drifted from pyproject's ranges or misses a dependency.
-COPY pyproject.toml ./
+COPY pyproject.toml LICENSE ./
 COPY app/ app/
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
     && /opt/venv/bin/pip check \

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from app.model.featurize import NUM_CASE_CLASSES
+from training.crf import CRF
 
 
 @dataclass
@@ -48,6 +49,14 @@ class ModelConfig:
     # on the morphology layer (0: none). It adds to a trained tagger without changing it.
     morph_hidden: int = 0
     morph_input: int = 0  # the morphology GRU's input: a linear projection (0: states + inputs)
+    # A dependency parsing layer over the tagger's states and inputs (0: none), as the
+    # morphology layer adds to a trained tagger without changing it (training/parse.py).
+    parse_hidden: int = 0  # its BiGRU, per direction
+    parse_input: int = 256  # the BiGRU's input: a linear projection of states + inputs
+    parse_layers: int = 2
+    parse_arc: int = 256  # arc features
+    parse_rel: int = 128  # relation features
+    n_rels: int = 0  # relation labels
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,6 +141,12 @@ class BiGRUModel(nn.Module):
             width = 2 * (cfg.morph_hidden if h.get("layer") == "morph" else cfg.hidden)
             setattr(self, h["name"], nn.Linear(width, h["size"]))
         self.crf = CRF(crf_heads[0]["size"]) if crf_heads else None
+        self.parser = (
+            ParseLayer(morph_width, cfg.parse_input, cfg.parse_hidden, cfg.parse_layers,
+                       cfg.parse_arc, cfg.parse_rel, cfg.dropout, cfg.n_rels)
+            if cfg.parse_hidden
+            else None
+        )  # fmt: skip
         self.sent_in = (
             nn.Linear(cfg.emb_dim, cfg.sent_input, bias=False)
             if cfg.sent_input and cfg.sent_dim
@@ -204,12 +219,17 @@ class BiGRUModel(nn.Module):
         )
 
     def tag(self, input_ids: Tensor, case_ids: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
-        """Per-piece logits of each head, in head order: (B, T, size) each."""
+        """Per-piece logits of each head, in head order: (B, T, size) each; then, with a parsing
+        layer, its per-piece features (B, T, ParseLayer.width)."""
         x = self.tag_inputs(input_ids, case_ids)
         h = self.drop(self.tagger(self.drop(x), lengths))
         m = self.morph_states(h, x, lengths) if self.morph is not None else None
         on_morph = {hd["name"] for hd in self.cfg.head_list() if hd.get("layer") == "morph"}
-        return tuple(getattr(self, name)(m if name in on_morph else h) for name in self.head_names)
+        heads = [getattr(self, name)(m if name in on_morph else h) for name in self.head_names]
+        if self.parser is not None:
+            both = torch.cat([h, x], dim=-1)
+            heads.append(self.parser.graph_features(both, lengths))
+        return tuple(heads)
 
     def sentence(self, input_ids: Tensor, lengths: Tensor) -> Tensor:  # -> (B, sent_dim)
         assert self.sent is not None and self.sent_proj is not None
@@ -225,36 +245,67 @@ class BiGRUModel(nn.Module):
 
     def output_names(self) -> list[str]:
         """The exported graph's output names, in `forward`'s order."""
+        parse = ["parse_features"] if self.parser is not None else []
         embed = ["embedding"] if self.sent is not None else []
-        return [f"{name}_logits" for name in self.head_names] + embed
+        return [f"{name}_logits" for name in self.head_names] + parse + embed
 
 
-class CRF(nn.Module):
-    """Linear-chain CRF over words. Training only: decoding is app.model.decode (numpy)."""
+class ParseLayer(nn.Module):
+    """A dependency parsing layer over the tagger's states and inputs: a BiGRU, then Dozat &
+    Manning's (2017) biaffine arc scorer and a relation classifier on the dependent and its head.
 
-    def __init__(self, n: int):
+    score(i -> j) = a_i U h_j + h_j . b, where a and h are word i's dependent and word j's head
+    arc features, and the root has a learned head vector; the relation of i under j is
+    W relu(r_i + r'_j) + c. A word's features are its first and last pieces' summed. The graph
+    answers per piece what is linear in a word's pieces (`graph_features`: a U, h, h . b, r,
+    r'); the decoder (app.model.parse) does the rest with `root`, `rel_root` and `rel_out`,
+    which model.json carries.
+    """
+
+    def __init__(self, width: int, input: int, hidden: int, layers: int, arc: int, rel: int,
+                 dropout: float, n_rels: int):  # fmt: skip
         super().__init__()
-        self.trans = nn.Parameter(torch.zeros(n, n))  # [from, to]
-        self.start = nn.Parameter(torch.zeros(n))
-        self.end = nn.Parameter(torch.zeros(n))
+        self.drop = nn.Dropout(dropout)
+        self.proj = nn.Linear(width, input)
+        self.gru = PackedBiGRU(input, hidden, layers, dropout)
+        self.arc_dep, self.arc_head = nn.Linear(2 * hidden, arc), nn.Linear(2 * hidden, arc)
+        self.rel_dep, self.rel_head = nn.Linear(2 * hidden, rel), nn.Linear(2 * hidden, rel)
+        self.arc_u = nn.Parameter(torch.zeros(arc, arc))
+        self.arc_b = nn.Parameter(torch.zeros(arc))
+        self.root = nn.Parameter(torch.randn(arc) * 0.1)  # the root's head features
+        self.rel_root = nn.Parameter(torch.randn(rel) * 0.1)
+        self.rel_out = nn.Linear(rel, n_rels)
 
-    def nll(self, em: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
-        """Mean NLL. em (B, W, n), tags (B, W), mask (B, W) bool with mask[:, 0] true."""
-        B, W, _ = em.shape
-        maskf = mask.float()
-        # Score of the gold path.
-        gold = self.start[tags[:, 0]] + em[:, 0].gather(1, tags[:, :1]).squeeze(1)
-        for t in range(1, W):
-            step = self.trans[tags[:, t - 1], tags[:, t]] + em[:, t].gather(
-                1, tags[:, t : t + 1]
-            ).squeeze(1)
-            gold = gold + step * maskf[:, t]
-        last = tags.gather(1, (mask.sum(1) - 1).unsqueeze(1)).squeeze(1)
-        gold = gold + self.end[last]
-        # Partition function.
-        alpha = self.start + em[:, 0]  # (B, n)
-        for t in range(1, W):
-            nxt = torch.logsumexp(alpha.unsqueeze(2) + self.trans + em[:, t].unsqueeze(1), dim=1)
-            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
-        logz = torch.logsumexp(alpha + self.end, dim=1)
-        return (logz - gold).mean()
+    def pieces(self, states: Tensor, lengths: Tensor) -> dict[str, Tensor]:
+        """Per-piece features, each linear in what a word sums."""
+        g = self.drop(self.gru(self.drop(self.proj(self.drop(states))), lengths))
+        dep = self.drop(nn.functional.elu(self.arc_dep(g)))
+        head = self.drop(nn.functional.elu(self.arc_head(g)))
+        return {
+            "arc_dep": dep @ self.arc_u,
+            "arc_head": head,
+            "arc_bias": head @ self.arc_b,
+            "rel_dep": self.rel_dep(g),
+            "rel_head": self.rel_head(g),
+        }
+
+    def graph_features(self, states: Tensor, lengths: Tensor) -> Tensor:
+        """`pieces` as one (B, T, 2 arc + 1 + 2 rel) tensor, in that order: the graph's output."""
+        p = self.pieces(states, lengths)
+        parts = [p["arc_dep"], p["arc_head"], p["arc_bias"].unsqueeze(-1), p["rel_dep"],
+                 p["rel_head"]]  # fmt: skip
+        return torch.cat(parts, dim=-1)
+
+    def arcs(self, w: dict[str, Tensor]) -> Tensor:
+        """(B, W, W + 1) scores of each word's head from word features; column 0 is the root."""
+        B = w["arc_head"].shape[0]
+        heads = torch.cat([self.root.expand(B, 1, -1), w["arc_head"]], 1)  # (B, W + 1, arc)
+        bias = torch.cat([(self.root @ self.arc_b).expand(B, 1), w["arc_bias"]], 1)
+        return w["arc_dep"] @ heads.transpose(1, 2) + bias[:, None, :]
+
+    def rels(self, w: dict[str, Tensor], heads: Tensor) -> Tensor:
+        """(B, W, n_rels) relation scores of each word under `heads` (B, W), 0 the root."""
+        B = heads.shape[0]
+        rh = torch.cat([self.rel_root.expand(B, 1, -1), w["rel_head"]], 1)
+        under = rh.gather(1, heads.clamp(min=0).unsqueeze(-1).expand(-1, -1, rh.shape[-1]))
+        return self.rel_out(self.drop(nn.functional.relu(w["rel_dep"] + under)))

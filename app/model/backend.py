@@ -15,13 +15,17 @@ import onnxruntime as ort
 from app.model.decode import WordTags
 from app.model.errors import ModelLoadError, RunError
 from app.model.featurize import Features, pad_batch
+from app.model.parse import TreeDecoder
 from app.model.spec import (
     BOUNDARY,
     EMBEDDING,
     GATES,
     INPUTS,
+    LAYER_GATES,
+    PARSE,
     SEGMENTER_FILE,
     ModelSpec,
+    head_output,
     outputs_by_task,
 )
 
@@ -58,9 +62,12 @@ class Backend(Protocol):
 
 
 def gate_feeds(input_names: set[str], outputs: list[str]) -> dict[str, np.ndarray]:
-    """The gate inputs the graph has, each true if an output of its task is wanted."""
+    """The gate inputs the graph has, each true if an output of its task, or its layer's
+    output, is wanted."""
     wanted = {task for task, names in outputs_by_task(outputs).items() if names}
-    return {flag: np.array(task in wanted) for flag, task in GATES.items() if flag in input_names}
+    feeds = {flag: np.array(task in wanted) for flag, task in GATES.items()}
+    feeds |= {flag: np.array(output in outputs) for flag, output in LAYER_GATES.items()}
+    return {flag: value for flag, value in feeds.items() if flag in input_names}
 
 
 def select_providers(requested: list[str], available: list[str]) -> list[str]:
@@ -104,7 +111,8 @@ class OnnxBackend:
         self._check_graph()
         self._inputs = {i.name for i in self.session.get_inputs()}
         self._decoder = self.spec.tag_decoder()
-        self._tag_outputs = outputs_by_task(self.spec.outputs)["tag"]
+        # a head's output is asked for only when a sentence of the batch wants the head
+        self._head_outputs = {h.name: head_output(h) for h in self.spec.heads}
         log.info("loaded %s %s on %s", self.spec.name, self.spec.version, self.providers)
 
     @property
@@ -118,7 +126,10 @@ class OnnxBackend:
         missing += [n for n in self.spec.outputs if n not in outputs]
         if missing:
             raise ModelLoadError(f"model.onnx lacks {missing}")
-        want = {f"{h.name}_logits": len(h.labels) for h in self.spec.heads}
+        want = {head_output(h): len(h.labels) for h in self.spec.heads if h.tree is None}
+        for head in self.spec.heads:
+            if head.tree is not None:
+                want[PARSE] = TreeDecoder(head.tree).width
         if self.spec.embedding_dim is not None:
             want[EMBEDDING] = self.spec.embedding_dim
         for name, size in want.items():
@@ -127,7 +138,19 @@ class OnnxBackend:
                 raise ModelLoadError(f"model.onnx {name} has {got} columns, model.json says {size}")
 
     def tag(self, batch: list[Features]) -> list[WordTags]:
-        return self._decoder.decode_batch(self.run(pad_batch(batch), self._tag_outputs), batch)
+        out = self.run(pad_batch(batch), self._tag_outputs(batch))
+        return self._decoder.decode_batch(out, batch)
+
+    def _tag_outputs(self, batch: list[Features]) -> list[str]:
+        """Every head's logits, and the parse's features if a sentence asks for them: a layer
+        behind a gate runs only then."""
+        if any(f.heads is None for f in batch):
+            return list(dict.fromkeys(self._head_outputs.values()))
+        wanted = set().union(*(f.heads for f in batch if f.heads is not None))
+        gated = set(LAYER_GATES.values())
+        return list(dict.fromkeys(
+            out for name, out in self._head_outputs.items() if out not in gated or name in wanted
+        ))  # fmt: skip
 
     def embed(self, batch: list[Features]) -> list[np.ndarray]:
         return list(self.run(pad_batch(batch), [EMBEDDING])[EMBEDDING])

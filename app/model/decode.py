@@ -11,6 +11,7 @@ import numpy as np
 
 from app.model.featurize import Features
 from app.model.lemma import apply_script
+from app.model.parse import TreeDecoder
 
 _FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
 
@@ -158,6 +159,13 @@ class HeadTags:
 
     labels: list[str]
     scores: list[float]  # softmax probability, or CRF marginal probability, of the label
+    # a tree head's: each word's head, by its index among the words (the root's is its own)
+    heads: list[int] | None = None
+
+    def slice(self, a: int, b: int) -> HeadTags:
+        """Words [a, b); a tree's heads then count from a."""
+        heads = None if self.heads is None else [h - a for h in self.heads[a:b]]
+        return HeadTags(self.labels[a:b], self.scores[a:b], heads)
 
 
 WordTags = dict[str, HeadTags]  # head name -> its tags, in the model's head order
@@ -188,6 +196,8 @@ class HeadDecoder:
     crf: CRFDecoder | None = None
     last_piece: bool = False
     lemma: bool = False
+    tree: TreeDecoder | None = None  # a dependency head's, which reads `output`
+    output: str = ""  # the graph output it reads; "": `<name>_logits`
 
 
 @dataclass(frozen=True)
@@ -220,7 +230,11 @@ class TagDecoder:
         for head in self.heads:
             if head.name not in needed:
                 continue
-            ids, probs = pieces.decode(head, logits[f"{head.name}_logits"])
+            scores = logits[head.output or f"{head.name}_logits"]
+            if head.tree is not None:
+                tags[head.name] = pieces.parse(head, head.tree, scores)
+                continue
+            ids, probs = pieces.decode(head, scores)
             if head.name in refined:
                 word_probs[head.name] = probs
             else:
@@ -237,10 +251,7 @@ class TagDecoder:
                 lemmas = [apply_script(w, s) for w, s in zip(words, scripts.labels, strict=True)]
                 tags[head.name] = HeadTags(lemmas, scripts.scores)
         order = [h.name for h in self.heads if h.name in tags]
-        return [
-            {name: HeadTags(tags[name].labels[a:b], tags[name].scores[a:b]) for name in order}
-            for a, b in pieces.spans()
-        ]
+        return [{name: tags[name].slice(a, b) for name in order} for a, b in pieces.spans()]
 
     def _wanted(self, features: list[Features]) -> set[str]:
         """The heads any of the sentences asks for."""
@@ -288,3 +299,17 @@ class _WordPieces:
             return probs.argmax(-1), probs
         ids = head.crf.viterbi_batch(scores, self.lengths)[valid]
         return ids, head.crf.marginals_batch(scores, self.lengths)[valid]
+
+    def parse(self, head: HeadDecoder, tree: TreeDecoder, features: np.ndarray) -> HeadTags:
+        """Every real word's head and relation, in order, from the parsing layer's per-piece
+        features (B, T, F); heads count among all the batch's words."""
+        labels: list[str] = []
+        scores: list[float] = []
+        heads: list[int] = []
+        for i, n in enumerate(self.lengths.tolist()):
+            words = features[i, self.first[i, :n]] + features[i, self.last[i, :n]]
+            found = tree.parse(words)
+            heads += (found.heads + len(labels)).tolist()
+            labels += [head.labels[k] for k in found.relations.tolist()]
+            scores += found.scores.tolist()
+        return HeadTags(labels, scores, heads)

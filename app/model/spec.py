@@ -22,17 +22,22 @@ import numpy as np
 from app.model.decode import CRFDecoder, HeadDecoder, TagDecoder
 from app.model.errors import ModelLoadError
 from app.model.lexicon import LEXICON_FILE, NEEDED, Lexicon
+from app.model.parse import TreeDecoder
 
 INPUTS = ("input_ids", "case_ids", "lengths")  # the graph's inputs: (B, T), (B, T), (B,)
 EMBEDDING = "embedding"  # the sentence encoder's output (B, D); a head's is `<name>_logits`
+PARSE = "parse_features"  # the parsing layer's per-piece features (B, T, F), app.model.parse
 BOUNDARY = "boundary_logits"  # the segmenter's (segmenter.onnx) output: (B, T) per piece
 SEGMENTER_FILE = "segmenter.onnx"
-# Boolean inputs of a gated graph (training/gate.py): each switches on the encoder of one task.
+# Boolean inputs of a gated graph (training/gate.py): each switches on the encoder of one task,
 GATES = {"want_tags": "tag", "want_embedding": "embed"}
+# and within the tagger, each of these switches on an optional layer: its output.
+LAYER_GATES = {"want_parse": PARSE}
 
 
 def outputs_by_task(outputs: Iterable[str]) -> dict[str, list[str]]:
-    """What each task asks the graph for: the embedding for `embed`, every head for `tag`.
+    """What each task asks the graph for: the embedding for `embed`, every head (the parse
+    included) for `tag`.
     The one statement of the task -> outputs contract; the service, the export and the
     gates all read it."""
     names = list(outputs)
@@ -44,14 +49,16 @@ def outputs_by_task(outputs: Iterable[str]) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """One tagging head: per-token labels by softmax, IOB2 spans by a CRF, or lemmas by a
-    softmax over edit scripts (app.model.lemma), which the service applies to each form."""
+    """One tagging head: per-token labels by softmax, IOB2 spans by a CRF, lemmas by a
+    softmax over edit scripts (app.model.lemma), which the service applies to each form, or a
+    dependency tree (app.model.parse): each word's head and relation."""
 
     name: str
     labels: list[str]
-    decoder: str  # "softmax", "crf" or "lemma"
+    decoder: str  # "softmax", "crf", "lemma" or "tree"
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
     pieces: str = "first"  # a word's scores: at its first piece, or "first+last" summed
+    tree: dict[str, Any] | None = None  # the parser's weights outside the graph; "tree" only
 
 
 def _head(raw: dict[str, Any]) -> HeadSpec:
@@ -68,13 +75,32 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
     return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf, pieces)
 
 
+def _parser(raw: dict[str, Any]) -> HeadSpec:
+    """model.json's `parser`: the dependency head, decoded from the graph's PARSE output."""
+    tree = {k: np.asarray(raw[k], dtype=np.float32) for k in TREE_WEIGHTS}
+    tree |= {"arc": int(raw["arc"]), "rel": int(raw["rel"])}
+    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], "tree", None,
+                    "first+last", tree)  # fmt: skip
+
+
 def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
-    """The heads of a model.json, in output order."""
+    """The heads of a model.json, in output order; the parser's last."""
     if "heads" in spec:
-        return [_head(h) for h in spec["heads"]]
+        parser = [_parser(spec["parser"])] if "parser" in spec else []
+        return [*(_head(h) for h in spec["heads"]), *parser]
     upos = {"name": "upos", "labels": spec["upos_labels"], "decoder": "softmax"}
     ner = {"name": "ner", "labels": spec["ner_labels"], "decoder": "crf", "crf": spec["crf"]}
     return [_head(upos), _head(ner)]
+
+
+# The parser's weights that model.json carries (training.model.ParseLayer): the root's head
+# features and bias, its relation features, and the relation classifier.
+TREE_WEIGHTS = ("root", "root_bias", "rel_root", "rel_weight", "rel_bias")
+
+
+def head_output(head: HeadSpec) -> str:
+    """The graph output a head reads."""
+    return PARSE if head.decoder == "tree" else f"{head.name}_logits"
 
 
 @dataclass(frozen=True)
@@ -102,7 +128,7 @@ class ModelSpec:
     def outputs(self) -> list[str]:
         """The graph outputs the model.json promises, in head order, then the embedding."""
         embed = [EMBEDDING] if self.embedding_dim is not None else []
-        return [*(f"{h.name}_logits" for h in self.heads), *embed]
+        return [*(head_output(h) for h in self.heads), *embed]
 
     @property
     def task_outputs(self) -> dict[str, list[str]]:
@@ -119,6 +145,8 @@ class ModelSpec:
                 None if h.crf is None else CRFDecoder.build(h.labels, **h.crf),
                 h.pieces == "first+last",
                 h.decoder == "lemma",
+                None if h.tree is None else TreeDecoder(h.tree),
+                head_output(h),
             )
             for h in self.heads
         ]
