@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from app.model.backend import gate_feeds
-from app.model.spec import EMBEDDING, GATES, INPUTS, file_sha256, outputs_by_task
+from app.model.spec import EMBEDDING, GATES, INPUTS, LAYER_GATES, file_sha256, outputs_by_task
 from training import teacher
 from training.gate import gate_file
 from training.model import BiGRUModel
@@ -84,8 +84,9 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
         )
     model.unfold()  # parity then compares the graph with the computed projections
     tasks = outputs_by_task(model.output_names())
+    layers = {flag: [out] for flag, out in LAYER_GATES.items() if out in outputs}
     if tasks["embed"]:
-        gate_file(path, {flag: tasks[task] for flag, task in GATES.items()})
+        gate_file(path, {flag: tasks[task] for flag, task in GATES.items()}, layers)
 
 
 def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 30522) -> float:
@@ -128,6 +129,27 @@ def _head(head: dict, labels: list[str], model: BiGRUModel) -> dict:
     return out
 
 
+PARSER_HEAD = "deprel"  # the parse's head name: its relation labels, and what `heads` asks for
+
+
+def _parser(model: BiGRUModel, labels: list[str]) -> dict:
+    """The parser as model.json states it: its relations, and its weights the graph does not
+    hold (app.model.parse)."""
+    p = model.parser
+    assert p is not None
+    return {
+        "name": PARSER_HEAD,
+        "labels": labels,
+        "arc": model.cfg.parse_arc,
+        "rel": model.cfg.parse_rel,
+        "root": p.root.tolist(),
+        "root_bias": float((p.root @ p.arc_b).detach()),
+        "rel_root": p.rel_root.tolist(),
+        "rel_weight": p.rel_out.weight.T.tolist(),
+        "rel_bias": p.rel_out.bias.tolist(),
+    }
+
+
 def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
     """Write model.onnx, vocab.txt and model.json to `out`; returns export facts for the card."""
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +163,8 @@ def export(model: BiGRUModel, ckpt: dict, out: Path) -> dict:
         "heads": [_head(h, ckpt["labels"][h["name"]], model) for h in model.cfg.head_list()],
         "embedding_dim": model.cfg.sent_dim or None,
     }
+    if model.parser is not None:
+        spec["parser"] = _parser(model, ckpt["labels"][PARSER_HEAD])
     (out / "model.json").write_text(json.dumps(spec, indent=1))
     err = parity(model, onnx_path, [1, 60, 17, 3, 42, 8, 25, 2])
     return {

@@ -1,12 +1,13 @@
-"""Gate the two encoders of an exported graph behind boolean inputs, so a run pays only for
-the outputs it asks for.
+"""Gate the two encoders of an exported graph, and optional layers of the tagger, behind boolean
+inputs, so a run pays only for the outputs it asks for.
 
 ONNX Runtime executes every node of a graph whatever outputs are requested, so a run for the
 embedding alone would pay for the tagger too, and the reverse. This pass moves the nodes that only
 the tag outputs need into the then-branch of an `If` on a new input `want_tags`, and those
 only the embedding needs into an `If` on `want_embedding`; nodes both need stay outside. An
 else-branch returns an empty tensor. One file and one session still serve both routes, and a
-batch that wants both gets both from one run.
+batch that wants both gets both from one run. Within the tagger's branch, a layer only some
+requests want (the parser) goes behind an `If` of its own the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from app.model.spec import GATES
+from app.model.spec import GATES, LAYER_GATES
 
 
 def _producers(graph: onnx.GraphProto) -> dict[str, int]:
@@ -92,28 +93,75 @@ def gate(model: onnx.ModelProto, gates: dict[str, list[str]]) -> onnx.ModelProto
     return model
 
 
-def gate_file(path: Path, gates: dict[str, list[str]]) -> None:
-    model = onnx.load(str(path))
-    onnx.save(gate(model, gates), str(path))
+def gate_layer(model: onnx.ModelProto, outer: str, flag: str, names: list[str]) -> onnx.ModelProto:
+    """Within the `outer` gate's branch, the nodes only `names` need behind an `If` on a new
+    input `flag` (app.model.spec.LAYER_GATES): a layer of the tagger that runs only when its
+    output is wanted. The outer gate must be on for it to run."""
+    graph = model.graph
+    declared = {o.name: o for o in graph.output}
+    node = next(n for n in graph.node if n.op_type == "If" and n.input[0] == outer)
+    branch = next(a.g for a in node.attribute if a.name == "then_branch")
+    inner = [f"{name}__then" for name in names]
+    others = [o.name for o in branch.output if o.name not in inner]
+    own = sorted(_needed_by(branch, inner) - _needed_by(branch, others))
+    moved = [branch.node[i] for i in own]
+    for n in moved:
+        n.output[:] = [f"{o}__then" if o in inner else o for o in n.output]
+    then_outs = [
+        helper.make_tensor_value_info(f"{o}__then", TensorProto.FLOAT, None) for o in inner
+    ]
+    else_outs = [
+        helper.make_tensor_value_info(f"{o}__else", TensorProto.FLOAT, None) for o in inner
+    ]
+    empties = [_empty(f"{o}__else", declared[name]) for o, name in zip(inner, names, strict=True)]
+    layer_if = helper.make_node(
+        "If",
+        [flag],
+        inner,
+        name=f"if_{flag}",
+        then_branch=helper.make_graph(moved, f"{flag}_then", [], then_outs),
+        else_branch=helper.make_graph(empties, f"{flag}_else", [], else_outs),
+    )
+    kept = [n for i, n in enumerate(branch.node) if i not in set(own)]
+    del branch.node[:]
+    branch.node.extend([*kept, layer_if])
+    graph.input.append(helper.make_tensor_value_info(flag, TensorProto.BOOL, []))
+    onnx.checker.check_model(model)
+    return model
+
+
+def gate_file(path: Path, gates: dict[str, list[str]], layers: dict[str, list[str]]) -> None:
+    """`gates` as `gate` takes them; `layers`: each layer gate and its outputs, within the
+    `want_tags` gate."""
+    model = gate(onnx.load(str(path)), gates)
+    for flag, names in layers.items():
+        model = gate_layer(model, "want_tags", flag, names)
+    onnx.save(model, str(path))
 
 
 def ungate(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The inverse of `gate`: branch nodes back in the main graph, no gate inputs (for graph
-    analysis such as FLOP counting, which walks one flat graph)."""
+    """The inverse of `gate` and `gate_layer`: branch nodes back in the main graph, no gate
+    inputs (for graph analysis such as FLOP counting, which walks one flat graph)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    nodes = []
-    for node in graph.node:
-        if node.op_type != "If" or node.input[0] not in GATES:
-            nodes.append(node)
-            continue
-        then = next(a.g for a in node.attribute if a.name == "then_branch")
-        for inner in then.node:
-            inner.output[:] = [o.removesuffix("__then") for o in inner.output]
-            nodes.append(inner)
+    flags = {*GATES, *LAYER_GATES}
+    nodes = _flattened(list(graph.node), flags)
     del graph.node[:]
     graph.node.extend(nodes)
-    kept = [i for i in graph.input if i.name not in GATES]
+    kept = [i for i in graph.input if i.name not in flags]
     del graph.input[:]
     graph.input.extend(kept)
     return model
+
+
+def _flattened(nodes: list[onnx.NodeProto], flags: set[str]) -> list[onnx.NodeProto]:
+    out = []
+    for node in nodes:
+        if node.op_type != "If" or node.input[0] not in flags:
+            out.append(node)
+            continue
+        then = next(a.g for a in node.attribute if a.name == "then_branch")
+        for inner in _flattened(list(then.node), flags):
+            inner.output[:] = [o.removesuffix("__then") for o in inner.output]
+            out.append(inner)
+    return out

@@ -12,6 +12,7 @@ and the layer trains on the tagger's cached states in minutes per epoch on two c
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -22,11 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from app.model.featurize import WordPiece
+from app.model.spec import read_heads
 from app.model.tree import tree
+from training import teacher
 from training.data import Sentence, read_conllu
 from training.frozen import Frozen, frozen_states
 from training.loop import Budget, History, Trainer, run
-from training.model import ParseLayer, length_mask
+from training.model import BiGRUModel, ModelConfig, ParseLayer, length_mask
 
 IGNORE = -100
 
@@ -233,3 +236,31 @@ def train_parse(model_dir: Path, data_dir: Path, cfg: ParseConfig, limit: int | 
         items(frozen["train"], train, labels), items(frozen["dev"], dev, labels), labels, cfg
     )
     return layer, labels, history, card
+
+
+def with_parser(tagger: BiGRUModel, layer: ParseLayer, cfg: ParseConfig) -> BiGRUModel:
+    """The tagger with the parsing layer, as one model to export; a tagger that has a parsing
+    layer already gets this one in its place."""
+    sizes = {
+        "parse_hidden": cfg.hidden,
+        "parse_input": cfg.input,
+        "parse_layers": cfg.layers,
+        "parse_arc": cfg.arc,
+        "parse_rel": cfg.rel,
+        "n_rels": layer.rel_out.out_features,
+    }
+    model = BiGRUModel(ModelConfig(**{**tagger.cfg.to_dict(), **sizes}), teacher.input_table())
+    state = {
+        k: v for k, v in tagger.state_dict().items() if k.split(".")[0] not in ("table", "parser")
+    }
+    state |= {f"parser.{k}": v for k, v in layer.state_dict().items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if set(missing) != {"table"} or unexpected:
+        raise ValueError(f"missing {missing}, unexpected {unexpected}")
+    return model.eval()
+
+
+def shipped_labels(model_dir: Path) -> dict[str, list[str]]:
+    """Each head's labels in a model folder's model.json."""
+    spec = json.loads((model_dir / "model.json").read_text())
+    return {h.name: h.labels for h in read_heads(spec)}

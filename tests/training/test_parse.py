@@ -1,0 +1,79 @@
+"""The parsing layer exported: behind a gate of its own inside the tagger's, exact on padded
+batches, and its weights outside the graph read back by the decoder from model.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # training, on torch
+torch = pytest.importorskip("torch")
+onnxruntime = pytest.importorskip("onnxruntime")
+
+from app.model.backend import gate_feeds  # noqa: E402
+from app.model.parse import TreeDecoder  # noqa: E402
+from app.model.spec import PARSE, read_heads  # noqa: E402
+from training.export import _parser, export_onnx, parity  # noqa: E402
+from training.gate import ungate  # noqa: E402
+from training.model import BiGRUModel, ModelConfig  # noqa: E402
+
+LENGTHS = [1, 30, 7, 3, 22, 2]
+RELATIONS = ["root", "nsubj", "obj", "punct"]
+
+
+@pytest.fixture(scope="module")
+def parsing_model() -> BiGRUModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        vocab_size=2000, emb_dim=24, case_dim=4, hidden=16, layers=1, sent_hidden=12,
+        sent_dim=20, parse_hidden=8, parse_input=10, parse_layers=2, parse_arc=6, parse_rel=5,
+        n_rels=len(RELATIONS),
+    )  # fmt: skip
+    model = BiGRUModel(cfg, torch.randn(2000, 24))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def onnx_path(parsing_model: BiGRUModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("export") / "model.onnx"
+    export_onnx(parsing_model, path)
+    return path
+
+
+def test_the_parse_output_matches_pytorch_per_sentence_on_a_padded_batch(
+    parsing_model: BiGRUModel, onnx_path: Path
+) -> None:
+    assert PARSE in parsing_model.output_names()
+    assert parity(parsing_model, onnx_path, LENGTHS, vocab=2000) <= 1e-4
+
+
+def test_the_parsing_layer_runs_only_when_its_output_is_wanted(onnx_path: Path) -> None:
+    import onnx
+
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
+    assert {"want_tags", "want_embedding", "want_parse"} <= inputs
+    ids = np.array([[1000, 1001, 1002]], dtype=np.int64)
+    feeds = {"input_ids": ids, "case_ids": np.ones_like(ids), "lengths": np.array([3])}
+    tags = ["upos_logits", "ner_logits"]
+    with_parse = session.run([*tags, PARSE], {**feeds, **gate_feeds(inputs, [*tags, PARSE])})
+    without = session.run([*tags, PARSE], {**feeds, **gate_feeds(inputs, tags)})
+    assert with_parse[2].shape[:2] == (1, 3) and without[2].size == 0
+    np.testing.assert_array_equal(with_parse[0], without[0])
+    flat = ungate(onnx.load(str(onnx_path)))
+    assert not {"want_tags", "want_parse"} & {i.name for i in flat.graph.input}
+    assert not any(n.op_type == "If" for n in flat.graph.node)
+
+
+def test_model_json_gives_the_decoder_the_parsers_weights(parsing_model: BiGRUModel) -> None:
+    section = _parser(parsing_model, RELATIONS)
+    spec = json.loads(json.dumps({"heads": [], "parser": section}))  # through JSON, as read
+    [head] = read_heads(spec)
+    assert (head.name, head.decoder, head.labels) == ("deprel", "tree", RELATIONS)
+    assert head.tree is not None and TreeDecoder(head.tree).width == 2 * 6 + 1 + 2 * 5
