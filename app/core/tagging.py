@@ -1,8 +1,10 @@
 """Tagging: texts or token lists in, tokens with every head's labels, entities and sentences out.
 
 A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each
-head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`);
-orjson writes it in that order. Entities come from the span (CRF) head, when it is asked for;
+head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`,
+`deprel`); orjson writes it in that order. The dependency head (`deprel`) gives each token its
+`head` too, just before: its head's index in the input's tokens, the root's its own (as spaCy's
+`Doc.to_json`); heads never cross a sentence. Entities come from the span (CRF) head, when it is asked for;
 each sentence is tagged on its own, so no entity crosses a sentence boundary. Token, entity and
 sentence offsets are into the whole input text; token indices into the whole input's tokens.
 """
@@ -72,7 +74,7 @@ class Assembler:
         entities: list[Entity] = []
         sentences: list[Sentence] = []
         for (a, b), words in zip(bounds, tags, strict=True):
-            part = self._tokens(tokens[a:b], source, words, names)
+            part = self._tokens(tokens[a:b], source, words, names, a)
             if self.span_head in names:
                 span_tags = words[self.span_head]
                 entities += [
@@ -85,10 +87,12 @@ class Assembler:
         return TaggedText(out, entities, sentences)
 
     def _tokens(
-        self, tokens: list[Token], source: str | None, tags: WordTags, names: list[str]
+        self, tokens: list[Token], source: str | None, tags: WordTags, names: list[str], first: int
     ) -> list[TaggedToken]:
-        heads: list[tuple[str, str, HeadTags]] = [
-            (name, f"{name}_score", tags[name]) for name in names
+        """A sentence's tokens, its first token being the input's `first`."""
+        heads: list[tuple[str, str, HeadTags, list[int] | None]] = [
+            (name, f"{name}_score", tags[name], _absolute(tags[name].heads, first))
+            for name in names
         ]
         tagged = []
         for i, t in enumerate(tokens):
@@ -97,11 +101,18 @@ class Assembler:
                 "start": t.start if source is not None else None,
                 "end": t.end if source is not None else None,
             }
-            for label_key, score_key, head in heads:
+            for label_key, score_key, head, tree in heads:
+                if tree is not None:
+                    token["head"] = tree[i]
                 token[label_key] = head.labels[i]
                 token[score_key] = head.scores[i]
             tagged.append(token)
         return tagged
+
+
+def _absolute(heads: list[int] | None, first: int) -> list[int] | None:
+    """A tree head's heads as indices into the input's tokens."""
+    return None if heads is None else [first + h for h in heads]
 
 
 def _entity(
