@@ -1,12 +1,13 @@
 """Tagging: texts or token lists in, tokens with every head's labels, entities and sentences out.
 
-A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each
-head asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`,
-`deprel`); orjson writes it in that order. The dependency head (`deprel`) gives each token its
-`head` too, just before: its head's index in the input's tokens, the root's its own (as spaCy's
-`Doc.to_json`); heads never cross a sentence. Entities come from the span (CRF) head, when it is asked for;
-each sentence is tagged on its own, so no entity crosses a sentence boundary. Token, entity and
-sentence offsets are into the whole input text; token indices into the whole input's tokens.
+A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each head
+asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`, `deprel`);
+orjson writes it in that order. The dependency head (`deprel`) gives each token its `head` too,
+just before: its head's index in the input's tokens, the root's its own (as spaCy's
+`Doc.to_json`); heads never cross a sentence. Entities come from the span (CRF) head, when it is
+asked for; each sentence is tagged on its own, so no entity crosses a sentence boundary. Token,
+entity and sentence offsets are into the whole input text; token indices into the whole input's
+tokens.
 """
 
 from __future__ import annotations
