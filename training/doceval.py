@@ -5,8 +5,10 @@ Three ways of posting the same words: one sentence per input; each paragraph as 
 (its sentences joined by a space); each whole document as one input (its paragraphs joined by
 a space). A gold word counts as tagged right when a returned token has exactly its character
 span and its UPOS; an entity when a returned entity has exactly its span and type; a sentence
-when a returned sentence has exactly its span. A refused input (any non-200 answer) counts all
-its words, entities and sentences as missed.
+when a returned sentence has exactly its span. With a parser, a word is attached right when its
+token's span and its head's span both match gold (the root: the token is its own head), and
+labelled right when its relation's universal part matches too. A refused input (any non-200
+answer) counts all its words, entities and sentences as missed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class GoldText:
 
     text: str
     words: dict[tuple[int, int], str] = field(default_factory=dict)  # span -> UPOS
+    # span -> its head's span (None: the root) and its universal relation
+    arcs: dict[tuple[int, int], tuple[tuple[int, int] | None, str]] = field(default_factory=dict)
     entities: set[tuple[int, int, str]] = field(default_factory=set)
     sentences: set[tuple[int, int]] = field(default_factory=set)
     n_words: int = 0
@@ -47,8 +51,11 @@ def _add_sentence(gold: GoldText, s: Sentence, offset: int) -> None:
     gold.sentences.add((offset, offset + len(s.text.rstrip())))
     if spans is None:  # its words cannot be placed: they count as missed
         return
-    for (a, b), upos in zip(spans, s.upos, strict=True):
-        gold.words[(offset + a, offset + b)] = upos
+    placed = [(offset + a, offset + b) for a, b in spans]
+    for span, upos in zip(placed, s.upos, strict=True):
+        gold.words[span] = upos
+    for span, head, rel in zip(placed, s.heads, s.deprels, strict=True):
+        gold.arcs[span] = (placed[head - 1] if head else None, rel.split(":")[0])
     for e in iob2_spans(s.ner):
         gold.entities.add((offset + spans[e.start][0], offset + spans[e.end - 1][1], e.label))
 
@@ -118,6 +125,9 @@ class Counts:
     gold_sentences: int = 0
     found_sentences: int = 0
     right_sentences: int = 0
+    attached: int = 0
+    labelled: int = 0
+    parsed: bool = False
     refused: int = 0
     texts: int = 0
 
@@ -138,6 +148,21 @@ class Counts:
         sents = {(s["start"], s["end"]) for s in answer.get("sentences", [])}
         self.found_sentences += len(sents)
         self.right_sentences += len(sents & gold.sentences)
+        if answer["tokens"] and "head" in answer["tokens"][0]:
+            self._add_arcs(gold, answer["tokens"])
+
+    def _add_arcs(self, gold: GoldText, tokens: list[dict]) -> None:
+        self.parsed = True
+        found = {}
+        for i, t in enumerate(tokens):
+            head = tokens[t["head"]]
+            head_span = None if t["head"] == i else (head["start"], head["end"])
+            found[(t["start"], t["end"])] = (head_span, t["deprel"].split(":")[0])
+        for span, (head_span, rel) in gold.arcs.items():
+            got = found.get(span)
+            if got is not None and got[0] == head_span:
+                self.attached += 1
+                self.labelled += got[1] == rel
 
     def figures(self) -> dict[str, float | int]:
         return {
@@ -147,6 +172,11 @@ class Counts:
             "upos": _pct(self.upos_right, self.words),
             "ner_f1": _f1(self.right_entities, self.found_entities, self.gold_entities),
             "sentence_f1": _f1(self.right_sentences, self.found_sentences, self.gold_sentences),
+            **(
+                {"uas": _pct(self.attached, self.words), "las": _pct(self.labelled, self.words)}
+                if self.parsed
+                else {}
+            ),
         }
 
 
@@ -199,10 +229,12 @@ def main(model_dir: Path, data_dir: Path, split: str) -> dict[str, dict]:
     finally:
         proc.terminate()
         proc.wait(30)
-    print(f"{'posted as':<12}{'texts':>7}{'refused':>9}{'UPOS':>8}{'NER F1':>8}{'sent F1':>9}")
+    print(f"{'posted as':<12}{'texts':>7}{'refused':>9}{'UPOS':>8}{'NER F1':>8}{'sent F1':>9}"
+          f"{'UAS':>8}{'LAS':>8}")  # fmt: skip
     for mode, f in figures.items():
         print(
             f"{mode:<12}{f['texts']:>7}{f['refused']:>9}{f['upos']:>8.2f}{f['ner_f1']:>8.2f}"
-            f"{f['sentence_f1']:>9.2f}"
+            f"{f['sentence_f1']:>9.2f}{f.get('uas', float('nan')):>8.2f}"
+            f"{f.get('las', float('nan')):>8.2f}"
         )
     return figures

@@ -62,6 +62,39 @@ def _morph_scores(model: OnnxModel, sentences: list[Sentence], pred: list[WordTa
     return {f"{h}_acc": 100 * v / max(n, 1) for h, v in right.items()}
 
 
+def _parse_scores(sentences: list[Sentence], pred: list[WordTags]) -> dict:
+    """UAS and LAS (%) on gold words, the relation's universal part compared as the CoNLL 2018
+    scorer's LAS does, and the share of sentences whose heads make one well-formed tree."""
+    if not pred or "deprel" not in pred[0]:
+        return {}
+    words = attached = labelled = trees = 0
+    for s, p in zip(sentences, pred, strict=True):
+        tags = p["deprel"]
+        assert tags.heads is not None
+        heads = [0 if h == i else h + 1 for i, h in enumerate(tags.heads)]  # CoNLL-U's
+        trees += _is_tree(heads)
+        for got, gold, rel, gold_rel in zip(heads, s.heads, tags.labels, s.deprels, strict=True):
+            words += 1
+            attached += got == gold
+            labelled += got == gold and rel.split(":")[0] == gold_rel.split(":")[0]
+    n = max(len(sentences), 1)
+    return {"uas": 100 * attached / max(words, 1), "las": 100 * labelled / max(words, 1),
+            "valid_trees": 100 * trees / n}  # fmt: skip
+
+
+def _is_tree(heads: list[int]) -> bool:
+    """CoNLL-U heads (1-based, 0 the root): one root, and every word reaches it."""
+    if heads.count(0) != 1 or not all(0 <= h <= len(heads) for h in heads):
+        return False
+    for start in range(1, len(heads) + 1):
+        node, steps = start, 0
+        while node and steps <= len(heads):
+            node, steps = heads[node - 1], steps + 1
+        if node:
+            return False
+    return True
+
+
 def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool = False) -> dict:
     """Tagging metrics on gold words (UD+UNER join) and STS-B Spearman, from the ONNX model."""
     model = OnnxModel(model_dir)
@@ -75,6 +108,7 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool 
         [p["ner"].labels for p in pred],
     )
     result |= _morph_scores(model, sentences, pred)
+    result |= _parse_scores(sentences, pred)
     result["sentences"] = len(sentences)
     result["skipped_sent_ids"] = report.skipped
     stsb = data_dir / "stsb" / f"sts-{split}.csv"
