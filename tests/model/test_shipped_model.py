@@ -120,15 +120,3 @@ def test_embedding_reads_piece_ids_only(session, sentences):
     with_case = _run(session, sentences, ["embedding"])["embedding"]
     without = _run(session, [(ids, [0] * len(ids)) for ids, _ in sentences], ["embedding"])
     np.testing.assert_array_equal(without["embedding"], with_case)
-
-
-def test_pieces_only_features_have_the_same_pieces(model_dir: Path):
-    from app.model.featurize import WordPiece, featurize, featurize_pieces
-    from app.model.text import tokenize
-
-    wordpiece = WordPiece.from_file(model_dir / "vocab.txt")
-    for text in ["Alice moved to Paris.", "naïve CAFÉ-owners don't (re)think", "x" * 300]:
-        words = [t.text for t in tokenize(text)]
-        full, pieces = featurize(words, wordpiece), featurize_pieces(words, wordpiece)
-        np.testing.assert_array_equal(pieces.input_ids, full.input_ids)
-        assert pieces.case_ids.shape == full.case_ids.shape and not pieces.case_ids.any()

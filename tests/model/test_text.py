@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.model.featurize import WordPiece, featurize_pieces, text_pieces
 from app.model.text import Token, split_words, tokenize
 from training import tokeval
 
@@ -97,31 +95,6 @@ def test_offsets_invariant(text: str) -> None:
 def test_split_words_are_the_tokens_texts(text: str) -> None:
     """/embed splits with `split_words`, /tag with `tokenize`: the same words."""
     assert split_words(text) == [t.text for t in tokenize(text)]
-
-
-@pytest.fixture(scope="module")
-def wordpiece(model_dir: Path) -> WordPiece:
-    return WordPiece.from_file(model_dir / "vocab.txt")
-
-
-EMBED_TEXTS = ["its a test", "its own", "Paris etc.", 'He said etc."', "tab\tand\u00a0nbsp", ""]
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(), _TRICKY, st.sampled_from(EMBED_TEXTS)))
-def test_text_pieces_are_the_words_pieces(wordpiece: WordPiece, text: str) -> None:
-    """/embed reads piece ids per chunk from a cache (`text_pieces`): the pieces of
-    `split_words`, and its word count or one less (a final `etc.` is `etc .`)."""
-    words = split_words(text)
-    found = text_pieces(text, wordpiece)
-    if found is None:  # `its` may be split across chunks: the caller uses `split_words`
-        assert "its" in text.lower()
-        return
-    features, count = found
-    expected = featurize_pieces(words, wordpiece)
-    np.testing.assert_array_equal(features.input_ids, expected.input_ids)
-    np.testing.assert_array_equal(features.case_ids, expected.case_ids)
-    assert count in (len(words), len(words) - 1)
 
 
 def test_one_megabyte_is_fast() -> None:
