@@ -15,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.model.backend import OnnxBackend
-from app.model.featurize import WordPiece
-from app.model.spec import BOUNDARY
+from app.model.featurize import Features, WordPiece
 from app.model.text import tokenize
 from training import teacher
 from training.segdata import join_document, labelled
@@ -61,18 +60,16 @@ def test_export_is_exact_on_padded_batches_and_served(tmp_path: Path, model_dir:
     assert json.loads((out / "model.json").read_text())["segmenter"]["threshold"] == 0.25
     backend = OnnxBackend(out, ["cpu"], 1)
     assert backend.spec.segmenter_threshold == 0.25
-    feeds = {
-        "input_ids": np.array([[2000, 2001, 2002], [2003, 2004, 0]], dtype=np.int64),
-        "case_ids": np.ones((2, 3), dtype=np.int64),
-        "space_ids": np.array([[1, 3, 3], [1, 2, 0]], dtype=np.int64),
-        "lengths": np.array([3, 2], dtype=np.int64),
-    }
-    got = backend.run(feeds, [BOUNDARY])[BOUNDARY]
-    alone = backend.run(
-        {k: v[1:, :2] if v.ndim == 2 else v[1:] for k, v in feeds.items()}, [BOUNDARY]
-    )
-    assert got.shape == (2, 3)
-    np.testing.assert_allclose(got[1, :2], alone[BOUNDARY][0], atol=1e-6)
+
+    def window(ids: list[int], spaces: list[int]) -> Features:
+        n = len(ids)
+        return Features(np.array(ids), np.ones(n, dtype=np.int64), np.arange(n), np.array(spaces))
+
+    windows = [window([2000, 2001, 2002], [1, 3, 3]), window([2003, 2004], [1, 2])]
+    got = backend.segment(windows)  # a padded batch, as the service runs it
+    alone = backend.segment(windows[1:])
+    assert [len(g) for g in got] == [3, 2]
+    np.testing.assert_allclose(got[1], alone[0], atol=1e-6)
 
 
 def test_a_model_folders_segmenter_is_copied_as_it_is(tmp_path: Path, model_dir: Path) -> None:
