@@ -1,9 +1,9 @@
-"""Provider choice, model directory checks, the tasks the core runs (tag, embed, segment a
-batch), and running only the requested outputs."""
+"""Provider choice, the tasks the core runs (tag, embed, segment a batch), running only the
+requested outputs, and a graph that is not what model.json says (what model.json and the card
+say themselves: test_spec.py)."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from pathlib import Path
@@ -14,8 +14,6 @@ import pytest
 from app.model.backend import OnnxBackend, select_providers
 from app.model.errors import ModelLoadError, RunError
 from app.model.featurize import Features, WordPiece, featurize, featurize_pieces
-from app.model.lexicon import LEXICON_FILE
-from app.model.spec import ModelSpec
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
@@ -110,45 +108,11 @@ def test_run_failure_is_a_run_error(model_copy: Path) -> None:
         backend.run(bad, ["embedding"])
 
 
-def test_card_gives_name_and_version(model_copy: Path) -> None:
-    (model_copy / "card.json").unlink(missing_ok=True)
-    spec = ModelSpec.load(model_copy)
-    assert (spec.name, spec.version) == ("bigru-test", "unknown")
-    card = {"name": "bigru-en", "version": "1.2.0", "sha256": spec.sha256}
-    (model_copy / "card.json").write_text(json.dumps(card))
-    spec = ModelSpec.load(model_copy)
-    assert (spec.name, spec.version) == ("bigru-en", "1.2.0")
-
-
-@pytest.mark.parametrize("name", ["model.onnx", "model.json", "vocab.txt"])
-def test_missing_file(model_copy: Path, name: str) -> None:
-    (model_copy / name).unlink()
-    with pytest.raises(ModelLoadError, match=name):
-        OnnxBackend(model_copy, ["cpu"], 1)
-
-
-def test_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="not found"):
-        OnnxBackend(tmp_path / "nowhere", ["cpu"], 1)
-
-
 def test_corrupt_onnx(model_copy: Path) -> None:
     (model_copy / "model.onnx").unlink()
     (model_copy / "model.onnx").write_bytes(b"not a model")
     (model_copy / "card.json").unlink(missing_ok=True)  # no checksum to catch it first
     with pytest.raises(ModelLoadError, match="cannot load"):
-        OnnxBackend(model_copy, ["cpu"], 1)
-
-
-def test_corrupt_model_json(model_copy: Path) -> None:
-    (model_copy / "model.json").write_text("{")
-    with pytest.raises(ModelLoadError, match="unreadable"):
-        OnnxBackend(model_copy, ["cpu"], 1)
-
-
-def test_sha256_mismatch_with_card(model_copy: Path) -> None:
-    (model_copy / "card.json").write_text(json.dumps({"name": "x", "sha256": "0" * 64}))
-    with pytest.raises(ModelLoadError, match="sha256"):
         OnnxBackend(model_copy, ["cpu"], 1)
 
 
@@ -176,9 +140,6 @@ def test_ner_label_count_mismatch(model_copy: Path) -> None:
     _edit_head(model_copy, "ner", labels=[*old["labels"], "B-MISC", "I-MISC"], crf=crf)
     with pytest.raises(ModelLoadError, match="ner_logits"):
         OnnxBackend(model_copy, ["cpu"], 1)
-    _edit_head(model_copy, "ner", crf=old["crf"])  # labels and CRF disagree
-    with pytest.raises(ModelLoadError, match="CRF"):
-        OnnxBackend(model_copy, ["cpu"], 1)
 
 
 def test_embedding_dim_mismatch(model_copy: Path) -> None:
@@ -186,68 +147,3 @@ def test_embedding_dim_mismatch(model_copy: Path) -> None:
     (model_copy / "model.json").write_text(json.dumps({**spec, "embedding_dim": 7}))
     with pytest.raises(ModelLoadError, match="embedding"):
         OnnxBackend(model_copy, ["cpu"], 1)
-
-
-def test_heads_listed_in_model_json_serve_as_the_label_lists_do(
-    model_dir: Path, model_copy: Path
-) -> None:
-    """An export writes `heads`; bigru-en's model.json names `upos_labels`, `ner_labels` and
-    `crf`. Both forms are the same model to the service, byte for byte on /tag."""
-    from fastapi.testclient import TestClient
-
-    from app.config import Settings
-    from app.main import create_app
-
-    spec = json.loads((model_copy / "model.json").read_text())
-    if "heads" not in spec:  # the other form, written as an export writes it
-        upos = {"name": "upos", "decoder": "softmax", "labels": spec.pop("upos_labels")}
-        ner = {"name": "ner", "decoder": "crf", "labels": spec.pop("ner_labels")}
-        spec["heads"] = [upos, {**ner, "crf": spec.pop("crf")}]
-        (model_copy / "model.json").write_text(json.dumps(spec))
-    for a, b in zip(ModelSpec.load(model_copy).heads, ModelSpec.load(model_dir).heads, strict=True):
-        assert (a.name, a.decoder, a.labels) == (b.name, b.decoder, b.labels)
-        for k in ("transitions", "start", "end") if a.crf is not None else ():
-            np.testing.assert_array_equal(a.crf[k], b.crf[k])
-    body = {"inputs": ["Barack Obama visited Paris.", "Apple sued Samsung in Seoul."]}
-    answers = []
-    for directory in (model_dir, model_copy):
-        with TestClient(create_app(Settings(model_dir=directory))) as client:
-            answers.append(client.post("/tag", json=body).content)
-    assert answers[0] == answers[1]
-
-
-def test_a_segmenter_that_is_not_the_cards_is_refused(model_copy: Path) -> None:
-    card = json.loads((model_copy / "card.json").read_text())
-    if "segmenter" not in card:
-        pytest.skip("this model has no segmenter")
-    (model_copy / "segmenter.onnx").write_bytes(b"\x08\x07not the shipped graph")
-    with pytest.raises(ModelLoadError, match="segmenter.onnx: sha256"):
-        OnnxBackend(model_copy, ["cpu"], 1)
-
-
-def test_a_lexicon_that_is_not_the_cards_is_refused(model_copy: Path) -> None:
-    card = json.loads((model_copy / "card.json").read_text())
-    if "lexicon" not in card:
-        pytest.skip("this model has no lexicon")
-    (model_copy / LEXICON_FILE).write_bytes(gzip.compress(b"{}"))
-    with pytest.raises(ModelLoadError, match="lexicon.json.gz: sha256"):
-        ModelSpec.load(model_copy)
-
-
-def test_a_lexicon_needs_the_heads_it_refines(model_copy: Path) -> None:
-    (model_copy / "card.json").unlink()
-    (model_copy / LEXICON_FILE).write_bytes(gzip.compress(b"{}"))
-    spec = json.loads((model_copy / "model.json").read_text())
-    spec["heads"] = [h for h in spec["heads"] if h["name"] != "xpos"]
-    (model_copy / "model.json").write_text(json.dumps(spec))
-    with pytest.raises(ModelLoadError, match=r"no \['xpos'\] heads"):
-        ModelSpec.load(model_copy)
-
-
-def test_a_lexicon_the_card_names_must_be_there(model_copy: Path) -> None:
-    card = json.loads((model_copy / "card.json").read_text())
-    if "lexicon" not in card:
-        pytest.skip("this model has no lexicon")
-    (model_copy / LEXICON_FILE).unlink()
-    with pytest.raises(ModelLoadError, match="lexicon.json.gz not found; card.json names it"):
-        ModelSpec.load(model_copy)
