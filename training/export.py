@@ -18,7 +18,15 @@ import torch
 from torch import Tensor, nn
 
 from app.model.backend import gate_feeds
-from app.model.spec import EMBEDDING, GATES, INPUTS, LAYER_GATES, file_sha256, outputs_by_task
+from app.model.spec import (
+    EMBEDDING,
+    GATES,
+    INPUTS,
+    LAYER_GATES,
+    PARSE,
+    file_sha256,
+    outputs_by_task,
+)
 from training import teacher
 from training.gate import gate_file
 from training.model import BiGRUModel
@@ -84,9 +92,21 @@ def export_onnx(model: BiGRUModel, path: Path) -> None:
         )
     model.unfold()  # parity then compares the graph with the computed projections
     tasks = outputs_by_task(model.output_names())
-    layers = {flag: [out] for flag, out in LAYER_GATES.items() if out in outputs}
+    by_layer = layer_outputs_of(model)
+    layers = {flag: by_layer[layer] for flag, layer in LAYER_GATES.items() if layer in by_layer}
     if tasks["embed"]:
         gate_file(path, {flag: tasks[task] for flag, task in GATES.items()}, layers)
+
+
+def layer_outputs_of(model: BiGRUModel) -> dict[str, list[str]]:
+    """Each optional layer's graph outputs (app.model.spec.layer_outputs, from the model)."""
+    out: dict[str, list[str]] = {}
+    for head in model.cfg.head_list():
+        if head.get("layer"):
+            out.setdefault(head["layer"], []).append(f"{head['name']}_logits")
+    if model.parser is not None:
+        out["parse"] = [PARSE]
+    return out
 
 
 def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 30522) -> float:
@@ -100,7 +120,8 @@ def parity(model: BiGRUModel, onnx_path: Path, lengths: list[int], vocab: int = 
     got = {}
     for wanted in outputs_by_task(model.output_names()).values():
         if wanted:
-            values = sess.run(wanted, {**batch, **gate_feeds(names, wanted)})
+            gates = gate_feeds(names, wanted, layer_outputs_of(model))
+            values = sess.run(wanted, {**batch, **gates})
             got.update(zip(wanted, values, strict=True))
     worst = 0.0
     with torch.inference_mode():
@@ -118,6 +139,8 @@ def _head(head: dict, labels: list[str], model: BiGRUModel) -> dict:
     out = {"name": head["name"], "decoder": head["decoder"], "labels": labels}
     if head.get("pieces", "first") != "first":
         out["pieces"] = head["pieces"]
+    if head.get("layer"):
+        out["layer"] = head["layer"]
     if head["decoder"] == "crf":
         crf = model.crf
         assert crf is not None

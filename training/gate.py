@@ -25,6 +25,16 @@ def _producers(graph: onnx.GraphProto) -> dict[str, int]:
     return {out: i for i, node in enumerate(graph.node) for out in node.output}
 
 
+def _reads(node: onnx.NodeProto) -> list[str]:
+    """What a node reads: its inputs, and what its branches (an If's) read from outside them."""
+    names = list(node.input)
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            inside = {o for n in attr.g.node for o in n.output}
+            names += [x for n in attr.g.node for x in _reads(n) if x not in inside]
+    return names
+
+
 def _needed_by(graph: onnx.GraphProto, outputs: list[str]) -> set[int]:
     """Indices of the nodes that `outputs` depend on."""
     producer = _producers(graph)
@@ -35,7 +45,7 @@ def _needed_by(graph: onnx.GraphProto, outputs: list[str]) -> set[int]:
         if i in seen:
             continue
         seen.add(i)
-        stack.extend(producer[x] for x in graph.node[i].input if x in producer)
+        stack.extend(producer[x] for x in _reads(graph.node[i]) if x in producer)
     return seen
 
 
@@ -131,8 +141,8 @@ def gate_layer(model: onnx.ModelProto, outer: str, flag: str, names: list[str]) 
 
 
 def gate_file(path: Path, gates: dict[str, list[str]], layers: dict[str, list[str]]) -> None:
-    """`gates` as `gate` takes them; `layers`: each layer gate and its outputs, within the
-    `want_tags` gate."""
+    """`gates` as `gate` takes them; `layers`: each layer gate and its outputs, gated in turn
+    within the `want_tags` gate."""
     model = gate(onnx.load(str(path)), gates)
     for flag, names in layers.items():
         model = gate_layer(model, "want_tags", flag, names)

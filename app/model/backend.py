@@ -26,6 +26,7 @@ from app.model.spec import (
     SEGMENTER_FILE,
     ModelSpec,
     head_output,
+    layer_outputs,
     outputs_by_task,
 )
 
@@ -61,12 +62,15 @@ class Backend(Protocol):
         ...
 
 
-def gate_feeds(input_names: set[str], outputs: list[str]) -> dict[str, np.ndarray]:
-    """The gate inputs the graph has, each true if an output of its task, or its layer's
-    output, is wanted."""
+def gate_feeds(
+    input_names: set[str], outputs: list[str], layers: dict[str, list[str]] | None = None
+) -> dict[str, np.ndarray]:
+    """The gate inputs the graph has, each true if an output of its task, or of its layer
+    (`layers`: each layer's outputs), is wanted."""
     wanted = {task for task, names in outputs_by_task(outputs).items() if names}
     feeds = {flag: np.array(task in wanted) for flag, task in GATES.items()}
-    feeds |= {flag: np.array(output in outputs) for flag, output in LAYER_GATES.items()}
+    for flag, layer in LAYER_GATES.items():
+        feeds[flag] = np.array(any(o in outputs for o in (layers or {}).get(layer, [])))
     return {flag: value for flag, value in feeds.items() if flag in input_names}
 
 
@@ -111,8 +115,7 @@ class OnnxBackend:
         self._check_graph()
         self._inputs = {i.name for i in self.session.get_inputs()}
         self._decoder = self.spec.tag_decoder()
-        # a head's output is asked for only when a sentence of the batch wants the head
-        self._head_outputs = {h.name: head_output(h) for h in self.spec.heads}
+        self._layers = layer_outputs(self.spec.heads)
         log.info("loaded %s %s on %s", self.spec.name, self.spec.version, self.providers)
 
     @property
@@ -142,15 +145,14 @@ class OnnxBackend:
         return self._decoder.decode_batch(out, batch)
 
     def _tag_outputs(self, batch: list[Features]) -> list[str]:
-        """Every head's logits, and the parse's features if a sentence asks for them: a layer
-        behind a gate runs only then."""
-        if any(f.heads is None for f in batch):
-            return list(dict.fromkeys(self._head_outputs.values()))
-        wanted = set().union(*(f.heads for f in batch if f.heads is not None))
-        gated = set(LAYER_GATES.values())
-        return list(dict.fromkeys(
-            out for name, out in self._head_outputs.items() if out not in gated or name in wanted
-        ))  # fmt: skip
+        """Every head's output, except an optional layer's when no sentence of the batch asks
+        for a head that reads it: a layer behind a gate runs only then."""
+        heads = self.spec.heads
+        if all(f.heads is not None for f in batch):
+            wanted = set().union(*(f.heads for f in batch if f.heads is not None))
+            layers = {h.layer for h in heads if h.name in wanted}
+            heads = [h for h in heads if h.layer is None or h.layer in layers]
+        return list(dict.fromkeys(head_output(h) for h in heads))
 
     def embed(self, batch: list[Features]) -> list[np.ndarray]:
         return list(self.run(pad_batch(batch), [EMBEDDING])[EMBEDDING])
@@ -166,7 +168,8 @@ class OnnxBackend:
         """The model graph's `outputs` for padded `feeds` (the tasks, the evaluation and the
         benchmarks run it). ORT executes every node whatever outputs are asked for, so a gated
         graph's encoders are switched on only for the outputs wanted."""
-        values = _guarded(self.session.run, outputs, {**feeds, **gate_feeds(self._inputs, outputs)})
+        gates = gate_feeds(self._inputs, outputs, self._layers)
+        values = _guarded(self.session.run, outputs, {**feeds, **gates})
         return dict(zip(outputs, values, strict=True))
 
 

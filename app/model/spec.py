@@ -31,8 +31,8 @@ BOUNDARY = "boundary_logits"  # the segmenter's (segmenter.onnx) output: (B, T) 
 SEGMENTER_FILE = "segmenter.onnx"
 # Boolean inputs of a gated graph (training/gate.py): each switches on the encoder of one task,
 GATES = {"want_tags": "tag", "want_embedding": "embed"}
-# and within the tagger, each of these switches on an optional layer: its output.
-LAYER_GATES = {"want_parse": PARSE}
+# and within the tagger, each of these switches on an optional layer, which only its heads read.
+LAYER_GATES = {"want_morph": "morph", "want_parse": "parse"}
 
 
 def outputs_by_task(outputs: Iterable[str]) -> dict[str, list[str]]:
@@ -59,6 +59,7 @@ class HeadSpec:
     crf: dict[str, Any] | None  # transitions (n, n), start (n,), end (n,); CRF heads only
     pieces: str = "first"  # a word's scores: at its first piece, or "first+last" summed
     tree: dict[str, Any] | None = None  # the parser's weights outside the graph; "tree" only
+    layer: str | None = None  # the optional layer of the tagger it reads (LAYER_GATES), if any
 
 
 def _head(raw: dict[str, Any]) -> HeadSpec:
@@ -72,7 +73,11 @@ def _head(raw: dict[str, Any]) -> HeadSpec:
     pieces = str(raw.get("pieces", "first"))
     if pieces not in ("first", "first+last"):
         raise ValueError(f"head {raw['name']}: unknown pieces {pieces!r}")
-    return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], raw["decoder"], crf, pieces)
+    layer = raw.get("layer")
+    if layer is not None and layer not in LAYER_GATES.values():
+        raise ValueError(f"head {raw['name']}: unknown layer {layer!r}")
+    labels = [str(t) for t in raw["labels"]]
+    return HeadSpec(str(raw["name"]), labels, raw["decoder"], crf, pieces, layer=layer)
 
 
 def _parser(raw: dict[str, Any]) -> HeadSpec:
@@ -80,7 +85,7 @@ def _parser(raw: dict[str, Any]) -> HeadSpec:
     tree = {k: np.asarray(raw[k], dtype=np.float32) for k in TREE_WEIGHTS}
     tree |= {"arc": int(raw["arc"]), "rel": int(raw["rel"])}
     return HeadSpec(str(raw["name"]), [str(t) for t in raw["labels"]], "tree", None,
-                    "first+last", tree)  # fmt: skip
+                    "first+last", tree, "parse")  # fmt: skip
 
 
 def read_heads(spec: dict[str, Any]) -> list[HeadSpec]:
@@ -101,6 +106,15 @@ TREE_WEIGHTS = ("root", "root_bias", "rel_root", "rel_weight", "rel_bias")
 def head_output(head: HeadSpec) -> str:
     """The graph output a head reads."""
     return PARSE if head.decoder == "tree" else f"{head.name}_logits"
+
+
+def layer_outputs(heads: list[HeadSpec]) -> dict[str, list[str]]:
+    """Each optional layer's graph outputs, by the heads that read it."""
+    out: dict[str, list[str]] = {}
+    for head in heads:
+        if head.layer is not None and head_output(head) not in out.get(head.layer, []):
+            out.setdefault(head.layer, []).append(head_output(head))
+    return out
 
 
 @dataclass(frozen=True)

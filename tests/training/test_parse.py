@@ -16,7 +16,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 from app.model.backend import gate_feeds  # noqa: E402
 from app.model.parse import TreeDecoder  # noqa: E402
 from app.model.spec import PARSE, read_heads  # noqa: E402
-from training.export import _parser, export_onnx, parity  # noqa: E402
+from training.export import _parser, export_onnx, layer_outputs_of, parity  # noqa: E402
 from training.gate import ungate  # noqa: E402
 from training.model import BiGRUModel, ModelConfig  # noqa: E402
 
@@ -27,10 +27,15 @@ RELATIONS = ["root", "nsubj", "obj", "punct"]
 @pytest.fixture(scope="module")
 def parsing_model() -> BiGRUModel:
     torch.manual_seed(0)
+    heads = [
+        {"name": "upos", "size": 5, "decoder": "softmax"},
+        {"name": "ner", "size": 3, "decoder": "crf"},
+        {"name": "xpos", "size": 4, "decoder": "softmax", "layer": "morph", "pieces": "first+last"},
+    ]
     cfg = ModelConfig(
         vocab_size=2000, emb_dim=24, case_dim=4, hidden=16, layers=1, sent_hidden=12,
-        sent_dim=20, parse_hidden=8, parse_input=10, parse_layers=2, parse_arc=6, parse_rel=5,
-        n_rels=len(RELATIONS),
+        sent_dim=20, heads=heads, morph_hidden=4, morph_input=5, parse_hidden=8,
+        parse_input=10, parse_layers=2, parse_arc=6, parse_rel=5, n_rels=len(RELATIONS),
     )  # fmt: skip
     model = BiGRUModel(cfg, torch.randn(2000, 24))
     with torch.no_grad():
@@ -53,21 +58,33 @@ def test_the_parse_output_matches_pytorch_per_sentence_on_a_padded_batch(
     assert parity(parsing_model, onnx_path, LENGTHS, vocab=2000) <= 1e-4
 
 
-def test_the_parsing_layer_runs_only_when_its_output_is_wanted(onnx_path: Path) -> None:
-    import onnx
-
+@pytest.mark.parametrize(
+    "wanted", [["upos_logits"], ["upos_logits", "xpos_logits"], ["upos_logits", PARSE]]
+)
+def test_each_layer_runs_only_when_its_output_is_wanted(
+    parsing_model: BiGRUModel, onnx_path: Path, wanted: list[str]
+) -> None:
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     inputs = {i.name for i in session.get_inputs()}
-    assert {"want_tags", "want_embedding", "want_parse"} <= inputs
+    assert {"want_tags", "want_embedding", "want_morph", "want_parse"} <= inputs
     ids = np.array([[1000, 1001, 1002]], dtype=np.int64)
     feeds = {"input_ids": ids, "case_ids": np.ones_like(ids), "lengths": np.array([3])}
-    tags = ["upos_logits", "ner_logits"]
-    with_parse = session.run([*tags, PARSE], {**feeds, **gate_feeds(inputs, [*tags, PARSE])})
-    without = session.run([*tags, PARSE], {**feeds, **gate_feeds(inputs, tags)})
-    assert with_parse[2].shape[:2] == (1, 3) and without[2].size == 0
-    np.testing.assert_array_equal(with_parse[0], without[0])
+    every = ["upos_logits", "xpos_logits", PARSE]
+    layers = layer_outputs_of(parsing_model)
+    full = session.run(every, {**feeds, **gate_feeds(inputs, every, layers)})
+    got = session.run(every, {**feeds, **gate_feeds(inputs, wanted, layers)})
+    for name, all_on, value in zip(every, full, got, strict=True):
+        if name in wanted:
+            np.testing.assert_array_equal(value, all_on)
+        else:
+            assert value.size == 0, name  # its layer did not run
+
+
+def test_ungate_flattens_every_gate(onnx_path: Path) -> None:
+    import onnx
+
     flat = ungate(onnx.load(str(onnx_path)))
-    assert not {"want_tags", "want_parse"} & {i.name for i in flat.graph.input}
+    assert not {"want_tags", "want_morph", "want_parse"} & {i.name for i in flat.graph.input}
     assert not any(n.op_type == "If" for n in flat.graph.node)
 
 
