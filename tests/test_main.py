@@ -1,16 +1,64 @@
-"""The real server: `python -m app` under uvicorn over TCP."""
+"""app.main: `create_app`'s lifespan (the engine ready once warm, the memory budget sized, all
+stopped at shutdown), `run`'s refusal of bad settings, and the real server, `python -m app`
+(app/__main__.py, which only calls `run`) under uvicorn over TCP: SIGTERM drains and exits 0,
+several processes share a port and their metrics."""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from app import main
+from app.config import Settings
+from app.core.admission import MiB
+from app.core.errors import NotReadyError
+from app.model.backend import OnnxBackend
 from tests.helpers import metric, start_server
+
+
+@pytest.mark.anyio
+async def test_the_app_is_ready_once_warm_with_its_memory_budget_and_stops_its_work(
+    model_dir: Path, make_settings: Callable[..., Settings], serve: Callable[..., Any]
+) -> None:
+    settings = make_settings(
+        processes=1,
+        workers=1,
+        memory_limit_mb=4096,
+        memory_target=0.5,
+        max_batch_size=4,
+        max_batch_tokens=256,
+        max_tokens_per_input=16,
+    )
+    app = main.create_app(settings, OnnxBackend(model_dir, ["cpu"], 1))
+    assert app.state.engine is None
+    async with serve(app) as client:
+        assert (await client.get("/health")).status_code == 200
+        engine = app.state.engine
+        assert engine.batcher.workers == 1
+        sizing = app.state.memory_sizing
+        assert (sizing.limit, sizing.processes, sizing.target) == (4096 * MiB, 1, 0.5)
+        assert sizing.supervisor == 0 and sizing.idle > 0  # the peak held, warmed up
+        assert sizing.budget is not None and app.state.memory_budget.budget == sizing.budget
+    assert app.state.engine is None
+    with pytest.raises(NotReadyError):  # the batcher has stopped
+        engine.batcher.submit("tag", [])
+
+
+def test_bad_settings_exit_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIGRU_MAX_BATCH_SIZE", "0")
+    monkeypatch.setenv("BIGRU_PROVIDERS", "tpu")
+    with pytest.raises(SystemExit) as stopped:
+        main.run()
+    message = str(stopped.value.code)
+    assert message.startswith("bigru-serve: bad settings: ") and "\n" not in message
+    assert "max_batch_size" in message and "unknown providers ['tpu']" in message
 
 
 @pytest.mark.slow
