@@ -47,7 +47,7 @@ class ParseConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     max_minutes: float = 80.0
-    patience: int = 6
+    patience: int | None = None  # epochs without a better dev LAS before stopping
     seed: int = 0
 
 
@@ -212,30 +212,29 @@ def fit(train: list[Item], dev: list[Item], labels: list[str], cfg: ParseConfig)
     return layer.eval(), history
 
 
-def config_dict(cfg: ParseConfig) -> dict:
-    return asdict(cfg)
-
-
 def train_parse(model_dir: Path, data_dir: Path, cfg: ParseConfig, limit: int | None = None):
-    """A parsing layer over the shipped tagger in `model_dir`, trained on EWT train with the
-    epoch best on EWT dev kept; the layer, its relation labels and its history."""
+    """The shipped model in `model_dir` with a parsing layer trained on EWT train, the epoch
+    best on EWT dev kept: the model, every head's labels (the relations as `deprel`), and the
+    run's facts for its card."""
     from training.recover import recover
 
     wp = WordPiece.from_file(model_dir / "vocab.txt")
     ewt = data_dir / "ud-ewt"
     train = read_conllu(ewt / "en_ewt-ud-train.conllu")[:limit]
     dev = read_conllu(ewt / "en_ewt-ud-dev.conllu")[: limit and limit // 4]
-    labels = relation_labels(train)
+    relations = relation_labels(train)
     tagger, card = recover(model_dir)
     print("running the frozen tagger over EWT train and dev ...", flush=True)
-    frozen = {
-        n: frozen_states(tagger, [s.words for s in d], wp)
-        for n, d in (("train", train), ("dev", dev))
-    }
+    frozen = {name: frozen_states(tagger, [s.words for s in split], wp)
+              for name, split in (("train", train), ("dev", dev))}  # fmt: skip
     layer, history = fit(
-        items(frozen["train"], train, labels), items(frozen["dev"], dev, labels), labels, cfg
-    )
-    return layer, labels, history, card
+        items(frozen["train"], train, relations), items(frozen["dev"], dev, relations),
+        relations, cfg,
+    )  # fmt: skip
+    labels = {**shipped_labels(model_dir), "deprel": relations}
+    facts = {"config": asdict(cfg), "history": history.rows, "best_epoch": history.best_epoch,
+             "recovered_from": card["sha256"]}  # fmt: skip
+    return with_parser(tagger, layer, cfg), labels, {"facts": facts, "card": card}
 
 
 def with_parser(tagger: BiGRUModel, layer: ParseLayer, cfg: ParseConfig) -> BiGRUModel:

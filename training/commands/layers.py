@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 
@@ -64,11 +63,12 @@ def add_parse(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("parse", help="a dependency parsing layer on a shipped tagger")
     p.add_argument("--model", type=Path, required=True, help="exported model (models/bigru-en)")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True, help="run folder (parse.pt)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (tagger.pt)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--hidden", type=int, default=192, help="the parsing BiGRU, per direction")
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--max-minutes", type=float, default=80.0)
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a better LAS")
     p.add_argument("--limit", type=int, help="first N train sentences only (smoke runs)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(run=_parse)
@@ -77,20 +77,20 @@ def add_parse(sub: argparse._SubParsersAction) -> None:
 def _parse(args: argparse.Namespace) -> None:
     import torch
 
+    from training.checkpoint import save_checkpoint
     from training.parse import ParseConfig, train_parse
 
     torch.set_num_threads(args.threads)
     cfg = ParseConfig(
-        hidden=args.hidden, layers=args.layers, epochs=args.epochs, max_minutes=args.max_minutes
-    )
-    layer, labels, history, card = train_parse(args.model, args.data, cfg, args.limit)
+        hidden=args.hidden, layers=args.layers, epochs=args.epochs, max_minutes=args.max_minutes,
+        patience=args.patience,
+    )  # fmt: skip
+    model, labels, run = train_parse(args.model, args.data, cfg, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
-    facts = {"config": asdict(cfg), "history": history.rows, "best_epoch": history.best_epoch,
-             "recovered_from": card["sha256"]}  # fmt: skip
-    torch.save(
-        {"state": layer.state_dict(), "labels": labels, "facts": facts}, args.out / "parse.pt"
-    )
-    (args.out / "history.json").write_text(json.dumps(facts, indent=1))
+    meta = {**run["card"]["training"], "skipped": run["card"]["skipped_sentences"]}
+    meta["parse"] = run["facts"]
+    save_checkpoint(model, args.out / "tagger.pt", meta, labels)
+    (args.out / "history.json").write_text(json.dumps(run["facts"], indent=1))
 
 
 def add_lexicon(sub: argparse._SubParsersAction) -> None:
