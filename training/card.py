@@ -57,6 +57,9 @@ def run_card(labels: dict[str, list[str]], decoders: dict[str, str], facts: dict
 """
 
 
+LICENSE = "CC-BY-SA-4.0"
+
+
 def write_card(
     out: Path,
     name: str,
@@ -87,13 +90,9 @@ def write_card(
         "skipped_sentences": meta.get("skipped", {}),
         "dev": dev or {},
     }
-    if "morph" in meta:  # the morphology layer's training (bigru morph)
-        morph = meta["morph"]
-        card["morph"] = {k: v for k, v in morph.items() if k != "history"}
-        if morph.get("history"):  # the kept epoch's dev figures, the heads alone
-            card["morph"]["best_epoch"] = max(
-                morph["history"], key=lambda h: h["xpos"] + h["feats"] + h["lemma"]
-            )
+    if "files" not in meta:  # trained on EWT and UNER, both CC BY-SA 4.0
+        card["license"] = LICENSE
+    card |= _layers(meta)
     for part in ("segmenter", "lexicon"):  # each added file's facts (bigru segmenter, lexicon)
         if part in facts:
             card[part] = {k: v for k, v in facts[part].items() if k != "history"}
@@ -113,6 +112,22 @@ def write_card(
     else:
         (out / "README.md").write_text(_readme({**card, "folder": str(out)}))
     return card
+
+
+def _layers(meta: dict) -> dict:
+    """The morphology and parsing layers' training (bigru morph, bigru parse), for the card."""
+    out = {}
+    if "parse" in meta:
+        out["parse"] = {k: v for k, v in meta["parse"].items() if k != "history"}
+        out["parse"]["best"] = meta["parse"]["history"][meta["parse"]["best_epoch"] - 1]
+    if "morph" in meta:
+        morph = meta["morph"]
+        out["morph"] = {k: v for k, v in morph.items() if k != "history"}
+        if morph.get("history"):  # the kept epoch's dev figures, the heads alone
+            out["morph"]["best_epoch"] = max(
+                morph["history"], key=lambda h: h["xpos"] + h["feats"] + h["lemma"]
+            )
+    return out
 
 
 def _fmt(v: object) -> str:
@@ -135,7 +150,8 @@ def _history(card: dict) -> str:
 
 
 def _added_parts(card: dict) -> str:
-    """The morphology layer's and the segmenter's lines, for a model that has them."""
+    """The morphology and parsing layers', the lexicon's and the segmenter's lines, for a model
+    that has them."""
     lines = ""
     if card["architecture"].get("morph_hidden"):
         heads = [h["name"] for h in card["architecture"]["heads"] if h.get("layer") == "morph"]
@@ -145,6 +161,16 @@ def _added_parts(card: dict) -> str:
             f"- Morphology layer: a BiGRU of {arch['morph_hidden']} per direction over the "
             f"tagger's states and inputs{projected}, read by the {', '.join(heads)} heads (lemma: "
             "edit scripts) at each word's first and last pieces; the tagger itself is frozen.\n"
+        )
+    if arch_parse := card["architecture"].get("parse_hidden"):
+        arch = card["architecture"]
+        lines += (
+            f"- Parsing layer: a {arch['parse_layers']}-layer BiGRU of {arch_parse} per direction "
+            f"over the tagger's states and inputs projected to {arch['parse_input']}-d, a "
+            f"biaffine arc scorer ({arch['parse_arc']}-d) and a relation classifier "
+            f"({arch['parse_rel']}-d, {arch['n_rels']} relations) at each word's first and last "
+            "pieces, decoded into one tree per sentence (Chu-Liu/Edmonds); the tagger itself "
+            "is frozen.\n"
         )
     if "lexicon" in card:
         lines += (
@@ -184,6 +210,16 @@ A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, C
   sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff
   {card["parity_max_abs_diff"]:.1e}.
+
+## Licence
+
+The model (model.onnx, segmenter.onnx, lexicon.json.gz, model.json and this card) is licensed
+under [CC BY-SA 4.0](https://creativecommons.org/licenses/by-sa/4.0/), card.json's `license`:
+it is trained on UD English-EWT and Universal NER English-EWT, both CC BY-SA 4.0, and its
+lexicon is built from EWT train. Credit those treebanks, and share what you adapt from the
+model under the same licence. vocab.txt and the input table it indexes come from
+sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0). The code that serves and trains the model
+is Apache-2.0 (LICENSE at the top of the repository).
 
 {_history(card)}
 ## Data
