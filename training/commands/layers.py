@@ -67,6 +67,8 @@ def add_parse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--hidden", type=int, default=192, help="the parsing BiGRU, per direction")
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--input", type=int, default=256, help="its input projection")
+    p.add_argument("--lr", type=float, default=2e-3, help="the one-cycle schedule's peak")
     p.add_argument("--max-minutes", type=float, default=80.0)
     p.add_argument("--patience", type=int, help="stop after this many epochs without a better LAS")
     p.add_argument("--limit", type=int, help="first N train sentences only (smoke runs)")
@@ -82,8 +84,8 @@ def _parse(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     cfg = ParseConfig(
-        hidden=args.hidden, layers=args.layers, epochs=args.epochs, max_minutes=args.max_minutes,
-        patience=args.patience,
+        hidden=args.hidden, layers=args.layers, input=args.input, lr=args.lr, epochs=args.epochs,
+        max_minutes=args.max_minutes, patience=args.patience,
     )  # fmt: skip
     model, labels, run = train_parse(args.model, args.data, cfg, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
