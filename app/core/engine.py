@@ -169,13 +169,22 @@ class Engine:
             raise InvalidInputError(f"unknown heads {unknown}; this model's heads are {known}")
 
     async def embed(
-        self, texts: list[str], normalize: bool, truncate: Side | None = None
+        self,
+        texts: list[str],
+        normalize: bool,
+        truncate: Side | None = None,
+        dimensions: int | None = None,
     ) -> Embeddings:
-        """`truncate`: an input over a size limit is cut from that end to fit, not refused."""
+        """`truncate`: an input over a size limit is cut from that end to fit, not refused.
+        `dimensions`: each vector's first components only (then normalized, if asked), which
+        the model orders most telling first."""
         if "embed" not in self.spec.tasks:
             raise NoSentenceEncoderError(
                 f"model {self.spec.name} has no sentence encoder: it tags only (see /info)"
             )
+        size = self.spec.embedding_dim
+        if dimensions is not None and not 1 <= dimensions <= (size or 0):
+            raise InvalidInputError(f"dimensions must be between 1 and {size}; got {dimensions}")
         if truncate is None:
             self._check_texts(texts)
             found = [self._pieces(text) for text in texts]
@@ -191,6 +200,8 @@ class Engine:
         self._check_pieces(features)
         vectors = np.stack(await self.batcher.submit("embed", features))  # (N, D), fresh
         vectors = vectors.astype(np.float32, copy=False)
+        if dimensions is not None:
+            vectors = np.ascontiguousarray(vectors[:, :dimensions])
         if normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return Embeddings(vectors, sum(f.length for f in features))

@@ -20,6 +20,7 @@ from app.core.engine import Engine
 from app.core.errors import (
     EmptyInputError,
     InputTooLargeError,
+    InvalidInputError,
     NoSentenceEncoderError,
     OverloadedError,
 )
@@ -203,3 +204,21 @@ async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
         gate.opened.set()
         answers = await asyncio.gather(running_batch, queued)
     assert [len(a) for a in answers] == [1, 2]
+
+
+async def test_dimensions_keep_the_first_components_renormalized(engine: Engine) -> None:
+    texts = ["Alice moved to Paris.", "Bob"]
+    full = await engine.embed(texts, normalize=False)
+    short = await engine.embed(texts, normalize=True, dimensions=64)
+    assert short.vectors.shape == (2, 64)
+    prefix = full.vectors[:, :64]
+    expected = prefix / np.linalg.norm(prefix, axis=1, keepdims=True)
+    np.testing.assert_allclose(short.vectors, expected, rtol=1e-5, atol=1e-6)
+    raw = await engine.embed(texts, normalize=False, dimensions=64)
+    np.testing.assert_allclose(raw.vectors, prefix, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dimensions", [0, -1, 385])
+async def test_dimensions_outside_the_vector_are_invalid(engine: Engine, dimensions: int) -> None:
+    with pytest.raises(InvalidInputError, match="dimensions must be between 1 and 384"):
+        await engine.embed(["Alice"], normalize=True, dimensions=dimensions)
