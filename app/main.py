@@ -1,5 +1,5 @@
 """The app: `create_app(settings)` wires the layers (the model's backend, the batcher and engine
-of core, the HTTP edge, lean path and documented routes); `run()` serves it with uvicorn
+of core, the HTTP edge, dispatcher and FastAPI app); `run()` serves it with uvicorn
 (`python -m app`)."""
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
-from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
@@ -31,7 +30,6 @@ from app.core.engine import Engine
 from app.core.queue import BatchLimits
 from app.http import edge
 from app.http.api import documented_app
-from app.http.lean import LeanPath
 from app.http.protocol import OneWriteProtocol
 from app.logs import configure_logging
 from app.memory import give_back_memory, memory_limit, rss_bytes
@@ -70,11 +68,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     app = documented_app(settings, metrics, lifespan)
     app.state.memory_budget = memory
-
-    def lean(inner: ASGIApp) -> LeanPath:
-        return LeanPath(inner, lambda: app.state.engine, settings.api_key)
-
-    return edge.build(app, lean, metrics, memory, settings.max_body_bytes, settings.cors_origins)
+    return edge.build(app, settings, metrics, memory)
 
 
 def _size(memory: MemoryBudget, settings: Settings) -> Sizing:

@@ -1,26 +1,24 @@
-"""The documented FastAPI app: every route of the table with its OpenAPI document, the page's
-files and Swagger UI's, and the error handlers. Requests the lean path leaves (a body not sent
-as JSON, and every other route) are answered here."""
+"""The FastAPI app: the GET routes of the table, the pages' files, and the OpenAPI document,
+which declares every route of the table. The POST routes are the dispatcher's
+(app/http/dispatcher.py): it answers them before a request reaches this app, so here each is
+declared only, its body model and name read by the document, and a method the route does not
+take is a 405 as for every route."""
 
 from __future__ import annotations
 
-import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Response
-from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
+from fastapi import Depends, FastAPI
 
 from app.config import Settings
-from app.http.connection import Stream, StreamResponse
+from app.http import page
 from app.http.errors import install_error_handlers
-from app.http.handlers import STATIC_DIR, authorized
+from app.http.guards import authorized
 from app.http.routes import ROUTES, Route
 from app.metrics import Metrics
-
-_JSON = "application/json"
 
 
 def documented_app(
@@ -39,7 +37,7 @@ def documented_app(
     for route in ROUTES:
         app.add_api_route(
             route.path,
-            _endpoint(route),
+            route.handler if route.method == "GET" else _declared(route),
             methods=[route.method],
             response_model=route.response_model,
             responses=route.responses,
@@ -48,25 +46,22 @@ def documented_app(
             include_in_schema=route.documented,
             **({"response_class": route.response_class} if route.response_class else {}),
         )
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # Swagger UI's files, from the pinned swagger-ui-bundle-v2: /docs works offline
-    app.mount("/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    page.mount_files(app)
     install_error_handlers(app)
     return app
 
 
-def _endpoint(route: Route) -> Callable[..., Awaitable[Any]]:
-    """The handler, as FastAPI calls it: a lean route's handler gives the JSON body's bytes or a
-    `Stream`, which become a response here (FastAPI reads the parameters through `__wrapped__`)."""
-    if not route.lean:
-        return route.handler
+def _declared(route: Route) -> Callable[..., Awaitable[Any]]:
+    """A POST route as the OpenAPI document reads it: its handler's name and docstring, and its
+    body model, the handler's `body`. The dispatcher answers every POST to the route, so this
+    app never calls it."""
     handler = route.handler
+    body = inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=route.body)
 
-    @functools.wraps(handler)
-    async def endpoint(**params: Any) -> Response:
-        content = await handler(**params)
-        if isinstance(content, Stream):
-            return StreamResponse(content)
-        return Response(content, media_type=_JSON)
+    async def declared(**params: Any) -> Any:
+        raise RuntimeError(f"POST {route.path} is answered by the dispatcher")
 
-    return endpoint
+    declared.__name__ = declared.__qualname__ = handler.__name__
+    declared.__doc__ = handler.__doc__
+    declared.__signature__ = inspect.Signature([body])  # type: ignore[attr-defined]
+    return declared

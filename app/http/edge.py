@@ -1,5 +1,6 @@
 """The ASGI edge, the outermost layer, once per request: its id, the body-size limit, its
-metrics and its log line; then the lean path, then the documented FastAPI app.
+share of memory, its metrics and its log line; then the dispatcher (every POST route), then the
+FastAPI app (the rest).
 
 One pure-ASGI layer does all of that, rather than a stack of middleware each wrapping `send`
 and `receive` again: with one sentence per request, that wrapping is a large share of the
@@ -13,7 +14,6 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
 
 from fastapi import FastAPI
 from prometheus_client.metrics import Counter, Histogram
@@ -22,9 +22,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs
+from app.config import Settings
 from app.core.admission import MemoryBudget, request_cost
-from app.core.errors import ServiceError
-from app.http import openai
+from app.core.errors import InputTooLargeError, ServiceError
+from app.http.dispatcher import Dispatcher
 from app.http.errors import error_response, service_error_response
 from app.http.routes import ROUTES
 from app.metrics import Metrics
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)  # one line per request
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LABELS = frozenset(route.path for route in ROUTES)  # any other path is "other"
+_BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})  # no memory held for these
 
 
 class RequestIds:
@@ -79,8 +81,6 @@ class Edge:
         status = 500
         started = False
         rid_header = (b"x-request-id", rid.encode())
-        if scope["path"].startswith(openai.PREFIX):
-            send = openai.rewrite_errors(send)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, started
@@ -96,64 +96,69 @@ class Edge:
             log.exception("unhandled error")
             if started:
                 raise
-            await error_response("internal", f"internal error, request id {rid}")(
-                scope, receive, send_with_id
-            )
+            message = f"internal error, request id {rid}"
+            await error_response(scope["path"], "internal", message)(scope, receive, send_with_id)
         finally:
             self._record(scope, status, time.perf_counter() - start)
             logs.request_id.reset(token)
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The app, with the body held to `max_bytes` and the request to its memory share: a
-        declared Content-Length is checked up front (the server holds the body to it); a chunked
-        body is buffered up to the limit. A request with a body holds its share of the
-        process's memory (app.core.admission) from before its body is read until it is
-        answered; one that cannot have it is answered 429 or 413 and its body never read."""
-        declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._too_large(scope, receive, send)
-            return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS") or declared == "0":
-            await self._read_within_limit(scope, receive, send, declared)
-            return
-        size = int(declared) if declared is not None and declared.isdigit() else None
-        cost = request_cost(self.max_body_bytes if size is None else size)
+        """The app, with the body held to its limit and the request to its share of memory: a
+        declared Content-Length is checked up front (the server holds the body to it); a body
+        of unknown length is read up to the limit before the app sees it. A request with a body
+        holds its share of the process's memory (app.core.admission) from before its body is
+        read until it is answered; one that cannot have it is answered 429 or 413 and its body
+        never read."""
+        size = _content_length(scope)
+        bodiless = scope["method"] in _BODILESS or size == 0
+        cost = 0 if bodiless else request_cost(self.max_body_bytes if size is None else size)
         try:
-            await self.memory.acquire(cost)
+            if size is not None:
+                self._check_size(size)
+            if cost:
+                await self.memory.acquire(cost)
         except ServiceError as e:
-            await service_error_response(e)(scope, receive, send)
+            await service_error_response(scope["path"], e)(scope, receive, send)
             return
         try:
-            await self._read_within_limit(scope, receive, send, declared)
+            await self._read_within_limit(scope, receive, send, size)
         finally:
-            self.memory.release(cost)
+            if cost:
+                self.memory.release(cost)
 
     async def _read_within_limit(
-        self, scope: Scope, receive: Receive, send: Send, declared: str | None
+        self, scope: Scope, receive: Receive, send: Send, size: int | None
     ) -> None:
-        if declared is not None:
-            await self.app(scope, receive, send)
-            return
+        if size is None:
+            try:
+                receive = await self._buffered(receive)
+            except ServiceError as e:
+                await service_error_response(scope["path"], e)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    async def _buffered(self, receive: Receive) -> Receive:
+        """A body of unknown length, read whole (refused once past the limit), then replayed."""
         messages: list[Message] = []
         size = 0
         while True:
             message = await receive()
             messages.append(message)
             size += len(message.get("body", b""))
-            if size > self.max_body_bytes:
-                await self._too_large(scope, receive, send)
-                return
+            self._check_size(size)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
 
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
-        await self.app(scope, replay, send)
+        return replay
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = f"request body larger than {self.max_body_bytes} bytes"
-        await error_response("too_large", message)(scope, receive, send)
+    def _check_size(self, size: int) -> None:
+        """The body limit, checked here only: on a declared length, and on a body of unknown
+        length as it is read."""
+        if size > self.max_body_bytes:
+            raise InputTooLargeError(f"request body larger than {self.max_body_bytes} bytes")
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         route = scope["path"] if scope["path"] in _LABELS else "other"
@@ -175,22 +180,21 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def build(
-    fastapi_app: FastAPI,
-    lean: Callable[[ASGIApp], ASGIApp],
-    metrics: Metrics,
-    memory: MemoryBudget,
-    max_body_bytes: int,
-    cors_origins: list[str],
-) -> Edge:
-    """Edge -> CORS (when origins are set) -> lean path -> the FastAPI app."""
-    inner = lean(fastapi_app)
-    if cors_origins:
+def _content_length(scope: Scope) -> int | None:
+    """The declared length of the body; None: not declared (chunked), or not a number."""
+    declared = _header(scope, b"content-length")
+    return int(declared) if declared is not None and declared.isdigit() else None
+
+
+def build(fastapi_app: FastAPI, settings: Settings, metrics: Metrics, memory: MemoryBudget) -> Edge:
+    """Edge -> CORS (when origins are set) -> dispatcher -> the FastAPI app."""
+    inner: ASGIApp = Dispatcher(fastapi_app, lambda: fastapi_app.state.engine, settings.api_key)
+    if settings.cors_origins:
         inner = CORSMiddleware(
             inner,
-            allow_origins=cors_origins,
+            allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["*"],
             expose_headers=["X-Request-ID"],
         )
-    return Edge(inner, metrics, max_body_bytes, fastapi_app.state, memory)
+    return Edge(inner, metrics, settings.max_body_bytes, fastapi_app.state, memory)

@@ -1,8 +1,11 @@
 """The one map from domain errors to HTTP, the writer of every error body, and its schema.
 
-Every error response, ours, pydantic's and Starlette's (404, 405), is
-`{"error": str, "error_type": str}` with the status of its `error_type`. The two errors only
-HTTP can raise (a wrong API key, a client that hung up) are defined here too.
+Every error answer, ours, pydantic's and Starlette's (404, 405), has the status of its
+`error_type` and the error shape of its path's API: `{"error": str, "error_type": str}`, or
+OpenAI's under /v1/ (app/http/openai.py). It is written once, in that shape, where the answer
+is written: by the dispatcher (the POST routes), by the FastAPI app's handlers (the GET routes,
+404 and 405) or by the edge (the body limit, memory, a 500). The errors only HTTP can raise
+(a wrong API key, a malformed body, a client that hung up) are defined here too.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from app.core.errors import ServiceError
+from app.http import openai
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +48,7 @@ _HEADERS = {
     "overloaded": {"Retry-After": str(RETRY_AFTER_SECONDS)},
     "unauthorized": {"WWW-Authenticate": "Bearer"},
 }
-# FastAPI raises a 400 only for a body it cannot decode (not UTF-8): a validation error too.
-_HTTP_TYPES = {400: "validation", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+_HTTP_TYPES = {404: "not_found", 405: "method_not_allowed"}  # Starlette's, from its routing
 # Errors about the body as a whole: it is missing, or not a JSON object.
 _NOT_AN_OBJECT = {"missing", "model_attributes_type", "dict_type", "model_type"}
 _PYDANTIC_WHERE = re.compile(r" at line (\d+) column (\d+)$")
@@ -82,6 +85,12 @@ class UnauthorizedError(ServiceError):
     error_type = "unauthorized"
 
 
+class MalformedBodyError(ServiceError):
+    """The body is not what the route's model accepts (pydantic's message), or not JSON."""
+
+    error_type = "validation"
+
+
 class ClientGoneError(ServiceError):
     """The client disconnected before its answer was ready; its work was cancelled."""
 
@@ -98,28 +107,32 @@ def error_docs(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse, **_DOCS[code]} for code in codes}
 
 
-def error_response(error_type: str, message: str) -> JSONResponse:
-    body = {"error": message, "error_type": error_type}
-    return JSONResponse(body, STATUS[error_type], headers=_HEADERS.get(error_type))
+def error_response(path: str, error_type: str, message: str, status: int | None = None) -> Response:
+    """The answer to a request for `path` that failed: its body in the shape of the path's API."""
+    status = status or STATUS[error_type]
+    if path.startswith(openai.PREFIX):
+        body = openai.error_body(status, error_type, message)
+    else:
+        body = orjson.dumps({"error": message, "error_type": error_type})
+    return Response(body, status, _HEADERS.get(error_type), "application/json")
 
 
-def service_error_response(exc: ServiceError) -> JSONResponse:
-    """A domain error's response; a 5xx is logged (with the request id, by the log filter)."""
+def service_error_response(path: str, exc: ServiceError) -> Response:
+    """A domain error's answer; a 5xx is logged (with the request id, by the log filter)."""
     if STATUS[exc.error_type] >= 500:
         log.error("%s: %s", exc.error_type, exc)
-    return error_response(exc.error_type, str(exc) or exc.error_type)
+    return error_response(path, exc.error_type, str(exc) or exc.error_type)
 
 
-def validation_message(errors: Iterable[Any], body: Any = None) -> str:
-    """`field.0: message; ...`, without the union-member tags pydantic puts in locations.
-    Takes FastAPI's errors (located under "body") and pydantic's own alike."""
+def validation_message(errors: Iterable[Any]) -> str:
+    """`field.0: message; ...` from pydantic's errors, without the union-member tags pydantic
+    puts in locations."""
     parts: dict[str, None] = {}  # ordered and deduplicated
     for e in errors:
         if e.get("type") == "json_invalid":
-            parts[_json_message(e, body)] = None
+            parts[_json_message(e)] = None
             continue
         loc = tuple(e.get("loc", ()))
-        loc = loc[1:] if loc[:1] == ("body",) else loc
         if not loc and e.get("type") in _NOT_AN_OBJECT:
             parts[NOT_AN_OBJECT] = None
             continue
@@ -129,41 +142,29 @@ def validation_message(errors: Iterable[Any], body: Any = None) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _json_message(error: Any, body: Any) -> str:
-    """What stopped the body parsing as JSON, and where. FastAPI gives the character offset
-    (the error's last location) and the text, from which the line and column follow; pydantic's
-    own parser names the line and column in its reason."""
+def _json_message(error: Any) -> str:
+    """What stopped the body parsing as JSON, and where: pydantic's parser names the line and
+    column in its reason."""
     reason = str(error.get("ctx", {}).get("error") or error.get("msg", "invalid"))
     reason = _PYDANTIC_WHERE.sub(r" at line \1, column \2", reason.removeprefix("Invalid JSON: "))
-    pos = tuple(error.get("loc", ()))[-1:]
-    if not (pos and isinstance(pos[0], int) and isinstance(body, str)):
-        return f"the body is not valid JSON: {reason}"
-    at = pos[0]
-    line, column = body.count("\n", 0, at) + 1, at - body.rfind("\n", 0, at)
-    return f"the body is not valid JSON: {reason} at line {line}, column {column} (character {at})"
+    return f"the body is not valid JSON: {reason}"
 
 
-async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return service_error_response(exc)
+    return service_error_response(request.scope["path"], exc)
 
 
-async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return error_response("validation", validation_message(exc.errors(), exc.body))
-
-
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.scope["path"]
     error_type = _HTTP_TYPES.get(exc.status_code)
     if error_type is None:  # a rarer 4xx of Starlette's: keep its code
-        response = error_response("http", str(exc.detail))
-        response.status_code = exc.status_code
-        return response
-    return error_response(error_type, str(exc.detail))
+        return error_response(path, "http", str(exc.detail), exc.status_code)
+    return error_response(path, error_type, str(exc.detail))
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """The FastAPI app's errors: its guards' (401, 503) and its routing's (404, 405)."""
     app.add_exception_handler(ServiceError, _on_service_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_error)

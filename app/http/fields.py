@@ -25,3 +25,8 @@ Texts = Annotated[list[Text], Field(min_length=1)]
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def as_list(inputs: str | list[str]) -> list[str]:
+    """`Text | Texts` as the list of texts the engine takes."""
+    return [inputs] if isinstance(inputs, str) else inputs

@@ -1,10 +1,9 @@
-"""OpenAI's embeddings API: its bodies, and its error shape on the /v1/ routes,
+"""OpenAI's embeddings API: its bodies, and its error shape on the /v1/ paths,
 `{"error": {"message", "type", "param", "code"}}`.
 
 The OpenAI SDK reads that shape (its exception's message, `.type`, `.code`); from ours it shows
-only the status. Every error body is written in our shape wherever it arises (a handler, the
-body limit, the edge's 500); the edge (app/http/edge.py) rewrites the /v1/ ones at the one
-place they all pass. `code` carries our `error_type`; `param` is null.
+only the status. app/http/errors.py writes every error under /v1/ in it, wherever it arises.
+`code` carries our `error_type`; `param` is null.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, Field, field_validator
-from starlette.types import Message, Send
 
 from app.http.fields import Body, Text, Texts
 
@@ -99,43 +97,7 @@ def _type(status: int) -> str:
     return "server_error" if status >= 500 else "invalid_request_error"
 
 
-def _openai_body(status: int, body: bytes) -> bytes:
-    """Our error body as OpenAI's; anything else unchanged."""
-    try:
-        ours = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    if not isinstance(ours, dict) or set(ours) != {"error", "error_type"}:
-        return body
-    error = {
-        "message": ours["error"],
-        "type": _type(status),
-        "param": None,
-        "code": ours["error_type"],
-    }
+def error_body(status: int, error_type: str, message: str) -> bytes:
+    """An error in OpenAI's shape; `code` carries our `error_type`."""
+    error = {"message": message, "type": _type(status), "param": None, "code": error_type}
     return orjson.dumps({"error": error})
-
-
-def rewrite_errors(send: Send) -> Send:
-    """`send` for a /v1/ request: error responses in OpenAI's shape, successes untouched."""
-    start: Message | None = None
-    chunks: list[bytes] = []
-
-    async def rewrite(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start" and message["status"] >= 400:
-            start = message  # held until the whole body is in
-            return
-        if start is None or message["type"] != "http.response.body":
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = _openai_body(start["status"], b"".join(chunks))
-        headers = [h for h in start.get("headers", []) if h[0].lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return rewrite

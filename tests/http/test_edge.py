@@ -20,8 +20,8 @@ LIMIT = 1000
 
 
 async def echo(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answers with the length of the body it read; /boom raises."""
-    if scope["path"] == "/boom":
+    """Answers with the length of the body it read; /boom and /v1/boom raise."""
+    if scope["path"].endswith("/boom"):
         raise RuntimeError("boom")
     body = b""
     while True:
@@ -96,3 +96,20 @@ async def test_an_unexpected_exception_is_a_logged_500_with_the_id(
     assert r.status_code == 500
     assert r.json() == {"error": "internal error, request id r-1", "error_type": "internal"}
     assert any(r.levelno == logging.ERROR and r.exc_info for r in caplog.records)
+
+
+async def test_the_edge_writes_errors_in_the_shape_of_the_path(edge: Edge) -> None:
+    async def chunks(n: int):
+        for _ in range(n):
+            yield b"x" * 100
+
+    async with client(edge) as c:
+        boom = await c.get("/v1/boom", headers={"X-Request-ID": "r-2"})
+        big = await c.post("/v1/embeddings", content=chunks(11))
+    assert boom.status_code == 500 and boom.json()["error"] == {
+        "message": "internal error, request id r-2",
+        "type": "server_error",
+        "param": None,
+        "code": "internal",
+    }
+    assert big.status_code == 413 and big.json()["error"]["code"] == "too_large"

@@ -310,7 +310,7 @@ def test_api_key_is_compared_in_constant_time(
         compared.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr("app.http.handlers.secrets.compare_digest", compare_digest)
+    monkeypatch.setattr("app.http.guards.secrets.compare_digest", compare_digest)
     keyed_client.get("/info", headers={"Authorization": "Bearer guess"})
     keyed_client.get("/info")
     assert compared == [(b"guess", KEY.encode()), (b"", KEY.encode())]
