@@ -43,6 +43,7 @@ class _Post:
         self.guarded = route.guarded
         self.handler: Callable[..., Awaitable[bytes | Stream]] = route.handler
         self.body = route.body
+        self.fields = tuple(self.body.model_fields)
 
 
 _POSTS = {route.path: _Post(route) for route in ROUTES if route.method == "POST"}
@@ -95,7 +96,7 @@ class Dispatcher:
         try:
             body: Any = post.body.model_validate_json(raw)
         except ValidationError as e:
-            raise MalformedBodyError(validation_message(e.errors())) from None
+            raise MalformedBodyError(validation_message(e.errors(), post.fields)) from None
         return await post.handler(body, engine, receive)
 
 

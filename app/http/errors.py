@@ -124,9 +124,10 @@ def service_error_response(path: str, exc: ServiceError) -> Response:
     return error_response(path, exc.error_type, str(exc) or exc.error_type)
 
 
-def validation_message(errors: Iterable[Any]) -> str:
-    """`field.0: message; ...` from pydantic's errors, without the union-member tags pydantic
-    puts in locations."""
+def validation_message(errors: Iterable[Any], fields: Iterable[str]) -> str:
+    """`field.0: message; ...` from pydantic's errors for a body of these `fields`, without the
+    union-member tags pydantic puts in locations. A field the body does not have is named with
+    the ones it does, so a caller who guessed a name (`text` for `inputs`) learns the right one."""
     parts: dict[str, None] = {}  # ordered and deduplicated
     for e in errors:
         if e.get("type") == "json_invalid":
@@ -138,8 +139,16 @@ def validation_message(errors: Iterable[Any]) -> str:
             continue
         where = ".".join(str(p) for p in loc if "[" not in str(p))
         msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden" and len(loc) == 1:
+            msg += f"; this body's fields are {_names(fields)}"
         parts[f"{where}: {msg}" if where else msg] = None
     return "; ".join(parts) or "invalid request"
+
+
+def _names(fields: Iterable[str]) -> str:
+    """`a`, `b` and `c`."""
+    named = [f"`{field}`" for field in fields]
+    return f"{', '.join(named[:-1])} and {named[-1]}" if len(named) > 1 else "".join(named)
 
 
 def _json_message(error: Any) -> str:

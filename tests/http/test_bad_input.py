@@ -111,9 +111,12 @@ CASES = [
     case("format-hex", "/v1/embeddings", {"input": "a", "encoding_format": "hex"}, 422),
     case("dimensions-word", "/v1/embeddings", {"input": "a", "dimensions": "x"}, 422),
     case("unknown-field-tag", "/tag", {"inputs": "a", "extra": 1}, 422, "validation"),
+    # a field by another name: the message names the body's fields
+    case("text-for-inputs", "/tag", {"text": "a"}, 422, message="fields are `inputs`, `tokens`"),
+    case("text-for-embed", "/embed", {"text": "a"}, 422, message="fields are `inputs`, `normal"),
     case("unknown-field-embed", "/embed", {"inputs": "a", "text": "b"}, 422, "validation"),
     case("unknown-field-v1", "/v1/embeddings", {"input": "a", "inputs": "b"}, 422),
-    case("misspelt-field", "/v1/embeddings", {"inputs": "a"}, 422, "validation"),
+    case("misspelt-field", "/v1/embeddings", {"inputs": "a"}, 422, message="are `input`, `m"),
     # /tag takes exactly one of inputs and tokens
     case("both", "/tag", {"inputs": "a", "tokens": [["a"]]}, 422, "validation", message="one"),
     case("neither", "/tag", {}, 422, "validation", message="exactly one"),
