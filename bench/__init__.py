@@ -1,13 +1,9 @@
-"""Benchmarks that put bigru-serve beside its own ceiling and what users would run instead.
+"""The service benchmark (`python -m bench.run`, `make bench`), its A/B (`bench.ab`) and
+documents (`bench.documents`) runs, and the model-design probes (`probes/`). Only `app.model`
+of the service is imported: the service itself runs as `python -m app`."""
 
-`python -m bench.run` (`make bench`, `make bench-quick`) measures, in one run on one machine
-(`phases.py`): the model on ONNX Runtime vs PyTorch eager (`runtimes.py`), raw ORT on the very
-batches the service's batcher forms (`ceiling.py`, `recorded.py`) vs the service over HTTP
-(`service.py`, loaded by `load.py`: wrk, or a stdlib client where wrk is missing), one sentence
-per request vs lists and server processes, all-MiniLM-L6-v2 on ORT and a spaCy en_core_web_sm
-stand-in as peers (`peer.py`, `spacy_sm.py`) and FLOPs per piece against the CPU's matmul rate
-(`probes/flops.py`); `summary.py` turns the numbers into targets and `bounds.py` into what
-bounds them, and `report.py` writes the Markdown and plots under `bench/results/`. `ab.py`
-compares this checkout with another revision. The model-design probes are in `probes/`.
-Only `app.model` of the service is imported: the service itself runs as `python -m app`.
-"""
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"  # the default --data
+MODEL = ROOT / "models" / "bigru-en"  # the default model folder

@@ -1,21 +1,12 @@
 """A/B: this checkout's service against another git revision's, in alternating rounds.
 
-A shared machine's speed drifts within the hour, so a before/after claim from two runs taken
-at different times says little. Here the two services take turns, A B A B ..., each a fresh
-`python -m app` on the same load (bench/load.py, EWT dev sentences), and each side's median
-over the rounds is compared.
+A shared machine's speed drifts within the hour, so the two services take turns, A B A B ...,
+each a fresh `python -m app` (the base checked out in a temporary worktree, run with this
+checkout's Python environment, serving its own model unless `--model-dir`) on the same load,
+and each side's median over the rounds is compared. `--env KEY=VALUE` goes to both servers.
 
     python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
-    python -m bench.ab --base HEAD --route tag --clients 32 --per-request 1 \
-        --env BIGRU_PROCESSES=2
-
-The base revision is checked out in a temporary git worktree and runs with this checkout's
-Python environment; each side serves the model of its own tree unless `--model-dir` is given.
-`--env KEY=VALUE` (repeatable) goes to both sides' servers. The load is `wrk` where it is on
-PATH (whole seconds), else bench/load.py's stdlib client.
 """
-
-from __future__ import annotations
 
 import argparse
 import json
@@ -27,63 +18,50 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import runtimes, service
-
-ROOT = Path(__file__).resolve().parent.parent
-MODEL = Path("models") / "bigru-en"
+from bench import DATA, MODEL, ROOT, report, service, texts
+from bench.targets import dig
 
 
 @contextmanager
 def worktree(revision: str) -> Iterator[Path]:
     """`revision` checked out (detached) in a temporary git worktree, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="bigru-ab-") as tmp:
-        tree = Path(tmp) / "tree"
-        git = ["git", "-C", str(ROOT)]
-        subprocess.run([*git, "worktree", "add", "--detach", "-q", str(tree), revision], check=True)
+        tree, git = Path(tmp) / "tree", ["git", "-C", str(ROOT), "worktree"]
+        subprocess.run([*git, "add", "--detach", "-q", str(tree), revision], check=True)
         try:
             yield tree
         finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=False)
+            subprocess.run([*git, "remove", "--force", str(tree)], check=False)
 
 
 def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over one side's rounds, and every round's sentences/s."""
+
+    def median(*keys: str) -> float:
+        return statistics.median(dig(r, *keys) or 0.0 for r in rounds)
+
     return {
         "rounds": len(rounds),
-        "sentences_per_s": statistics.median(r["sentences_per_s"] for r in rounds),
-        "requests_per_s": statistics.median(r["requests_per_s"] for r in rounds),
-        "p50_ms": statistics.median(r["latency_ms"]["p50"] or 0.0 for r in rounds),
-        "p99_ms": statistics.median(r["latency_ms"]["p99"] or 0.0 for r in rounds),
-        "server_cpu": statistics.median(r["server"]["cpu"] or 0.0 for r in rounds),
+        "sentences_per_s": median("sentences_per_s"),
+        "requests_per_s": median("requests_per_s"),
+        "p50_ms": median("latency_ms", "p50"),
+        "p99_ms": median("latency_ms", "p99"),
+        "server_cpu": median("server", "cpu"),
         "each_sentences_per_s": [round(r["sentences_per_s"], 1) for r in rounds],
     }
 
 
-def compare(
-    args: argparse.Namespace, trees: dict[str, Path], texts: list[str], workdir: Path
-) -> dict[str, Any]:
+def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], tmp: Path) -> dict:
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
     for i in range(args.rounds):
         for side, tree in trees.items():
-            model_dir = args.model_dir or tree / MODEL
-            log = workdir / f"server-{side}.log"
-            with service.server(model_dir, args.env, log, cwd=tree) as (base, pid):
-                r = service.load_run(
-                    base,
-                    pid,
-                    args.route,
-                    args.clients,
-                    texts,
-                    args.warmup,
-                    args.seconds,
-                    args.per_request,
-                )
+            model_dir = args.model_dir or tree / MODEL.relative_to(ROOT)
+            log = tmp / f"server-{side}.log"
+            with service.server(model_dir, args.env, log, cwd=tree) as srv:
+                window = (args.warmup, args.seconds)
+                r = srv.load(args.route, args.clients, sent, window, args.per_request)
             rounds[side].append(r)
-            print(
-                f"round {i + 1}/{args.rounds} {side:4} {r['sentences_per_s']:>8,.0f} sent/s "
-                f"p99 {r['latency_ms']['p99'] or 0:6.1f} ms errors {r['errors']} ({r['tool']})",
-                flush=True,
-            )
+            report.log("ab", f"round {i + 1}/{args.rounds} {side:4} {service.summary(r)}")
     return {side: summarize(rs) for side, rs in rounds.items()}
 
 
@@ -103,46 +81,35 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=8.0, help="measured window per run")
     p.add_argument("--warmup", type=float, default=1.0)
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
-    p.add_argument(
-        "--env",
-        type=_env,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="environment for both sides' servers (repeatable), e.g. BIGRU_PROCESSES=2",
-    )
+    p.add_argument("--env", type=_env, action="append", default=[], metavar="KEY=VALUE",
+                   help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip
     args = p.parse_args(argv)
     args.env = dict(args.env)
-    if args.model_dir is not None:
-        args.model_dir = args.model_dir.resolve()
+    args.model_dir = args.model_dir and args.model_dir.resolve()
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
+    if args.texts is not None:
+        sent = json.loads(args.texts.read_text(encoding="utf-8"))
+    else:
+        sent = texts.load_corpus(args.data, MODEL / "vocab.txt").texts
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        if args.texts is not None:
-            texts = json.loads(args.texts.read_text(encoding="utf-8"))
-        else:
-            texts = runtimes.load_corpus(args.data, ROOT / MODEL / "vocab.txt").texts
-        result = compare(args, {"base": base_tree, "head": ROOT}, texts, workdir)
+        result = compare(args, {"base": base_tree, "head": ROOT}, sent, Path(tmp))
     result["setup"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    for side in ("base", "head"):
+    for side, name in (("base", args.base), ("head", "this checkout")):
         s = result[side]
-        print(
-            f"{side:4} ({args.base if side == 'base' else 'this checkout'}): median "
-            f"{s['sentences_per_s']:,.0f} sent/s, p99 {s['p99_ms']:.1f} ms; "
-            f"rounds {s['each_sentences_per_s']}"
-        )
+        report.log("ab", f"{side:4} ({name}): median {s['sentences_per_s']:,.0f} sent/s, p99 "
+                   f"{s['p99_ms']:.1f} ms; rounds {s['each_sentences_per_s']}")  # fmt: skip
     ratio = result["head"]["sentences_per_s"] / max(result["base"]["sentences_per_s"], 1e-9)
-    print(f"head / base: {ratio:.2f}")
+    report.log("ab", f"head / base: {ratio:.2f}")
     if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=2))
+        report.write_json(args.out, result)
 
 
 if __name__ == "__main__":

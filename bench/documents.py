@@ -1,15 +1,10 @@
-"""`python -m bench.documents`: /tag on documents, against the same service in the same run.
+"""`python -m bench.documents`: /tag on documents against the same service's lists, one run.
 
-- Speed: a 10k-word document posted by 4 clients against lists of 32 sentences posted by 4
-  clients, in words per second (the issue's target: documents at >= 0.8x lists).
-- Fairness: single-sentence /tag latency from 1 client, alone and while 4 clients post 20k-word
-  documents (target: p99 with documents <= 3x its p99 alone).
-- Memory: the server's peak RSS (all its processes) while 8 clients each post a 2 MiB document.
-Texts are novel corpus sentences (bench.texts), joined into paragraphs of 5 sentences.
-Writes bench/results/<date>-documents.json.
+Speed: 10k-word documents from 4 clients against lists of 32 sentences from 4, in words/s.
+Fairness: single-sentence p99 from 1 client, alone and beside 4 clients posting 20k-word
+documents. Memory: the server's peak RSS while 8 clients each post a 2 MiB document. Novel
+corpus sentences, in paragraphs of 5. Writes bench/results/<date>-documents.json.
 """
-
-from __future__ import annotations
 
 import argparse
 import asyncio
@@ -20,9 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.load import Connection, summarize
-from bench.service import ROOT, process_tree, rss_mb, server
+from bench import DATA, MODEL, ROOT, report
+from bench.load import Connection
+from bench.service import Server, process_tree, rss_mb, server
+from bench.targets import DOCUMENT_OVER_LISTS, DOCUMENT_P99_OVER_ALONE
 from bench.texts import novel_texts
+
+LIMIT = 2 * 1024 * 1024  # the service's body limit
 
 
 def document(sentences: list[str], words: int) -> str:
@@ -31,123 +30,89 @@ def document(sentences: list[str], words: int) -> str:
     count = 0
     for i, s in enumerate(sentences):
         out.append(s + ("\n\n" if i % 5 == 4 else " "))
-        count += len(s.split())
-        if count >= words:
+        if (count := count + len(s.split())) >= words:
             break
     return "".join(out).strip()
 
 
-def body(inputs: str | list[str]) -> bytes:
-    return json.dumps({"inputs": inputs}).encode()
+def fairness(srv: Server, singles: list[str], docs: list[str], seconds: float) -> dict:
+    """Single-sentence latency from 1 client alone, then beside 4 clients posting `docs` (they
+    start a second earlier, so the documents are queued before the singles are timed)."""
+    alone = srv.load("tag", 1, singles, (0.0, seconds))["latency_ms"]
+    background = threading.Thread(target=srv.load, args=("tag", 4, docs, (0.0, seconds + 2)))
+    background.start()
+    time.sleep(1.0)
+    beside = srv.load("tag", 1, singles, (0.0, seconds))["latency_ms"]
+    background.join()
+    return {
+        "alone_ms": alone,
+        "with_documents_ms": beside,
+        "p99_ratio": beside["p99"] / alone["p99"],
+    }
 
 
-async def closed_loop(url: str, bodies: list[bytes], clients: int, seconds: float) -> list[float]:
-    """Each client posts its bodies in turn until `seconds` pass; each request's latency (s)."""
-    latencies: list[float] = []
-    end = time.perf_counter() + seconds
-
-    async def client(k: int) -> None:
-        conn = Connection(url)
-        i = k
-        while time.perf_counter() < end:
-            t0 = time.perf_counter()
-            status = await conn.post(bodies[i % len(bodies)])
-            assert status == 200, status
-            latencies.append(time.perf_counter() - t0)
-            i += clients
-        conn.close()
-
-    await asyncio.gather(*(client(k) for k in range(clients)))
-    return latencies
-
-
-def words_per_s(url: str, bodies: list[bytes], words: int, clients: int, seconds: float) -> float:
-    t0 = time.perf_counter()
-    done = len(asyncio.run(closed_loop(url, bodies, clients, seconds)))
-    return done * words / (time.perf_counter() - t0)
-
-
-def fairness(base: str, singles: list[bytes], docs: list[bytes], seconds: float) -> dict:
-    alone = asyncio.run(closed_loop(f"{base}/tag", singles, 1, seconds))
-
-    async def both() -> list[float]:
-        background = asyncio.ensure_future(closed_loop(f"{base}/tag", docs, 4, seconds + 2))
-        await asyncio.sleep(1.0)  # the documents are queued before the singles are timed
-        timed = await closed_loop(f"{base}/tag", singles, 1, seconds)
-        await background
-        return timed
-
-    busy = asyncio.run(both())
-    a, b = summarize([x * 1000 for x in alone]), summarize([x * 1000 for x in busy])
-    return {"alone_ms": a, "with_documents_ms": b, "p99_ratio": b["p99"] / a["p99"]}
-
-
-def tree_rss_mb(pid: int) -> float:
-    return sum(rss_mb(p) for p in process_tree(pid))
-
-
-def peak_rss(base: str, pid: int, doc: bytes, clients: int) -> dict:
-    idle = tree_rss_mb(pid)
-    peak = [idle]
+def peak_rss(srv: Server, doc: bytes, clients: int) -> dict:
+    """The server's RSS (all its processes) sampled every 0.1 s while `clients` post `doc`
+    once each, at once (each answer takes minutes: a closed loop would time out)."""
+    idle = peak = sum(rss_mb(p) for p in process_tree(srv.pid))
     stop = threading.Event()
 
     def sample() -> None:
+        nonlocal peak
         while not stop.wait(0.1):
-            peak[0] = max(peak[0], tree_rss_mb(pid))
+            peak = max(peak, sum(rss_mb(p) for p in process_tree(srv.pid)))
+
+    async def one() -> float:
+        conn, t0 = Connection(f"{srv.base}/tag"), time.perf_counter()
+        assert await conn.post(doc) == 200
+        conn.close()
+        return time.perf_counter() - t0
+
+    async def all_clients() -> list[float]:
+        return list(await asyncio.gather(*(one() for _ in range(clients))))
 
     sampler = threading.Thread(target=sample)
     sampler.start()
-
-    async def once() -> list[float]:
-        async def one() -> float:
-            conn = Connection(f"{base}/tag")
-            t0 = time.perf_counter()
-            assert await conn.post(doc) == 200
-            conn.close()
-            return time.perf_counter() - t0
-
-        return list(await asyncio.gather(*(one() for _ in range(clients))))
-
     try:
-        seconds = asyncio.run(once())
+        seconds = asyncio.run(all_clients())
     finally:
         stop.set()
         sampler.join()
-    return {"idle_mb": idle, "peak_mb": peak[0], "clients": clients, "request_s": seconds}
+    return {"idle_mb": idle, "peak_mb": peak, "clients": clients, "request_s": seconds}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "bigru-en")
+    parser.add_argument("--model", type=Path, default=MODEL)
     args = parser.parse_args(argv)
     sentences = novel_texts(args.data, 60_000)
-    lists = [body(sentences[i : i + 32]) for i in range(0, 3200, 32)]
-    list_words = sum(len(s.split()) for s in sentences[:3200]) / 100
-    ten_k = [body(document(sentences[3200 + i * 700 :], 10_000)) for i in range(4)]
-    twenty_k = [body(document(sentences[8000 + i * 1400 :], 20_000)) for i in range(4)]
-    singles = [body(s) for s in sentences[20_000:22_000]]
-    big = body(document(sentences[22_000:], 400_000))
-    while len(big) > 2 * 1024 * 1024:  # the body limit
-        big = body(json.loads(big)["inputs"][: -len(big) // 20])
+    words_per_sentence = sum(len(s.split()) for s in sentences[:3200]) / 3200
+    ten_k = [document(sentences[3200 + i * 700 :], 10_000) for i in range(4)]
+    twenty_k = [document(sentences[8000 + i * 1400 :], 20_000) for i in range(4)]
+    big = document(sentences[22_000:], 400_000)
+    while len(body := json.dumps({"inputs": big}).encode()) > LIMIT:
+        big = big[: -len(big) // 20]
     results: dict[str, Any] = {"date": datetime.date.today().isoformat()}
-    with server(args.model, {}, Path("/tmp/bigru-bench-documents.log")) as (base, pid):
-        url = f"{base}/tag"
-        asyncio.run(closed_loop(url, lists[:10], 4, 2.0))  # warm-up
-        results["lists_words_per_s"] = words_per_s(url, lists, list_words, 4, args.seconds)
-        results["document_10k_words_per_s"] = words_per_s(url, ten_k, 10_000, 4, args.seconds)
-        results["document_over_lists"] = (
-            results["document_10k_words_per_s"] / results["lists_words_per_s"]
+    with server(args.model, {}, Path("/tmp/bigru-bench-documents.log")) as srv:
+        window = (2.0, args.seconds)  # 2 s warm-up
+        lists = srv.load("tag", 4, sentences[:3200], window, 32)["sentences_per_s"]
+        docs = srv.load("tag", 4, ten_k, window)["requests_per_s"]
+        results["lists_words_per_s"] = lists * words_per_sentence
+        results["document_10k_words_per_s"] = docs * 10_000
+        results["document_over_lists"] = ratio = docs * 10_000 / results["lists_words_per_s"]
+        report.log("speed", f"{docs * 10_000:,.0f} words/s in documents, {ratio:.2f}x lists")
+        results["fairness"] = fair = fairness(srv, sentences[20_000:22_000], twenty_k, args.seconds)
+        report.log(
+            "fairness", f"single-sentence p99 beside documents / alone {fair['p99_ratio']:.2f}"
         )
-        print(json.dumps(results), flush=True)
-        results["fairness"] = fairness(base, singles, twenty_k, args.seconds)
-        print(json.dumps(results["fairness"]), flush=True)
-        results["memory"] = peak_rss(base, pid, big, 8)
-        print(json.dumps(results["memory"]), flush=True)
+        results["memory"] = peak_rss(srv, body, 8)
+        report.log("memory", f"peak RSS {results['memory']['peak_mb']:,.0f} MB")
+    results["pass"] = {"document_over_lists": ratio >= DOCUMENT_OVER_LISTS,
+                       "fairness": fair["p99_ratio"] <= DOCUMENT_P99_OVER_ALONE}  # fmt: skip
     out = ROOT / "bench" / "results" / f"{results['date']}-documents.json"
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out}")
+    report.log("done", f"wrote {report.write_json(out, results)}")
 
 
 if __name__ == "__main__":

@@ -1,45 +1,36 @@
-"""Closed-loop HTTP load, the one load tool: N connections, each sends its next request when its
-answer is in. A request carries one sentence, or K consecutive ones (a client embedding a list).
+"""Closed-loop HTTP load, the one load tool: N connections, each sending its next request when
+its answer is in, with one sentence or K consecutive ones.
 
-Debian's `wrk` sends it where it is installed, for a few percent of one core: `bench/wrk.lua`
-POSTs pre-encoded JSON bodies, one per line of a file, in order from an offset, cycling, counts
-each answer's status and prints one JSON line that `parse_wrk` reads. One wrk thread keeps the
-order global, so a body is repeated only once every body has been sent. wrk takes whole seconds.
-
-Where wrk is missing, `python -m bench.load` is the fallback: a minimal stdlib asyncio HTTP/1.1
-keep-alive connection per client, in its own process so its CPU is not the server's (up to a
-core of its own at thousands of requests per second). It prints the same fields as JSON.
-Loopback only, bounded by time and by request count; requests finished before the warm-up ends
-are not counted. wrk's latencies cover every answer, the fallback's the 2xx only.
+Debian's `wrk` where installed (a few percent of a core): `bench/wrk.lua` POSTs the bodies of a
+file in order from an offset (one thread keeps the order global) and prints one JSON line;
+wrk takes whole seconds. Else a stdlib asyncio keep-alive client in this process (up to a core
+at thousands of requests per second), whose latencies cover the 2xx answers only.
 """
 
-from __future__ import annotations
-
-import argparse
 import asyncio
 import itertools
 import json
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+from bench import ROOT
+
 QUANTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}
-WRK_SCRIPT = Path(__file__).resolve().parent / "wrk.lua"
+WRK_SCRIPT = ROOT / "bench" / "wrk.lua"
 WRK_MARK = "bench-wrk "
+Around = Callable[[], AbstractContextManager[object]]
 WRK_TIMEOUT_S = 60  # wrk's own per-request timeout (2 s by default) would cut a slow queue short
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def wrk_available() -> bool:
@@ -58,30 +49,20 @@ def make_bodies(texts: list[str], per_request: int) -> list[bytes]:
 def summarize(latencies_ms: list[float]) -> dict[str, float | int | None]:
     """Count, mean, max and p50/p90/p95/p99 (linear interpolation) of latencies in ms."""
     if not latencies_ms:
-        return {"count": 0, "mean": None, "max": None, **{k: None for k in QUANTILES}}
-    values = np.asarray(latencies_ms, dtype=np.float64)
-    out: dict[str, float | int | None] = {
-        "count": len(values),
-        "mean": float(values.mean()),
-        "max": float(values.max()),
-    }
-    for name, q in QUANTILES.items():
-        out[name] = float(np.percentile(values, q))
-    return out
+        return {"count": 0, "mean": None, "max": None, **dict.fromkeys(QUANTILES)}
+    v = np.asarray(latencies_ms, dtype=np.float64)
+    quantiles = {name: float(np.percentile(v, q)) for name, q in QUANTILES.items()}
+    return {"count": len(v), "mean": float(v.mean()), "max": float(v.max()), **quantiles}
 
 
 def run(
-    url: str,
-    texts: list[str],
-    clients: int,
-    warmup: float,
-    seconds: float,
-    per_request: int = 1,
-    around: Callable[[], AbstractContextManager[object]] = nullcontext,
+    url: str, texts: list[str], clients: int, window: tuple[float, float], per: int, around: Around
 ) -> dict[str, Any]:
-    """One closed-loop run: wrk where it is installed, else the fallback in a subprocess.
-    `around()` wraps what `wall_s` covers: wrk's measured run, or the whole fallback."""
-    bodies = make_bodies(texts, per_request)
+    """One closed-loop run for `window` (warm-up, measured seconds): wrk where it is installed,
+    else the fallback. `around()` wraps what `wall_s` covers: wrk's measured run, or the whole
+    fallback."""
+    warmup, seconds = window
+    bodies = make_bodies(texts, per)
     if wrk_available():
         with tempfile.TemporaryDirectory(prefix="bigru-wrk-") as tmp:
             path = Path(tmp) / "bodies"
@@ -94,9 +75,9 @@ def run(
         result["requests_sent"] += offset  # the warm-up's included, as the fallback counts them
     else:
         with around():
-            result = _fallback(url, bodies, clients, warmup, seconds)
-    result |= {"per_request": per_request, "warmup_s": warmup}
-    result["sentences_per_s"] = result["requests_per_s"] * per_request
+            result = asyncio.run(run_fallback(url, bodies, clients, warmup, seconds))
+    result |= {"per_request": per, "warmup_s": warmup}
+    result["sentences_per_s"] = result["requests_per_s"] * per
     result["client_cpu"] = result["client_cpu_s"] / result["wall_s"]
     return result
 
@@ -106,13 +87,8 @@ def run_wrk(url: str, bodies: Path, clients: int, seconds: float, offset: int = 
     cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s"]
     cmd += [f"--timeout={WRK_TIMEOUT_S}s", "-s", str(WRK_SCRIPT), url, "--", str(bodies)]
     before = _cpu(resource.RUSAGE_CHILDREN)
-    done = subprocess.run(
-        [*cmd, str(offset)],
-        capture_output=True,
-        text=True,
-        timeout=seconds + WRK_TIMEOUT_S + 30,
-        check=True,
-    )
+    done = subprocess.run([*cmd, str(offset)], capture_output=True, text=True,
+                          timeout=seconds + WRK_TIMEOUT_S + 30, check=True)  # fmt: skip
     result = parse_wrk(done.stdout)
     result["client_cpu_s"] = _cpu(resource.RUSAGE_CHILDREN) - before  # wrk's, once exited
     return result | {"url": url, "clients": clients, "offset": offset}
@@ -127,42 +103,24 @@ def parse_wrk(stdout: str) -> dict[str, Any]:
     window = raw["duration_us"] / 1e6
     statuses = {str(k): v for k, v in raw["statuses"].items()}
     statuses |= {f"socket {k}": v for k, v in raw["socket_errors"].items() if v}
-    ok = sum(v for k, v in statuses.items() if k.isdigit() and 200 <= int(k) < 300)
     latency = {k: v / 1000 for k, v in raw["latency_us"].items()}  # ms
-    return {
-        "tool": "wrk",
-        "window_s": window,
-        "wall_s": window,
-        "requests_sent": raw["sent"],
-        "distinct_bodies": raw["distinct"],
-        "statuses": statuses,
-        "ok": ok,
-        "errors": sum(statuses.values()) - ok,
-        "requests_per_s": ok / window if window else 0.0,
-        "latency_ms": {"count": raw["requests"], **latency},
+    return _result("wrk", window, window, raw["sent"], raw["distinct"], statuses) | {
+        "latency_ms": {"count": raw["requests"], **latency}
     }
 
 
-def _fallback(
-    url: str, bodies: list[bytes], clients: int, warmup: float, seconds: float
+def _result(
+    tool: str, window: float, wall: float, sent: int, distinct: int, statuses: dict[str, int]
 ) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.load", "--url", url, "--clients", str(clients)]
-    cmd += ["--warmup", str(warmup), "--seconds", str(seconds)]
-    done = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        input=b"\n".join(bodies),
-        capture_output=True,
-        timeout=warmup + seconds + 120,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    ok = sum(v for k, v in statuses.items() if k.isdigit() and 200 <= int(k) < 300)
+    return {"tool": tool, "window_s": window, "wall_s": wall, "requests_sent": sent,
+            "distinct_bodies": distinct, "statuses": statuses, "ok": ok,
+            "errors": sum(statuses.values()) - ok,
+            "requests_per_s": ok / window if window else 0.0}  # fmt: skip
 
 
 class Connection:
-    """One keep-alive HTTP/1.1 connection that POSTs JSON bodies: a write and a few reads per
-    request."""
+    """One keep-alive HTTP/1.1 connection that POSTs JSON bodies."""
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)
@@ -179,8 +137,7 @@ class Connection:
             self.streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.streams
         writer.write(self.head + b"%d\r\n\r\n" % len(body) + body)
-        status_line = await reader.readline()
-        if not status_line:
+        if not (status_line := await reader.readline()):
             raise ConnectionResetError("the server closed the connection")
         headers = {}
         while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -203,7 +160,7 @@ class Connection:
 
 
 async def run_fallback(
-    url: str, bodies: list[bytes], clients: int, warmup: float, seconds: float, max_requests: int
+    url: str, bodies: list[bytes], clients: int, warmup: float, seconds: float
 ) -> dict[str, Any]:
     """The fallback's closed loop, one `Connection` per client, in this process."""
     source = itertools.cycle(bodies)  # shared: the same order whatever the client count
@@ -216,7 +173,7 @@ async def run_fallback(
 
     async def client(connection: Connection) -> None:
         nonlocal sent
-        while time.perf_counter() < window[1] and sent < max_requests:
+        while time.perf_counter() < window[1]:
             sent += 1
             t0 = time.perf_counter()
             try:
@@ -224,8 +181,7 @@ async def run_fallback(
             except (OSError, EOFError, ValueError) as e:  # reset, refused, a garbled response
                 status = type(e).__name__
                 connection.close()
-            t1 = time.perf_counter()
-            if window[0] <= t1 <= window[1]:
+            if window[0] <= (t1 := time.perf_counter()) <= window[1]:
                 statuses[status] += 1
                 if status == "200":
                     latencies.append((t1 - t0) * 1000)
@@ -234,45 +190,12 @@ async def run_fallback(
     await asyncio.gather(*(client(c) for c in connections))
     for c in connections:
         c.close()
-    ok = statuses.get("200", 0)
-    return {
-        "url": url,
-        "tool": "python",
-        "clients": clients,
-        "window_s": seconds,
-        "wall_s": time.perf_counter() - start,
-        "requests_sent": sent,
-        "distinct_bodies": len(bodies),
-        "statuses": dict(statuses),
-        "ok": ok,
-        "errors": sum(statuses.values()) - ok,
-        "requests_per_s": ok / seconds,
-        "latency_ms": summarize(latencies),
-        "client_cpu_s": _cpu(resource.RUSAGE_SELF) - cpu0,
-    }
+    wall = time.perf_counter() - start
+    result = _result("python", seconds, wall, sent, len(bodies), dict(statuses))
+    return result | {"url": url, "clients": clients, "latency_ms": summarize(latencies),
+                     "client_cpu_s": _cpu(resource.RUSAGE_SELF) - cpu0}  # fmt: skip
 
 
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
-
-
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="the fallback load client; JSON bodies on stdin")
-    p.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8000/tag")
-    p.add_argument("--clients", type=int, required=True)
-    p.add_argument("--warmup", type=float, default=1.0, help="seconds not counted")
-    p.add_argument("--seconds", type=float, default=6.0, help="measured window")
-    p.add_argument("--max-requests", type=int, default=200_000)
-    args = p.parse_args(argv)
-    if urlsplit(args.url).hostname not in LOOPBACK:
-        sys.exit(f"bench.load: {args.url} is not a loopback address")
-    bodies = sys.stdin.buffer.read().split(b"\n")
-    result = asyncio.run(
-        run_fallback(args.url, bodies, args.clients, args.warmup, args.seconds, args.max_requests)
-    )
-    json.dump(result, sys.stdout)
-
-
-if __name__ == "__main__":
-    main()

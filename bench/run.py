@@ -1,33 +1,37 @@
-"""`python -m bench.run [--quick]`: every measurement in one run, then results, summary and plots.
+"""`python -m bench.run [--quick] [--only PHASES]`: every measurement in one run, then its report.
 
-Order matters on a small machine: the BLAS peak, the FLOP count and ORT first; the service
-phases next, each server alone on the machine but for its load client; spaCy in process after
-them; torch last, so its thread pools are never warm while something else is timed.
-Writes bench/results/<date>-<host>.json (-quick for --quick), .md and -*.png.
+The phases run in order, each adding its part to the results: the matmul peak, FLOPs and ORT
+first; then the service over HTTP (batching on and off, its ceiling, one sentence per request
+against lists, server processes, layer costs: costs.py), each server alone on the machine but
+for its load client and given `Plan.env`, the ORT settings the ceiling copies; spaCy in
+process; torch last, so its thread pools are never warm while something else is timed; the
+teacher (peers.py). One failed phase leaves the others' numbers.
 """
-
-from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
-import json
 import os
+import platform
 import socket
+import subprocess
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from bench import costs, load, phases, report, runtimes, spacy_sm, summary
-from bench.machine import git_version, machine_info
-from bench.phases import log
-from bench.texts import novel_texts
+from app.model.backend import OnnxBackend
+from bench import DATA, MODEL, ROOT, costs, load, peers, report, runtimes, service, targets, texts
+from bench.probes import flops
+from bench.report import log
+from bench.targets import CLIENTS, LIST_CLIENTS, PER_REQUEST, TASKS
 
-ROOT = Path(__file__).resolve().parent.parent
+Results = dict[str, Any]
+WORDS_SAMPLE = 20_000  # texts whose tokens are counted for the words/s of /tag
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class Plan:
     list_s: float = 14.0  # its window, twice the others: list runs vary more
     novel_texts: int = 200_000  # corpus sentences for the novel-text runs, half per route
     processes: tuple[int, ...] = (1, 2)  # BIGRU_PROCESSES settings, one server each
+    p50_rounds: int = 3  # costs: the 1-client p50 of the defaults against 1 process, in rounds
+    p50_s: float = 3.0  # of this many seconds
     spacy_s: float = 5.0  # per spaCy pipeline
     spacy_sentences: int | None = None  # EWT dev sentences it runs over (None: all)
     workers: int = len(os.sched_getaffinity(0))  # each server's ORT runs at once
@@ -53,31 +59,157 @@ class Plan:
 
     @property
     def env(self) -> dict[str, str]:
-        """The ORT settings of the servers, stated, so the ceiling runs as they do."""
+        """The servers' ORT settings, stated, so the ceiling runs as they do."""
         return {"BIGRU_WORKERS": str(self.workers), "BIGRU_INTRA_OP_THREADS": "1"}
 
+    @property
+    def window(self) -> tuple[float, float]:
+        """An HTTP run's warm-up and measured seconds."""
+        return self.warmup_s, self.service_s
 
-QUICK = dict(
-    batch_sizes=(1, 32),
-    clients=(8, 32),
-    engine_s=0.2,
-    warmup_s=0.2,
-    service_s=0.6,
-    teacher_s=0.3,
-    list_s=0.6,
-    matmul_n=256,
-    matmul_s=0.2,
-    novel_texts=20_000,
-    spacy_s=0.2,
-    spacy_sentences=200,
-)
+
+QUICK = dict(batch_sizes=(1, 32), clients=(8, 32), engine_s=0.2, warmup_s=0.2, service_s=0.6,
+             teacher_s=0.3, list_s=0.6, matmul_n=256, matmul_s=0.2, novel_texts=20_000,
+             spacy_s=0.2, spacy_sentences=200, p50_rounds=1, p50_s=0.3)  # fmt: skip
+
+
+class Setup(NamedTuple):
+    """What every phase runs on: the model, the data folder, EWT dev, a scratch folder."""
+
+    model_dir: Path
+    data: Path
+    corpus: texts.Corpus
+    tmp: Path
+
+    @property
+    def dev(self) -> list[str]:
+        return self.corpus.texts
+
+
+def peak(results: Results, plan: Plan, s: Setup) -> None:
+    as_is = flops.matmul_peak(plan.matmul_n, plan.matmul_s)
+    one = flops.matmul_peak_single_thread(plan.matmul_n, plan.matmul_s)
+    log("peak", f"numpy matmul: {as_is['gflops']:.1f} GFLOP/s, one thread {one['gflops']:.1f}")
+    results["peak"] = {"as_is": as_is, "single_thread": one}
+
+
+def count_flops(results: Results, plan: Plan, s: Setup) -> None:
+    results["flops"] = counted = flops.count_flops(s.model_dir / "model.onnx")
+    tag, embed = (counted["per_path"][t] for t in TASKS)
+    log("flops", f"tag {tag['piece'] / 1e6:.2f} MFLOP/piece, embed {embed['piece'] / 1e6:.2f} "
+        f"MFLOP/piece + {embed['sentence'] / 1e6:.2f} MFLOP/sentence")  # fmt: skip
+
+
+def engine(results: Results, plan: Plan, s: Setup, name: str) -> None:
+    """The model alone at each batch size on every core: ORT (the service's session class), or
+    PyTorch eager."""
+    threads = len(os.sched_getaffinity(0))
+    if name == "torch":
+        runner, model = runtimes.torch_runner, _torch(results, s, threads)
+    else:
+        runner, model = runtimes.ort_runner, OnnxBackend(s.model_dir, ["cpu"], threads)
+    rows = results.setdefault("engine", {}).setdefault("rows", [])
+    for task in TASKS:
+        for B in plan.batch_sizes:
+            batches = runtimes.length_sorted_batches(s.corpus.features, B)
+            rate = runtimes.measure(runner(model, task), batches, plan.engine_s)
+            rows.append({"engine": name, "task": task, "batch_size": B, "threads": threads})
+            rows[-1] |= rate.as_dict()
+            log("engine", f"{name:5} {task:5} B={B:<3} {rows[-1]['pieces_per_s']:>9,.0f} "
+                f"pieces/s {rows[-1]['sentences_per_s']:>7,.0f} sent/s")  # fmt: skip
+
+
+def _torch(results: Results, s: Setup, threads: int) -> Any:
+    """PyTorch eager on the very weights of model.onnx, read back (`bigru recover`: its parity
+    with the export is tests/training's), so a fresh clone without training measures it too."""
+    import torch
+
+    from training.recover import recover
+
+    torch.set_num_threads(threads)
+    results.setdefault("engine", {}).setdefault("notes", []).append(
+        f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, {threads} threads, on "
+        f"the weights of {s.model_dir.name}/model.onnx, recovered"
+    )
+    return recover(s.model_dir)[0]
+
+
+def batching(results: Results, plan: Plan, s: Setup) -> None:
+    """Both routes at every client count, batching on, then off (`BIGRU_MAX_BATCH_SIZE=1`)."""
+    rows = results.setdefault("service", {}).setdefault("rows", [])
+    for on, env in (("on", {}), ("off", {"BIGRU_MAX_BATCH_SIZE": "1"})):
+        log_path = s.tmp / f"server-batching-{on}.log"
+        with service.server(s.model_dir, plan.env | env, log_path) as srv:
+            for task in TASKS:
+                for n in plan.clients:
+                    r = srv.load(task, n, s.dev, plan.window)
+                    rows.append({"task": task, "batching": on, **r})
+                    log(
+                        "service",
+                        f"/{task:5} batching {on:3} {n:>3} clients: {service.summary(rows[-1])}",
+                    )
+
+
+def single(results: Results, plan: Plan, s: Setup) -> None:
+    """One server; per route, lists of PER_REQUEST sentences at LIST_CLIENTS connections, then
+    one sentence per request at CLIENTS on repeated text, then on novel text (the two routes
+    get disjoint halves of the pool, and the load never wraps around it unless it runs dry)."""
+    novel = texts.novel_texts(s.data, plan.novel_texts)
+    pools = {"tag": novel[: len(novel) // 2], "embed": novel[len(novel) // 2 :]}
+    rows = results.setdefault("single", {}).setdefault("rows", [])
+    with service.server(s.model_dir, plan.env, s.tmp / "server-single.log") as srv:
+        for task in TASKS:
+            for request, text, clients, per, sent in (
+                ("lists", "repeated", LIST_CLIENTS, PER_REQUEST, s.dev),
+                ("single", "repeated", CLIENTS, 1, s.dev),
+                ("single", "novel", CLIENTS, 1, pools[task]),
+            ):
+                r = srv.load(task, clients, sent, plan.window, per)
+                rows.append(row := {"task": task, "request": request, "text": text, **r})
+                if task == "tag":  # /tag answers with one token per word
+                    words = texts.words_per_text(sent[:WORDS_SAMPLE])
+                    row["words_per_s"] = r["sentences_per_s"] * words
+                if text == "novel" and r["requests_sent"] > r["distinct_bodies"]:
+                    results["notes"].append(
+                        f"/{task} novel text: {r['requests_sent']:,} requests sent but only "
+                        f"{r['distinct_bodies']:,} distinct sentences (raise Plan.novel_texts)"
+                    )
+                log("single", f"/{task:5} {clients} x {per} {text:8} {service.summary(row)}")
+
+
+def processes(results: Results, plan: Plan, s: Setup) -> None:
+    """One sentence per request on repeated text, a fresh server per `BIGRU_PROCESSES` setting
+    with the service's own default of workers per process."""
+    section = results.setdefault("processes", {"settings": list(plan.processes), "rows": []})
+    for n in plan.processes:
+        env = {"BIGRU_PROCESSES": str(n)}
+        with service.server(s.model_dir, env, s.tmp / f"server-processes-{n}.log") as srv:
+            for task in TASKS:
+                r = srv.load(task, CLIENTS, s.dev, plan.window)
+                section["rows"].append({"task": task, "processes": n, **r})
+                log("procs", f"/{task:5} BIGRU_PROCESSES={n}: {service.summary(r)}")
+
+
+PHASES = {  # name (for --only) -> phase(results, plan, setup), in the order they run
+    "peak": peak,
+    "flops": count_flops,
+    "ort": functools.partial(engine, name="ort"),
+    "service": batching,
+    "ceiling": costs.ceiling,
+    "single": single,
+    "processes": processes,
+    "costs": costs.phase,
+    "spacy": lambda results, plan, s: peers.spacy_phase(results, plan, s.data),
+    "torch": functools.partial(engine, name="torch"),
+    "peer": peers.teacher_phase,
+}
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test (~1 min)")
-    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--model-dir", type=Path, default=ROOT / "models" / "bigru-en")
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--model-dir", type=Path, default=MODEL)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     p.add_argument("--only", help="comma-separated phases to run, e.g. processes,costs")
     args = p.parse_args(argv)
@@ -88,99 +220,70 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _start(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
-    """The results dict before any phase: what ran where, and notes on the conditions."""
-    machine = machine_info()
-    results: dict[str, Any] = {
-        "meta": {
-            "date": datetime.date.today().isoformat(),
-            "host": socket.gethostname(),
-            "quick": args.quick,
-            "git": git_version(),
-            "model_dir": str(args.model_dir),
-            "data": str(args.data),
-        },
-        "machine": machine,
-        "plan": asdict(plan) | {"load_tool": "wrk" if load.wrk_available() else "python"},
-        "service_settings": {"workers": plan.workers, "intra_op_threads": 1},
-        "notes": [],
-        "errors": {},
-    }
-    if args.quick:
-        results["notes"].append("--quick: tiny budgets, a smoke test; the numbers mean little")
+    """The results before any phase: what ran where (machine, versions, commit), the plan, and
+    notes on the conditions."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    names = [x.split(":", 1)[1].strip() for x in cpuinfo.splitlines() if x.startswith("model name")]
+    machine = {"cpu": (names or [platform.processor() or "unknown CPU"])[0],
+               "cores": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
+               "loadavg_start": os.getloadavg()[0], "platform": platform.platform(),
+               "python": platform.python_version()}  # fmt: skip
+    for package in ("onnxruntime", "torch", "numpy", "fastapi", "uvicorn", "httpx"):
+        try:
+            machine[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            machine[package] = None
+    notes = ["--quick: tiny budgets, a smoke test; the numbers mean little"] if args.quick else []
     if machine["loadavg_start"] > 0.5:
-        results["notes"].append(
-            f"the machine was busy at start (load average {machine['loadavg_start']:.2f}): "
-            "numbers are low"
-        )
-    return results
+        notes.append(f"the machine was busy at start (load average {machine['loadavg_start']:.2f})")
+    meta = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(),
+            "quick": args.quick, "git": _git_version(), "model_dir": str(args.model_dir),
+            "data": str(args.data)}  # fmt: skip
+    plan_facts = asdict(plan) | {"load_tool": "wrk" if load.wrk_available() else "python"}
+    return {"meta": meta, "machine": machine, "plan": plan_facts, "notes": notes, "errors": {},
+            "service_settings": {"workers": plan.workers, "intra_op_threads": 1}}  # fmt: skip
 
 
-def _phases(
-    results: dict[str, Any],
-    plan: Plan,
-    args: argparse.Namespace,
-    corpus: runtimes.Corpus,
-    tmp: Path,
-) -> list[tuple[str, Callable[[], None]]]:
-    model, dev = args.model_dir, corpus.texts
-
-    def single() -> None:
-        novel = novel_texts(args.data, plan.novel_texts)
-        phases.phase_single(results, plan, model, dev, novel, tmp)
-
-    return [
-        ("peak", lambda: phases.phase_peak(results, plan)),
-        ("flops", lambda: phases.phase_flops(results, model)),
-        ("ort", lambda: phases.phase_ort(results, plan, model, corpus)),
-        ("service", lambda: phases.phase_service(results, plan, model, dev, tmp)),
-        ("ceiling", lambda: phases.phase_ceiling(results, plan, model, dev, tmp)),
-        ("single", single),
-        ("processes", lambda: phases.phase_processes(results, plan, model, dev, tmp)),
-        ("costs", lambda: costs.phase(results, plan, model, dev, log)),
-        ("spacy", lambda: spacy_sm.phase(results, plan, args.data, log)),
-        ("torch", lambda: phases.phase_torch(results, plan, model, corpus)),
-        ("peer", lambda: phases.phase_peer(results, plan, model, dev, tmp)),
-    ]
+def _git_version() -> str:
+    """Short commit of the checkout, +dirty with uncommitted changes."""
+    git = functools.partial(subprocess.run, cwd=ROOT, capture_output=True, text=True, check=True)
+    try:
+        rev = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = git(["git", "status", "--porcelain"]).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return rev + ("+dirty" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     plan = replace(Plan(), **QUICK) if args.quick else Plan()
-    started = time.time()
-    results = _start(args, plan)
+    started, results = time.time(), _start(args, plan)
+    corpus = texts.load_corpus(args.data, args.model_dir / "vocab.txt")
+    n, pieces = len(corpus.texts), corpus.pieces
+    results["corpus"] = {"file": str(args.data / texts.EWT_DEV), "sentences": n,
+                         "pieces": pieces, "mean_pieces": pieces / n}  # fmt: skip
     meta, machine = results["meta"], results["machine"]
     stem = f"{meta['date']}-{meta['host']}" + ("-quick" if args.quick else "")
     stem += f"-{args.only.replace(',', '-')}" if args.only else ""
-    log("start", f"{stem}: {machine['cpu']}, {machine['cores']} cores, load "
-        f"{machine['loadavg_start']:.2f}; HTTP load by {results['plan']['load_tool']}")  # fmt: skip
-    corpus = runtimes.load_corpus(args.data, args.model_dir / "vocab.txt")
-    results["corpus"] = {
-        "file": str(args.data / runtimes.EWT_DEV),
-        "sentences": len(corpus.texts),
-        "pieces": corpus.pieces,
-        "mean_pieces": corpus.pieces / len(corpus.texts),
-    }
+    tool, load_avg = results["plan"]["load_tool"], machine["loadavg_start"]
+    log("start", f"{stem}: {machine['cpu']}, {machine['cores']} cores, load average "
+               f"{load_avg:.2f}, HTTP load by {tool}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bigru-bench-") as tmp:
-        for name, run in _phases(results, plan, args, corpus, Path(tmp)):
+        setup = Setup(args.model_dir, args.data, corpus, Path(tmp))
+        for name, phase in PHASES.items():
             if args.only and name not in args.only.split(","):
                 continue
             try:
-                run()
+                phase(results, plan, setup)
             except Exception as e:  # one failed phase leaves the others' numbers
                 results["errors"][name] = f"{type(e).__name__}: {e}"
                 log(name, f"FAILED: {e}\n{traceback.format_exc()}")
             gc.collect()  # drop the phase's sessions and their thread pools
     meta["duration_s"] = time.time() - started
-    results["summary"] = numbers = summary.summarize(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    prefix = args.out / stem
-    prefix.with_name(stem + ".json").write_text(json.dumps(results, indent=1, default=str))
-    plots = [p.name for p in report.plot(results, prefix)]
-    prefix.with_name(stem + ".md").write_text(report.markdown(results, numbers, plots))
-    for t in numbers["targets"]:
-        value = "n/a" if t["value"] is None else f"{t['value']:.2f}"
-        log("target", f"{summary.verdict(t):4} {t['label']}: {value} ({summary.threshold_text(t)})")
-    log("done", f"{prefix}.md/.json and {len(plots)} plots in {time.time() - started:.0f} s")
+    results["summary"] = summary = targets.summarize(results)
+    written = report.write_run(results, summary, args.out / stem)
+    log("done", f"{', '.join(p.name for p in written)} in {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

@@ -1,52 +1,19 @@
-"""The model alone, ORT vs PyTorch eager: EWT dev sentences in length-sorted batches.
-
-Features are built once, outside the timed region (both engines get the same padded numpy
-batches; PyTorch wraps them with `torch.from_numpy`, no copy). A measurement runs batches in a
-seeded random order, cycling, until its time budget is spent, and counts real pieces (not pads).
-"""
-
-from __future__ import annotations
+"""The model alone, ORT vs PyTorch eager, on the same padded numpy batches (features built
+outside the timed region; PyTorch wraps them without a copy), in a seeded random order until
+the time budget is spent, counting real pieces, not pads."""
 
 import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.model.featurize import Features, WordPiece, featurize, length_batches
-from app.model.text import tokenize
-from training.data import read_conllu
+from app.model.featurize import Features, length_batches
 
 Feeds = dict[str, np.ndarray]
 Run = Callable[[Feeds], object]
-
-EWT_DEV = Path("ud-ewt") / "en_ewt-ud-dev.conllu"
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """EWT dev sentences that tokenize to at least one word, and their features."""
-
-    texts: list[str]
-    features: list[Features]
-
-    @property
-    def pieces(self) -> int:
-        return sum(f.length for f in self.features)
-
-
-def load_corpus(data_dir: Path, vocab_file: Path) -> Corpus:
-    wordpiece = WordPiece.from_file(vocab_file)
-    texts, features = [], []
-    for sentence in read_conllu(data_dir / EWT_DEV):
-        words = [t.text for t in tokenize(sentence.text)]
-        if words:
-            texts.append(sentence.text)
-            features.append(featurize(words, wordpiece))
-    return Corpus(texts, features)
 
 
 def length_sorted_batches(features: list[Features], size: int) -> list[Feeds]:
@@ -74,11 +41,8 @@ class Rate:
 
     def as_dict(self) -> dict[str, Any]:
         per_s = 1 / self.seconds if self.seconds else 0.0
-        return {
-            **asdict(self),
-            "sentences_per_s": self.sentences * per_s,
-            "pieces_per_s": self.pieces * per_s,
-        }
+        rates = {"sentences_per_s": self.sentences * per_s, "pieces_per_s": self.pieces * per_s}
+        return asdict(self) | rates
 
 
 def measure(run: Run, batches: list[Feeds], seconds: float, warmup: int = 2, seed: int = 0) -> Rate:
@@ -87,10 +51,8 @@ def measure(run: Run, batches: list[Feeds], seconds: float, warmup: int = 2, see
     for i in order[:warmup]:  # first-run allocations and thread-pool start-up are not counted
         run(batches[i])
     rate = Rate()
-    k = 0
     while rate.seconds < seconds or rate.runs == 0:
-        feeds = batches[order[k % len(order)]]
-        k += 1
+        feeds = batches[order[rate.runs % len(order)]]
         t0 = time.perf_counter()
         run(feeds)
         rate.add(feeds, time.perf_counter() - t0)
@@ -108,31 +70,10 @@ def torch_runner(model: Any, task: str) -> Run:
     import torch
 
     def run(feeds: Feeds) -> object:
-        ids = torch.from_numpy(feeds["input_ids"])
-        lengths = torch.from_numpy(feeds["lengths"])
+        ids, lengths = torch.from_numpy(feeds["input_ids"]), torch.from_numpy(feeds["lengths"])
         with torch.inference_mode():
             if task == "tag":
                 return model.tag(ids, torch.from_numpy(feeds["case_ids"]), lengths)
             return model.sentence(ids, lengths)
 
     return run
-
-
-def torch_parity(model: Any, backend: Any, feeds: Feeds) -> float:
-    """Max |ORT - PyTorch| over all outputs and valid positions of one batch: the checkpoint
-    and model.onnx must be the same model for the comparison to mean anything."""
-    tasks = backend.spec.task_outputs
-    outputs = tasks["tag"] + tasks["embed"]
-    got = backend.run(feeds, outputs)
-    ref = {}
-    for task in ("tag", "embed"):
-        out = torch_runner(model, task)(feeds)
-        values = out if isinstance(out, tuple) else (out,)
-        ref.update({k: v.numpy() for k, v in zip(tasks[task], values, strict=True)})
-    worst = 0.0
-    for i, n in enumerate(feeds["lengths"].tolist()):
-        for name in outputs:
-            keep = slice(None) if name == "embedding" else slice(0, n)  # (D,) or (T, C)
-            diff = got[name][i][keep] - ref[name][i][keep]
-            worst = max(worst, float(np.abs(diff).max()))
-    return worst

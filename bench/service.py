@@ -1,9 +1,6 @@
-"""The service over HTTP: a real `python -m app` (uvicorn) on a loopback port, loaded from
-another process (bench/load.py); the server's CPU time (its whole process tree) and its
-/metrics (batch sizes, seconds inside ORT) are read before and after each run.
-"""
-
-from __future__ import annotations
+"""The service over HTTP: a real `python -m app` on a loopback port, loaded by bench/load.py;
+the server's CPU time (its whole process tree, from /proc) and its /metrics (batch sizes,
+seconds inside ORT) are read before and after each run."""
 
 import os
 import re
@@ -15,38 +12,80 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
-from bench import load
+from bench import ROOT, load
 
-ROOT = Path(__file__).resolve().parent.parent
 ROUTES = {"tag": "/tag", "embed": "/embed"}
-_METRICS = ("batch_size_sum", "batch_size_count", "batch_tokens_sum", "inference_seconds_sum")
+_METRICS = ("batch_size_sum", "batch_size_count", "inference_seconds_sum")
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+class Server(NamedTuple):
+    base: str  # http://127.0.0.1:PORT
+    pid: int
+
+    def load(
+        self, task: str, clients: int, texts: list[str], window: tuple[float, float], per: int = 1
+    ) -> dict[str, Any]:
+        """One closed-loop run (bench.load.run) and the server's CPU (in cores) and /metrics
+        deltas (ORT runs, batch sizes, time in ORT) over its measured part."""
+        facts: dict[str, Any] = {}
+
+        @contextmanager
+        def around() -> Iterator[None]:
+            before, cpu0 = scrape(self.base), cpu_seconds(self.pid)
+            yield
+            after, cpu1 = scrape(self.base), cpu_seconds(self.pid)
+            facts.update({k: after[k] - before[k] for k in _METRICS})
+            facts["cpu_s"] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
+
+        url = self.base + ROUTES[task]
+        result = load.run(url, texts, clients, window, per, around)
+        runs, wall = max(facts["batch_size_count"], 1), result["wall_s"]
+        result["server"] = {
+            "mean_batch_size": facts["batch_size_sum"] / runs,
+            "ort_busy": facts["inference_seconds_sum"] / wall,  # share of the wall time in ORT
+            "cpu": None if facts["cpu_s"] is None else facts["cpu_s"] / wall,
+        }
+        return result | {"server_processes": len(process_tree(self.pid))}
+
+
+def summary(r: dict[str, Any]) -> str:
+    """A load run's figures in a line."""
+    lat, srv = r["latency_ms"], r["server"]
+    return (
+        f"{r['requests_per_s']:>7,.0f} req/s {r['sentences_per_s']:>7,.0f} sent/s p50 "
+        f"{lat['p50'] or 0:6.1f} p99 {lat['p99'] or 0:6.1f} ms batch {srv['mean_batch_size']:5.1f}"
+        f" server CPU {srv['cpu'] or 0:.2f} errors {r['errors']} ({r['tool']})"
+    )
 
 
 @contextmanager
 def server(
     model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app", cwd: Path = ROOT
-) -> Iterator[tuple[str, int]]:
-    """`python -m <module>` on a free loopback port; yields (base URL, pid); SIGTERM at exit.
-    `module` is the service (`app`) or the same service recording its batches; `cwd` the
-    source tree it is imported from (another revision's, for `bench.ab`)."""
+) -> Iterator[Server]:
+    """`python -m <module>` on a free loopback port, SIGTERM at exit. `module` is the service
+    (`app`) or the service with instruments (`bench.ceiling`, `bench.costs`); `cwd` the source
+    tree it is imported from (another revision's, for `bench.ab`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
-    full_env |= {"BIGRU_MODEL_DIR": str(model_dir), **env}
+    full_env = (
+        os.environ
+        | {"HOST": "127.0.0.1", "PORT": str(port), "BIGRU_MODEL_DIR": str(model_dir)}
+        | env
+    )
     # the log goes to a file: a pipe nobody reads would fill up and stall the server
     with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", module], cwd=cwd, env=full_env, stdout=log, stderr=log
-        )
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=cwd, env=full_env, stdout=log,
+                                stderr=log)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, proc, log_path)
-        yield base, proc.pid
+        yield Server(base, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -73,19 +112,34 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> N
 def scrape(base: str) -> dict[str, float]:
     """The batcher's cumulative counters from /metrics."""
     text = httpx.get(f"{base}/metrics", timeout=10, trust_env=False).text
-    out = {}
-    for name in _METRICS:
-        match = re.search(rf"^bigru_{name} (\S+)$", text, re.M)
-        out[name] = float(match.group(1)) if match else 0.0
-    return out
+    found = {name: re.search(rf"^bigru_{name} (\S+)$", text, re.M) for name in _METRICS}
+    return {name: float(m.group(1)) if m else 0.0 for name, m in found.items()}
+
+
+def ask(pid: int, out: Path, timeout_s: float = 60) -> bytes:
+    """What an instrumented server (`bench.ceiling`, `bench.costs`) writes to `out` on
+    SIGUSR1: the file is removed, the signal sent, and the new file read once it is there."""
+    out.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout_s
+    while not out.is_file():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} wrote no {out.name} in {timeout_s:.0f} s")
+        time.sleep(0.01)
+    return out.read_bytes()
+
+
+def answer(out: Path, data: bytes) -> None:
+    """The instrumented server's side of `ask`: `data` to `out` whole (aside, then renamed)."""
+    out.with_suffix(".tmp").write_bytes(data)
+    out.with_suffix(".tmp").replace(out)
 
 
 def process_tree(pid: int) -> list[int]:
     """`pid` and all its descendants, from the parent ids in /proc (just `pid` without /proc)."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        fields = stat_fields(stat)
-        if fields is not None:
+        if (fields := stat_fields(stat)) is not None:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [pid]
     while todo:
@@ -95,27 +149,27 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds so far of a process tree: `pid`, its descendants, and the
-    children they have reaped (so a worker that exits mid-run still counts); None without
-    /proc. The server may run several processes (`BIGRU_PROCESSES`)."""
-    total, found = 0, False
-    for p in process_tree(pid):
-        fields = stat_fields(Path(f"/proc/{p}/stat"))
-        if fields is not None:
-            found = True
-            total += sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
-    return total / os.sysconf("SC_CLK_TCK") if found else None
+    """User + system CPU seconds so far of a process tree (the server may run several
+    processes): `pid`, its descendants, and the children they have reaped (so a worker that
+    exits mid-run still counts); None without /proc."""
+    found = [f for p in process_tree(pid) if (f := stat_fields(Path(f"/proc/{p}/stat")))]
+    ticks = sum(int(v) for f in found for v in f[11:15])  # utime, stime, cutime, cstime
+    return ticks * _TICK_S if found else None
+
+
+def thread_cpu_seconds(tid: int | None) -> float:
+    """One thread of this process: its user + system CPU seconds (0 once it is gone)."""
+    fields = stat_fields(Path(f"/proc/self/task/{tid}/stat"))
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
 def rss_mb(pid: int) -> float:
     """One process's resident memory in MiB (0 once it is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        pass
-    return 0.0
+        return 0.0
+    return next((int(x.split()[1]) / 1024 for x in status if x.startswith("VmRSS:")), 0.0)
 
 
 def stat_fields(stat: Path) -> list[str] | None:
@@ -124,38 +178,3 @@ def stat_fields(stat: Path) -> list[str] | None:
         return stat.read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
-
-
-def load_run(
-    base: str,
-    pid: int,
-    task: str,
-    clients: int,
-    texts: list[str],
-    warmup: float,
-    seconds: float,
-    per_request: int = 1,
-) -> dict[str, Any]:
-    """One closed-loop run against a started server, with the server's CPU (its process tree,
-    in cores) and its /metrics deltas (ORT runs, batch sizes, time in ORT) over the run."""
-    facts: dict[str, Any] = {}
-
-    @contextmanager
-    def around() -> Iterator[None]:
-        before, cpu0 = scrape(base), cpu_seconds(pid)
-        yield
-        after, cpu1 = scrape(base), cpu_seconds(pid)
-        facts.update({k: after[k] - before[k] for k in _METRICS})
-        facts["cpu_s"] = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
-
-    result = load.run(base + ROUTES[task], texts, clients, warmup, seconds, per_request, around)
-    runs, wall = max(facts["batch_size_count"], 1), result["wall_s"]
-    result["server"] = {
-        "ort_runs": facts["batch_size_count"],
-        "mean_batch_size": facts["batch_size_sum"] / runs,
-        "mean_padded_pieces": facts["batch_tokens_sum"] / runs,
-        "ort_busy": facts["inference_seconds_sum"] / wall,  # share of the wall time in ORT
-        "cpu": facts["cpu_s"] / wall if facts["cpu_s"] is not None else None,
-    }
-    result["server_processes"] = len(process_tree(pid))
-    return result

@@ -1,16 +1,39 @@
-"""What the HTTP load sends: EWT dev sentences cycled (repeated text, so the service's caches
-are warm), or corpus sentences that EWT dev and train do not hold, each sent at most once in a
-run (novel text, as a service meets it); and how many words /tag makes of them."""
+"""What the benchmark sends: EWT dev sentences (cycled, so the service's caches are warm) with
+their features, or corpus sentences that EWT dev and train do not hold, each sent at most once
+(novel text, as a service meets it); and how many words /tag makes of them."""
 
-from __future__ import annotations
-
+from dataclasses import dataclass
 from pathlib import Path
 
+from app.model.featurize import Features, WordPiece, featurize
 from app.model.text import tokenize
 from training.data import read_conllu
 
+EWT_DEV = Path("ud-ewt") / "en_ewt-ud-dev.conllu"
+EWT = [EWT_DEV, Path("ud-ewt") / "en_ewt-ud-train.conllu"]
 SENTENCES = Path("sentences") / "sentences.txt"
-EWT = [Path("ud-ewt") / f"en_ewt-ud-{split}.conllu" for split in ("dev", "train")]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """EWT dev sentences that tokenize to at least one word, and their features."""
+
+    texts: list[str]
+    features: list[Features]
+
+    @property
+    def pieces(self) -> int:
+        return sum(f.length for f in self.features)
+
+
+def load_corpus(data_dir: Path, vocab_file: Path) -> Corpus:
+    wordpiece = WordPiece.from_file(vocab_file)
+    texts, features = [], []
+    for sentence in read_conllu(data_dir / EWT_DEV):
+        if words := [t.text for t in tokenize(sentence.text)]:
+            texts.append(sentence.text)
+            features.append(featurize(words, wordpiece))
+    return Corpus(texts, features)
 
 
 def _key(text: str) -> str:
@@ -18,14 +41,12 @@ def _key(text: str) -> str:
 
 
 def novel_texts(data_dir: Path, n: int) -> list[str]:
-    """`n` lines of sentences.txt (deduplicated at the source), evenly spaced over the file so
-    that every source in it is sampled, that are no EWT dev or train sentence (compared
-    without case and runs of whitespace)."""
+    """`n` lines of sentences.txt, evenly spaced over the file so that every source in it is
+    sampled, that are no EWT dev or train sentence (compared without case and whitespace runs)."""
     ewt = {_key(s.text) for path in EWT for s in read_conllu(data_dir / path)}
     lines = (data_dir / SENTENCES).read_text(encoding="utf-8").splitlines()
     pool = [t for line in lines if (t := line.strip()) and _key(t) not in ewt]
-    step = max(len(pool) // n, 1)
-    return pool[::step][:n]
+    return pool[:: max(len(pool) // n, 1)][:n]
 
 
 def words_per_text(texts: list[str]) -> float:

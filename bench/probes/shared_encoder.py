@@ -1,17 +1,11 @@
-"""The shared-encoder design, measured: sentence vectors from the tagger's own states.
+"""The shared-encoder design, measured: sentence vectors from the frozen tagger's own states.
 
-The shipped graph has two encoders over one frozen input table. The alternative is one encoder
-for both routes. Trained jointly, the embedding objective would move the tagger's encoder,
-which the tagging bars forbid beyond 0.3 UPOS / 1 NER F1 points; here it stays frozen (it
-costs the tagger nothing) and only a head is fitted on its states: masked mean+max pooling
-(as the sentence encoder pools), then a linear map to the teacher's 384-d space, by ridge
-regression onto the teacher's normalised vectors of unlabeled corpus sentences. Its STS-B dev
-figure is what sharing gives for free; `bigru eval` gives the separate encoder's.
+One encoder for both routes instead of two: a ridge head maps the tagger's masked mean+max
+pooled states to the teacher's vectors of corpus sentences, and STS-B dev scores it (the
+tagger stays as is; `bigru eval` scores the separate encoder).
 
     python -m bench.probes.shared_encoder --data DATA --tagger TAGGER.pt [--sentences 50000]
 """
-
-from __future__ import annotations
 
 import argparse
 import json
@@ -24,12 +18,7 @@ import torch
 from app.model.featurize import Features, WordPiece, length_batches
 from training import teacher
 from training.checkpoint import load_checkpoint
-from training.distill import (
-    DistillConfig,
-    build_corpus,
-    cached_teacher_vectors,
-    student_features,
-)
+from training.distill import DistillConfig, build_corpus, cached_teacher_vectors, student_features
 from training.model import BiGRUModel, masked_mean_max
 from training.sts import stsb_spearman
 
@@ -54,16 +43,14 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.solve(x1.T @ x1 + reg, x1.T @ y.astype(np.float64))
 
 
-def probe(
-    data_dir: Path, tagger: Path, sentences: int, cache_dir: Path, threads: int = 2
-) -> dict[str, float]:
+def probe(data_dir: Path, tagger: Path, sentences: int, cache: Path, threads: int = 2) -> dict:
     """STS-B dev of a ridge head on the frozen tagger's pooled states, for a few alphas."""
     torch.set_num_threads(threads)
     t0 = time.time()
     model, _ = load_checkpoint(tagger)
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, DistillConfig())[:sentences]
-    targets = cached_teacher_vectors(corpus, cache_dir)
+    targets = cached_teacher_vectors(corpus, cache)
     x = pooled_states(model, student_features(corpus, wp))
     print(f"tagger states of {len(corpus)} sentences ({(time.time() - t0) / 60:.1f} min)")
     result: dict[str, float] = {"sentences": float(len(corpus))}
@@ -74,8 +61,8 @@ def probe(
             feats = pooled_states(model, student_features(texts, wp))
             return np.hstack([feats, np.ones((len(feats), 1), np.float32)]) @ w
 
-        result[f"stsb_dev_alpha_{alpha:g}"] = stsb_spearman(encode, data_dir)
-        print(f"alpha {alpha:g}: STS-B dev {result[f'stsb_dev_alpha_{alpha:g}']:.2f}", flush=True)
+        result[f"stsb_dev_alpha_{alpha:g}"] = score = stsb_spearman(encode, data_dir)
+        print(f"alpha {alpha:g}: STS-B dev {score:.2f}", flush=True)
     return result
 
 

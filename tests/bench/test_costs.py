@@ -1,15 +1,17 @@
-"""The stage clock is exclusive (a caller's stage pauses while a clocked callee runs), and the
-projection follows its formulas."""
+"""bench.costs: the stage clock is exclusive (a caller's stage pauses while a clocked callee
+runs), the instrumented server clocks every layer, and the report shows what it measured."""
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
-from bench import costs, service
+from bench import costs, report, service
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,29 +39,44 @@ def test_a_stage_excludes_the_stages_it_calls() -> None:
     assert spent["loop.outer_test"] == pytest.approx(0.04, abs=0.01)
 
 
-def test_projection_is_cpu_bound_and_compounds_the_measured_efficiency() -> None:
+def test_the_costs_report_per_sentence_projection_and_p50() -> None:
+    """The layers per sentence (lists divided by their size), one-sentence req/s CPU-bound on
+    more cores, single / lists with every core busy, the p50 ratio and idle RSS."""
     runs = {
-        f"{task}.{kind}": {"total_ms": ms, "per_request": per}
-        for task, kind, ms, per in (
-            ("tag", "single", 2.0, 1),
-            ("tag", "lists", 32.0, 32),
-            ("embed", "single", 0.5, 1),
-            ("embed", "lists", 8.0, 32),
-        )
-    }
-    rows = [
-        {"task": t, "processes": p, "requests_per_s": r}
-        for t, p, r in (("tag", 1, 500), ("tag", 2, 800), ("embed", 1, 2000), ("embed", 2, 3000))
-    ]
-    out = costs._projection({"runs": runs}, rows)
-    tag = out["tag"]
-    assert tag["efficiency_1_to_2"] == pytest.approx(0.8)
-    assert [r["cpu_bound_req_s"] for r in tag["rows"]] == pytest.approx([1000, 2000, 4000, 8000])
-    assert [r["scaled_req_s"] for r in tag["rows"]] == pytest.approx(
-        [800, 800 * 2 * 0.8, 800 * 4 * 0.64, 800 * 8 * 0.512]
+        f"{task}.{kind}": {"ms": {"ort": ms / 2}, "total_ms": ms, "per_request": per}
+        for task, kind, ms, per in (("tag", "single", 2.0, 1), ("tag", "lists", 32.0, 32),
+                                    ("embed", "single", 0.5, 1), ("embed", "lists", 8.0, 32))
+    }  # fmt: skip
+    p50 = {"default.tag": 3.0, "1 process.tag": 2.0, "default.embed": 1.0, "1 process.embed": 1.0}
+    section = {"runs": runs, "p50_ms": p50, "p50_rounds": {k: [v] * 3 for k, v in p50.items()},
+               "idle_rss_mb": {"default": [150.0, 200.0], "1 process": [198.0]}}  # fmt: skip
+    text = "\n".join(report._costs({"costs": section}))
+    assert "| ONNX Runtime | 1.000 | 0.500 | 0.250 | 0.125 |" in text
+    assert (
+        "| **total (the process's CPU)** | **2.000** | **1.000** | **0.500** | **0.250** |" in text
     )
-    assert tag["single_over_lists_cpu_bound"] == pytest.approx(0.5)
-    assert costs._projection({"runs": runs}, [])["embed"]["rows"][1]["scaled_req_s"] is None
+    assert "| 4 | 2,000 | 8,000 |" in text  # cores x 1000 / CPU-ms per request
+    assert "/tag: with every core busy, single / lists tends to 0.50" in text
+    assert "defaults 3.00 ms, 1 process 2.00 ms (1.50x; median of 3 alternating rounds)" in text
+    assert "Idle RSS, default: 150 MB, 200 MB (the first is the parent)." in text
+
+
+def test_kept_runs_are_written_whole_and_forgotten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With BIGRU_BENCH_BATCHES, each ORT run's feeds and outputs are kept; a write (SIGUSR1's
+    handler) hands them over once."""
+    out = tmp_path / "batches.pickle"
+    monkeypatch.setenv("BIGRU_BENCH_BATCHES", str(out))
+    monkeypatch.setattr(costs, "_runs", [])
+    monkeypatch.setattr(costs, "_run", lambda self, feeds, outputs: {o: 0 for o in outputs})
+    feeds = {"input_ids": np.zeros((1, 2), dtype=np.int64)}
+    assert costs._recording_run(None, feeds, ["embedding"]) == {"embedding": 0}  # type: ignore[arg-type]
+    costs._write()
+    ((kept, outputs),) = pickle.loads(out.read_bytes())
+    assert kept["input_ids"].shape == (1, 2) and outputs == ["embedding"]
+    costs._write()
+    assert pickle.loads(out.read_bytes()) == []
 
 
 @pytest.mark.slow  # a real server in a subprocess

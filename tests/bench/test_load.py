@@ -73,7 +73,7 @@ def test_load_sends_lists_and_counts_sentences() -> None:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/embed"
         bodies = load.make_bodies(["a", "b", "c", "d", "e"], per_request=2)
-        result = await load.run_fallback(url, bodies, 1, 0.0, 0.3, 50)
+        result = await load.run_fallback(url, bodies, 1, 0.0, 0.3)
         server.close()
         return result
 

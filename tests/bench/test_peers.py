@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import spacy_sm
+from bench import peers
 from bench.texts import novel_texts
 
 
@@ -19,18 +19,18 @@ def test_novel_texts_leave_out_ewt_and_spread_over_the_file(ewt_data: Path) -> N
 def test_spacy_stand_in_has_sm_components_and_runs(ewt_data: Path) -> None:
     """The en_core_web_sm stand-in: init config's pipeline with sm's NER tok2vec of its own,
     labels from EWT train, and a measured pass over gold words."""
-    base = spacy_sm.init_config()
+    base = peers.init_config()
     assert base["components"]["ner"]["model"]["tok2vec"]["@architectures"] == (
         "spacy.Tok2VecListener.v1"
     )
-    nlp = spacy_sm.build(spacy_sm.sm_config(base), ewt_data)
+    nlp = peers.build(peers.sm_config(base), ewt_data)
     assert nlp.pipe_names == ["tok2vec", "tagger", "ner"] and nlp.batch_size == 256
     ner_t2v = nlp.config["components"]["ner"]["model"]["tok2vec"]
     assert (ner_t2v["encode"]["width"], ner_t2v["encode"]["depth"]) == (96, 4)
     shared = nlp.config["components"]["tok2vec"]["model"]
     assert shared["embed"]["attrs"][-2:] == ["SPACY", "IS_SPACE"]
     assert (shared["encode"]["width"], shared["encode"]["depth"]) == (96, 4)
-    assert spacy_sm.labels(nlp) == {"tagger": 5, "ner": ["LOC", "PER"]}
-    rate = spacy_sm.measure(nlp, [["Alice", "moved", "to", "Paris"], ["Hi"]], seconds=0.0)
+    assert peers.labels(nlp) == {"tagger": 5, "ner": ["LOC", "PER"]}
+    rate = peers.spacy_rate(nlp, [["Alice", "moved", "to", "Paris"], ["Hi"]], seconds=0.0)
     assert (rate["passes"], rate["words"], rate["sentences"]) == (1, 5, 2)
     assert rate["words_per_s"] > 0

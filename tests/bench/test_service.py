@@ -1,16 +1,13 @@
-"""The server side of a load run: CPU of a process tree, and bench.recorded's batches."""
+"""The server side of a load run: the CPU of a process tree."""
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from bench import recorded, service
+from bench import service
 
 
 @pytest.mark.slow  # a subprocess
@@ -43,19 +40,3 @@ def test_cpu_seconds_counts_the_process_tree() -> None:
         proc.kill()
         proc.wait()
     assert service.cpu_seconds(proc.pid) is None
-
-
-def test_recorded_runs_are_written_whole_and_forgotten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """bench.recorded: each run's feeds and outputs are kept; a write hands them over once."""
-    out = tmp_path / "batches.pickle"
-    monkeypatch.setenv("BIGRU_BENCH_BATCHES", str(out))
-    monkeypatch.setattr(recorded, "_run", lambda self, feeds, outputs: {o: 0 for o in outputs})
-    feeds = {"input_ids": np.zeros((1, 2), dtype=np.int64)}
-    assert recorded._recording_run(None, feeds, ["embedding"]) == {"embedding": 0}  # type: ignore[arg-type]
-    recorded.write_runs()
-    ((kept, outputs),) = pickle.loads(out.read_bytes())
-    assert kept["input_ids"].shape == (1, 2) and outputs == ["embedding"]
-    recorded.write_runs()
-    assert pickle.loads(out.read_bytes()) == []
