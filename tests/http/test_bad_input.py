@@ -20,7 +20,7 @@ from tests.helpers import error_of
 
 ROUTES = {"/tag": "inputs", "/embed": "inputs", "/v1/embeddings": "input"}
 HF = "/pipeline/token-classification"
-NONE = {"aggregation_strategy": "none"}
+SUM = {"aggregation_strategy": "sum"}
 MB = 1024 * 1024
 EMOJI = "I ❤️ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 😀 👩‍👩‍👧 🇫🇷 and 𠀀 in Paris."
 CONTROL = "Alice\x00lives\x01in\x7fParis\u200b.\ufeff Bob\x1b[31m left\u0085."
@@ -104,9 +104,10 @@ CASES = [
     case("prompt", "/embed", {"inputs": "a", "prompt_name": "query"}, 422, message="no prompts"),
     case("prompt-tei-path", "/", {"inputs": "a", "prompt_name": "q"}, 422, message="no prompts"),
     case("prompt-null", "/embed", {"inputs": "a", "prompt_name": None}, 200),
-    # the token-classification pipeline: one text; the strategies that group words
-    case("hf-inputs-list", HF, {"inputs": ["a"]}, 422, "validation"),
-    case("hf-strategy-none", HF, {"inputs": "a", "parameters": NONE}, 422, message="on /tag"),
+    # the token-classification pipeline: a text or a list of them; the pipeline's strategies
+    case("hf-inputs-empty-list", HF, {"inputs": []}, 422, "validation"),
+    case("hf-inputs-number", HF, {"inputs": 3}, 422, "validation"),
+    case("hf-strategy-sum", HF, {"inputs": "a", "parameters": SUM}, 422, message="'none'"),
     case("hf-stride", HF, {"inputs": "a", "parameters": {"stride": 4}}, 422, "validation"),
     case("format-hex", "/v1/embeddings", {"input": "a", "encoding_format": "hex"}, 422),
     case("dimensions-word", "/v1/embeddings", {"input": "a", "dimensions": "x"}, 422),

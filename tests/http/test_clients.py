@@ -119,5 +119,12 @@ def test_huggingface_hub_token_classification(server: Server) -> None:
     ]
     assert [g.entity_group for g in got] == ["PER", "LOC"]
     assert client.token_classification(NER_TEXT, ignore_labels=["PER"])[0].word == "Paris"
-    with pytest.raises(HfHubHTTPError, match="per-word labels are on /tag"):
-        client.token_classification(NER_TEXT, aggregation_strategy="none")
+    words = client.token_classification(NER_TEXT, aggregation_strategy="none")
+    r = httpx.post(f"{server.base}/tag", json={"inputs": NER_TEXT, "heads": ["ner"]}, timeout=30)
+    tokens = r.json()[0]["tokens"]
+    assert [(w.entity, w.word, w.start, w.end, w.score, w.index) for w in words] == [
+        (t["ner"], t["text"], t["start"], t["end"], t["ner_score"], i + 1)
+        for i, t in enumerate(tokens)
+        if t["ner"] != "O"
+    ]
+    assert [w.entity for w in words] == ["B-PER", "I-PER", "B-LOC"]
