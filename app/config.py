@@ -24,7 +24,8 @@ CommaList = Annotated[list[str], NoDecode]
 
 def usable_cores() -> int:
     """CPUs this process may use: its cgroup quota and affinity mask (app.cpus), not the host's
-    core count."""
+    core count. `usable_cpus` is looked up when this is called, not when Settings is defined,
+    so that a test can set the count (tests/test_cpus.py)."""
     return usable_cpus()
 
 
