@@ -38,7 +38,7 @@ class Route:
     method: Literal["GET", "POST"]
     path: str
     # app/http/handlers; the OpenAPI document names the operation after it. A POST route's
-    # takes the body, the engine and `receive` and gives bytes or a Stream (the dispatcher's).
+    # handler takes the body, the engine and `receive`, and gives bytes or a Stream.
     handler: Callable[..., Awaitable[Any]]
     response_model: Any = None  # what the OpenAPI document says a 200 holds
     responses: dict[int | str, dict[str, Any]] = field(default_factory=dict)
