@@ -1,14 +1,13 @@
-"""A/B: this checkout's service against another git revision's, in alternating rounds.
-
-A shared machine's speed drifts within the hour, so the two services take turns, A B A B ...,
-each a fresh `python -m app` (the base checked out in a temporary worktree, run with this
-checkout's Python environment, serving its own model unless `--model-dir`) on the same load,
-and each side's median over the rounds is compared. `--env KEY=VALUE` goes to both servers.
+"""A/B: this checkout's service against another git revision's, in alternating rounds (the
+machine's speed drifts within the hour), each a fresh `python -m app` on the same load; each
+side's median over the rounds. The base runs from a temporary worktree with this checkout's
+Python environment, each side serving its own model unless `--model-dir`.
 
     python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
 """
 
 import argparse
+import itertools
 import json
 import statistics
 import subprocess
@@ -53,15 +52,12 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 
 def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], tmp: Path) -> dict:
     rounds: dict[str, list[dict[str, Any]]] = {side: [] for side in trees}
-    for i in range(args.rounds):
-        for side, tree in trees.items():
-            model_dir = args.model_dir or tree / MODEL.relative_to(ROOT)
-            log = tmp / f"server-{side}.log"
-            with service.server(model_dir, args.env, log, cwd=tree) as srv:
-                window = (args.warmup, args.seconds)
-                r = srv.load(args.route, args.clients, sent, window, args.per_request)
-            rounds[side].append(r)
-            report.log("ab", f"round {i + 1}/{args.rounds} {side:4} {service.summary(r)}")
+    for i, (side, tree) in itertools.product(range(args.rounds), trees.items()):
+        report.log("ab", f"round {i + 1}/{args.rounds}: {side}")
+        model_dir, log = args.model_dir or tree / MODEL.relative_to(ROOT), tmp / f"{side}.log"
+        with service.server(model_dir, args.env, log, cwd=tree) as srv:
+            window = (args.warmup, args.seconds)
+            rounds[side].append(srv.load(args.route, args.clients, sent, window, args.per_request))
     return {side: summarize(rs) for side, rs in rounds.items()}
 
 

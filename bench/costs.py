@@ -1,12 +1,11 @@
-"""The service instrumented, and what it tells: CPU per request layer by layer (beside the
-1-client p50 with the default processes against one, and idle RSS), and the ceiling: raw ORT on
-the very batches the service formed.
+"""The service instrumented: its CPU per request layer by layer (with the 1-client p50 of the
+default processes against one, and idle RSS), and its ceiling, raw ORT on its own batches.
 
-`python -m bench.costs` is `python -m app` with one instrument, chosen by its environment, whose
-figures SIGUSR1 writes to the file the variable names. `BIGRU_BENCH_COSTS`: a clock around the
-synchronous functions of each layer, each stage's CPU on its own thread, exclusive of the stages
-it calls (the loop's CPU less its stages is what no clock covers: the ASGI edge, asyncio, the
-log record, metrics). `BIGRU_BENCH_BATCHES`: the ORT backend keeps the feeds of every run.
+`python -m bench.costs` is `python -m app` with an instrument whose figures SIGUSR1 writes to
+the file its variable names. `BIGRU_BENCH_COSTS`: a clock around the synchronous functions of
+each layer, each stage's CPU on its own thread, less the stages it calls (what no clock covers
+on the loop, the ASGI edge, asyncio, logs and metrics, is its CPU less its stages).
+`BIGRU_BENCH_BATCHES`: the ORT backend keeps the feeds of every run.
 """
 
 import functools

@@ -1,9 +1,7 @@
-"""`python -m bench.documents`: /tag on documents against the same service's lists, one run.
-
-Speed: 10k-word documents from 4 clients against lists of 32 sentences from 4, in words/s.
-Fairness: single-sentence p99 from 1 client, alone and beside 4 clients posting 20k-word
-documents. Memory: the server's peak RSS while 8 clients each post a 2 MiB document. Novel
-corpus sentences, in paragraphs of 5. Writes bench/results/<date>-documents.json.
+"""`python -m bench.documents`: /tag on documents against the same service's lists, one run:
+10k-word documents against lists of 32 sentences (4 clients each, words/s); single-sentence p99
+alone and beside 4 clients posting 20k-word documents; peak RSS while 8 clients post 2 MiB each.
+Writes bench/results/<date>-documents.json.
 """
 
 import argparse
@@ -102,17 +100,14 @@ def main(argv: list[str] | None = None) -> None:
         results["lists_words_per_s"] = lists * words_per_sentence
         results["document_10k_words_per_s"] = docs * 10_000
         results["document_over_lists"] = ratio = docs * 10_000 / results["lists_words_per_s"]
-        report.log("speed", f"{docs * 10_000:,.0f} words/s in documents, {ratio:.2f}x lists")
         results["fairness"] = fair = fairness(srv, sentences[20_000:22_000], twenty_k, args.seconds)
-        report.log(
-            "fairness", f"single-sentence p99 beside documents / alone {fair['p99_ratio']:.2f}"
-        )
         results["memory"] = peak_rss(srv, body, 8)
-        report.log("memory", f"peak RSS {results['memory']['peak_mb']:,.0f} MB")
     results["pass"] = {"document_over_lists": ratio >= DOCUMENT_OVER_LISTS,
                        "fairness": fair["p99_ratio"] <= DOCUMENT_P99_OVER_ALONE}  # fmt: skip
     out = ROOT / "bench" / "results" / f"{results['date']}-documents.json"
-    report.log("done", f"wrote {report.write_json(out, results)}")
+    report.log("done", f"documents / lists {ratio:.2f}, p99 beside documents / alone "
+               f"{fair['p99_ratio']:.2f}, peak RSS {results['memory']['peak_mb']:,.0f} MB: "
+               f"{report.write_json(out, results)}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,10 +1,8 @@
 """Closed-loop HTTP load, the one load tool: N connections, each sending its next request when
-its answer is in, with one sentence or K consecutive ones.
-
-Debian's `wrk` where installed (a few percent of a core): `bench/wrk.lua` POSTs the bodies of a
-file in order from an offset (one thread keeps the order global) and prints one JSON line;
-wrk takes whole seconds. Else a stdlib asyncio keep-alive client in this process (up to a core
-at thousands of requests per second), whose latencies cover the 2xx answers only.
+its answer is in. Debian's `wrk` where installed (a few percent of a core; whole seconds):
+`bench/wrk.lua` POSTs a file's bodies in order from an offset, one thread keeping the order
+global. Else a stdlib asyncio client in this process (up to a core at thousands of requests
+per second), whose latencies cover the 2xx answers only.
 """
 
 import asyncio

@@ -1,11 +1,9 @@
-"""What a user would run instead: the all-MiniLM-L6-v2 teacher on ONNX Runtime against /embed,
-and a stand-in for spaCy's en_core_web_sm against /tag.
-
-The teacher gets its best-known setup: ORT on every core, length-sorted batches of 32 (its own
-tokenizer is not timed: our raw rates exclude featurizing too). en_core_web_sm is not
-installable here, but its speed is its architecture's: `spacy init config --pipeline
-tagger,ner --optimize efficiency` with sm 3.8's differences (`SM_OVERRIDES`), untrained (the
-work per token does not depend on the weights), on one thread.
+"""What a user would run instead: the all-MiniLM-L6-v2 teacher on ONNX Runtime (every core,
+length-sorted batches of 32; its tokenizer not timed, as our raw rates exclude featurizing)
+against /embed, and en_core_web_sm against /tag. That is not installable here, but its speed is
+its architecture's: the stand-in is `spacy init config --pipeline tagger,ner --optimize
+efficiency` with sm 3.8's differences, untrained (the work per token does not depend on the
+weights), on one thread.
 """
 
 import copy

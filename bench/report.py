@@ -1,4 +1,4 @@
-"""The one report writer: progress lines, and every JSON, Markdown table and PNG plot of the
+"""The one report writer: progress lines, and every JSON file and Markdown table of the
 benchmark. A run's Markdown puts its targets first, then every table they come from, the
 physical limit and what bounds each target (`targets.summarize` computes them).
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
-from bench.targets import CLIENTS, TASKS, dig, ratio
+from bench.targets import TASKS, dig, ratio
 
 Results = dict[str, Any]
 COST_LAYERS = {  # bench.costs' stages, in the order a request meets them
@@ -50,18 +50,6 @@ _LOAD_TABLES = (  # (results key, title, columns, what the runs are)
      "route | BIGRU_PROCESSES | processes | tool | req/s | p50 ms | p99 ms | server CPU | "
      "CPU-ms / sentence | errors", ""),
 )  # fmt: skip
-_BOUNDS = {  # targets.bounds' figures, per route; its docstring gives the reasoning
-    "server_cpu_ms_per_request": f"server CPU-ms per request, {CLIENTS} clients",
-    "ort_cpu_ms_per_sentence": "ORT CPU-ms per sentence in the ceiling",
-    "front_end_cpu_ms_per_request": "the rest: front end CPU-ms per request",
-    "ceiling_share_bound": "so service / ceiling at most (both cores busy)",
-    "ort_b32_over_b1": "ORT alone, batch 32 / batch 1 (the front end does not batch)",
-    "torch_b32_peak_share": "PyTorch eager's share of the matmul peak at batch 32",
-    "ort_peak_share_needed": f"ORT's share needed for {targets.ORT_OVER_TORCH:g}x PyTorch",
-    "single_cpu_ms_per_sentence": "server CPU-ms per sentence, one per request",
-    "lists_cpu_ms_per_sentence": "server CPU-ms per sentence, lists",
-    "single_over_lists_bound": "so single / lists at most (cores as busy in both)",
-}
 
 
 def log(phase: str, message: str) -> None:
@@ -75,14 +63,13 @@ def write_json(path: Path, data: Any) -> Path:
 
 
 def write_run(results: Results, summary: dict[str, Any], prefix: Path) -> list[Path]:
-    """`prefix`.json, `prefix`-*.png and `prefix`.md; each target's verdict logged."""
-    written = [write_json(prefix.with_name(prefix.name + ".json"), results), *plot(results, prefix)]
-    written.append(prefix.with_name(prefix.name + ".md"))
-    written[-1].write_text(markdown(results, summary, [p.name for p in written[1:-1]]))
+    """`prefix`.json and `prefix`.md; each target's verdict logged."""
+    md = prefix.with_name(prefix.name + ".md")
+    md.write_text(markdown(results, summary))
     for t in summary["targets"]:
         value, threshold = fmt(t["value"], 2), targets.threshold_text(t)
         log("target", f"{targets.verdict(t):4} {t['label']}: {value} ({threshold})")
-    return written
+    return [write_json(prefix.with_name(prefix.name + ".json"), results), md]
 
 
 def fmt(v: Any, digits: int = 0) -> str:
@@ -117,7 +104,7 @@ def _cell(r: dict[str, Any], column: str) -> Any:
     return value if digits is None else fmt(value, digits)
 
 
-def markdown(results: Results, summary: dict[str, Any], plots: list[str]) -> str:
+def markdown(results: Results, summary: dict[str, Any]) -> str:
     """The human summary: targets first, then every table the targets come from."""
     meta, machine, corpus = (results.get(k) or {} for k in ("meta", "machine", "corpus"))
     out = [
@@ -134,26 +121,14 @@ def markdown(results: Results, summary: dict[str, Any], plots: list[str]) -> str
     rows = [[t["label"], fmt(t["value"], 2), targets.threshold_text(t), targets.verdict(t)]
             for t in summary["targets"]]  # fmt: skip
     out += _section("Targets", "", "target | measured | threshold | result", rows)
-    out += _engine(results) + _ceiling(results)
+    out += _engine(results)
     for key, title, header, intro in _LOAD_TABLES:
         runs = [[_cell(r, c) for c in header.split(" | ")] for r in dig(results, key, "rows") or []]
         out += _section(title, intro, header, runs)
-    out += _gains(results) + _costs(results) + _peers(results) + _physical(results, summary)
-    out += _bounds(summary)
+    out += _costs(results) + _peers(results) + _bounds(results, summary)
     if results.get("errors"):
         out += ["", "## Errors", ""] + [f"- {k}: {v}" for k, v in results["errors"].items()]
-    return "\n".join([*out, "", *(f"![{p}]({p})" for p in plots)]) + "\n"
-
-
-def _gains(results: Results) -> list[str]:
-    """Requests/s with the most server processes over the fewest."""
-    settings, runs = dig(results, "processes", "settings") or [], dig(results, "processes", "rows")
-    if not runs or len(settings) < 2:
-        return []
-    rps = {(r["task"], r["processes"]): r["requests_per_s"] for r in runs}
-    a, b = settings[0], settings[-1]
-    gains = [f"/{t} {fmt(ratio(rps.get((t, b)), rps.get((t, a))), 2)}x" for t in TASKS]
-    return ["", f"Requests/s, {b} processes over {a}: {', '.join(gains)}."]
+    return "\n".join(out) + "\n"
 
 
 def _engine(results: Results) -> list[str]:
@@ -166,18 +141,6 @@ def _engine(results: Results) -> list[str]:
     notes = "\n".join(f"- {n}" for n in dig(results, "engine", "notes") or [])
     title = "Engine: ONNX Runtime vs PyTorch eager (threads = cores)"
     return _section(title, notes, header + " | ORT / PyTorch", rows)
-
-
-def _ceiling(results: Results) -> list[str]:
-    rows = []
-    for task, c in (results.get("ceiling") or {}).items():
-        svc = dig(targets.service_row(results, task, "on", CLIENTS), "sentences_per_s")
-        rows.append([f"/{task}", fmt(svc), fmt(c["recorded_service_sentences_per_s"]),
-                     fmt(c["sentences_per_s"]), fmt(ratio(svc, c["sentences_per_s"]), 2),
-                     fmt(c["mean_batch_size"], 1)])  # fmt: skip
-    header = "route | service, sent/s | recording service, sent/s | raw ORT on its batches, sent/s"
-    title = f"Service vs its ceiling, raw ORT on the batches it formed ({CLIENTS} clients)"
-    return _section(title, "", header + " | service / ceiling | mean batch", rows)
 
 
 def _costs(results: Results) -> list[str]:
@@ -215,28 +178,21 @@ def _costs(results: Results) -> list[str]:
 def _peers(results: Results) -> list[str]:
     """/embed lists against the teacher, /tag lists against the spaCy stand-in (peers.py)."""
     teacher, spacy = dig(results, "peer", "teacher"), results.get("spacy") or {}
-    embed, rows = dig(results, "service", "lists"), []
+    embed, stand_in = dig(results, "service", "lists"), spacy.get("stand_in")
     tag = targets.single_row(results, "tag", "lists", "repeated")
-    if teacher:
-        each = " and ".join(f"{v:,.0f}" for v in teacher["rounds_sentences_per_s"])
-        rows.append([f"all-MiniLM-L6-v2 on ORT, batch 32 (the runs either side: {each})",
-                     fmt(teacher["sentences_per_s"]), "", teacher["threads"], "1.00"])  # fmt: skip
-    if embed:
-        x = ratio(embed["sentences_per_s"], dig(teacher, "sentences_per_s"))
-        rows.append([f"/embed, {embed['clients']} clients x {embed['per_request']} sentences",
-                     fmt(embed["sentences_per_s"]), "", fmt(dig(embed, "server", "cpu"), 2),
-                     fmt(x, 2)])  # fmt: skip
-    if stand_in := spacy.get("stand_in"):
-        rows.append([f"spaCy {spacy['version']} en_core_web_sm stand-in, batch "
-                     f"{stand_in['batch_size']}", fmt(stand_in["sentences_per_s"]),
-                     fmt(stand_in["words_per_s"]), fmt(stand_in["cores"], 2), "1.00"])  # fmt: skip
-    if tag and stand_in:
-        rows.append([f"/tag, {tag['clients']} clients x {tag['per_request']} sentences",
-                     fmt(tag["sentences_per_s"]), fmt(tag.get("words_per_s")),
-                     fmt(dig(tag, "server", "cpu"), 2),
-                     fmt(ratio(tag.get("words_per_s"), stand_in["words_per_s"]), 2)])  # fmt: skip
-    intro = (f"The stand-in: {'; '.join(spacy.get('sm_overrides', []))}; untrained: speed only."
-             if spacy else "")  # fmt: skip
+    x_teacher = ratio(dig(embed, "sentences_per_s"), dig(teacher, "sentences_per_s"))
+    x_spacy = ratio(dig(tag, "words_per_s"), dig(stand_in, "words_per_s"))
+    rows = [[what, fmt(dig(r, "sentences_per_s")), fmt(dig(r, "words_per_s")), fmt(cores, 2),
+             fmt(x, 2)] for what, r, cores, x in (
+        ("all-MiniLM-L6-v2 on ORT, batch 32 (mean of the runs either side of /embed's)", teacher,
+         dig(teacher, "threads"), 1.0),
+        (f"/embed, lists of {targets.PER_REQUEST}", embed, dig(embed, "server", "cpu"), x_teacher),
+        (f"spaCy {spacy.get('version')} en_core_web_sm stand-in", stand_in,
+         dig(stand_in, "cores"), 1.0),
+        (f"/tag, lists of {targets.PER_REQUEST}", tag if stand_in else None,
+         dig(tag, "server", "cpu"), x_spacy),
+    ) if r]  # fmt: skip
+    intro = f"The stand-in: {'; '.join(spacy['sm_overrides'])}; untrained." if spacy else ""
     out = _section("Peers: what users would run instead", intro,
                    "what | sentences/s | words/s | cores | x the peer above", rows)  # fmt: skip
     if spacy.get("config"):
@@ -245,82 +201,18 @@ def _peers(results: Results) -> list[str]:
     return out
 
 
-def _physical(results: Results, summary: dict[str, Any]) -> list[str]:
-    if not (f := dig(results, "flops", "per_path")):
-        return []
-    peak = results.get("peak")
+def _bounds(results: Results, summary: dict[str, Any]) -> list[str]:
+    """targets.bounds' figures (its docstring gives the reasoning), with FLOPs and the peak."""
+    rows = [[label, *(fmt(by[t], 2) for t in TASKS)] for label, by in summary["bounds"].items()]
+    f, peak = dig(results, "flops", "per_path") or {}, results.get("peak")
+    units = (("tag", "piece"), ("embed", "piece"), ("embed", "sentence"))
+    tag, embed, sentence = (dig(f, *unit) or 0 for unit in units)
     intro = (
-        f"FLOPs per piece (bench/probes/flops.py): tag {f['tag']['piece'] / 1e6:.2f} M, embed "
-        f"{f['embed']['piece'] / 1e6:.2f} M + {f['embed']['sentence'] / 1e6:.2f} M per sentence. "
-        f"Matmul peak ({dig(peak, 'as_is', 'n')}^2 float32): {fmt(dig(peak, 'as_is', 'gflops'), 1)}"
-        f" GFLOP/s, {fmt(dig(peak, 'single_thread', 'gflops'), 1)} on one thread."
+        f"FLOPs per piece (bench/probes/flops.py): tag {tag / 1e6:.2f} M, embed "
+        f"{embed / 1e6:.2f} M + {sentence / 1e6:.2f} M per sentence. "
+        f"Matmul peak ({dig(peak, 'as_is', 'n')}^2 float32): "
+        f"{fmt(dig(peak, 'as_is', 'gflops'), 1)} GFLOP/s, "
+        f"{fmt(dig(peak, 'single_thread', 'gflops'), 1)} on one thread."
     )
-    rows = [[r["task"], r["what"], fmt(r["pieces_per_s"]), fmt(r["gflops"], 2),
-             fmt(r["peak_gflops"], 1), fmt(r["share"] and 100 * r["share"], 1) + " %"]
-            for r in summary["physical"]]  # fmt: skip
-    header = "path | measured | pieces/s | useful GFLOP/s | peak GFLOP/s | share of peak"
-    return _section("Physical limit", intro, header, rows)
-
-
-def _bounds(summary: dict[str, Any]) -> list[str]:
-    if not (b := summary.get("bounds")):
-        return []
-    rows = [[label, *(fmt(b[t].get(key), 2) for t in TASKS)] for key, label in _BOUNDS.items()]
-    out = _section("What bounds the targets (from this run's figures)", "",
-                   "bound | /tag | /embed", rows)  # fmt: skip
-    p, n = b["p99_tag_8"], targets.P99_CLIENTS
-    out.append(
-        f"\n/tag p99 at {n} clients: closed-loop clients send again once answered, so the mean "
-        f"latency is {n} / throughput (Little's law; {fmt(p['requests_per_s'])} requests/s on "
-        f"{fmt(p['server_cpu'], 2)} cores) = {fmt(p['mean_ms'], 1)} ms, and p99 is "
-        f"{fmt(p['p99_over_mean'], 2)}x the mean; p99 <= {targets.P99_MS:g} ms needs about "
-        f"{fmt(p['requests_per_s_needed'])} requests/s."
-    )
-    return out
-
-
-def plot(results: Results, prefix: Path) -> list[Path]:
-    """Service throughput (against the ceiling) and latency (against the p99 target) by clients,
-    batching on and off: `prefix`-throughput.png and -latency.png."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, written = dig(results, "service", "rows") or [], []
-    for name in ("throughput", "latency") if rows else ():
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for ax, task in zip(axes, TASKS, strict=True):
-            _panel(ax, name, [r for r in rows if r["task"] == task])
-            ceiling = dig(results, "ceiling", task, "sentences_per_s")
-            if name == "throughput" and ceiling:
-                ax.axhline(ceiling, color="gray", ls=":", label=f"raw ORT ceiling ({CLIENTS})")
-            if name == "latency" and task == "tag":
-                label = f"p99 target ({targets.P99_CLIENTS} clients)"
-                ax.axhline(targets.P99_MS, color="gray", ls=":", label=label)
-            ax.set(title=f"/{task} {name}", xlabel="clients")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        written.append(prefix.with_name(f"{prefix.name}-{name}.png"))
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-    return written
-
-
-def _panel(ax: Any, name: str, rows: list[dict[str, Any]]) -> None:
-    """One route: sentences/s, or p50/p95/p99 latency, by clients, batching on and off."""
-    for on, ls in (("on", "-"), ("off", "--")):
-        sel = sorted((r for r in rows if r["batching"] == on), key=lambda r: r["clients"])
-        xs = [r["clients"] for r in sel]
-        if name == "throughput":
-            ys = [r["sentences_per_s"] for r in sel]
-            ax.plot(xs, ys, ls=ls, marker="o", label=f"batching {on}")
-        for q, marker in (("p50", "o"), ("p95", "^"), ("p99", "s")) if name == "latency" else ():
-            ys = [r["latency_ms"][q] for r in sel]
-            ax.plot(xs, ys, ls=ls, marker=marker, label=f"{q}, batching {on}")
-    ticks = sorted({r["clients"] for r in rows})
-    ax.set(ylabel="ms" if name == "latency" else "sentences/s")
-    ax.set_yscale("log" if name == "latency" else "linear")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.minorticks_off()
+    title = "What bounds the targets (from this run's figures)"
+    return _section(title, intro, "bound | /tag | /embed", rows)

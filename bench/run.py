@@ -1,17 +1,16 @@
 """`python -m bench.run [--quick] [--only PHASES]`: every measurement in one run, then its report.
 
-The phases run in order, each adding its part to the results: the matmul peak, FLOPs and ORT
-first; then the service over HTTP (batching on and off, its ceiling, one sentence per request
-against lists, server processes, layer costs: costs.py), each server alone on the machine but
-for its load client and given `Plan.env`, the ORT settings the ceiling copies; spaCy in
-process; torch last, so its thread pools are never warm while something else is timed; the
-teacher (peers.py). One failed phase leaves the others' numbers.
+The phases, in order: the matmul peak, FLOPs and ORT; the service over HTTP (batching on and
+off, its ceiling, single sentences against lists, processes, layer costs), each server alone
+but for its load client, with `Plan.env`; spaCy in process; torch, whose thread pools must not
+be warm while anything else is timed; the teacher. A failed phase leaves the others' numbers.
 """
 
 import argparse
 import datetime
 import functools
 import gc
+import itertools
 import os
 import platform
 import socket
@@ -102,13 +101,21 @@ def count_flops(results: Results, plan: Plan, s: Setup) -> None:
 
 def engine(results: Results, plan: Plan, s: Setup, name: str) -> None:
     """The model alone at each batch size on every core: ORT (the service's session class), or
-    PyTorch eager."""
-    threads = len(os.sched_getaffinity(0))
+    PyTorch eager on the very weights of model.onnx, read back (`bigru recover`; tests/training
+    checks their parity), so that a fresh clone without training measures it too."""
+    threads, section = len(os.sched_getaffinity(0)), results.setdefault("engine", {"rows": []})
     if name == "torch":
-        runner, model = runtimes.torch_runner, _torch(results, s, threads)
+        import torch
+
+        from training.recover import recover
+
+        torch.set_num_threads(threads)
+        runner, model = runtimes.torch_runner, recover(s.model_dir)[0]
+        section["notes"] = [f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, "
+                            f"{threads} threads, the weights of model.onnx"]  # fmt: skip
     else:
         runner, model = runtimes.ort_runner, OnnxBackend(s.model_dir, ["cpu"], threads)
-    rows = results.setdefault("engine", {}).setdefault("rows", [])
+    rows = section["rows"]
     for task in TASKS:
         for B in plan.batch_sizes:
             batches = runtimes.length_sorted_batches(s.corpus.features, B)
@@ -119,35 +126,14 @@ def engine(results: Results, plan: Plan, s: Setup, name: str) -> None:
                 f"pieces/s {rows[-1]['sentences_per_s']:>7,.0f} sent/s")  # fmt: skip
 
 
-def _torch(results: Results, s: Setup, threads: int) -> Any:
-    """PyTorch eager on the very weights of model.onnx, read back (`bigru recover`: its parity
-    with the export is tests/training's), so a fresh clone without training measures it too."""
-    import torch
-
-    from training.recover import recover
-
-    torch.set_num_threads(threads)
-    results.setdefault("engine", {}).setdefault("notes", []).append(
-        f"PyTorch {torch.__version__} eager, packed GRU, inference_mode, {threads} threads, on "
-        f"the weights of {s.model_dir.name}/model.onnx, recovered"
-    )
-    return recover(s.model_dir)[0]
-
-
 def batching(results: Results, plan: Plan, s: Setup) -> None:
     """Both routes at every client count, batching on, then off (`BIGRU_MAX_BATCH_SIZE=1`)."""
     rows = results.setdefault("service", {}).setdefault("rows", [])
     for on, env in (("on", {}), ("off", {"BIGRU_MAX_BATCH_SIZE": "1"})):
         log_path = s.tmp / f"server-batching-{on}.log"
         with service.server(s.model_dir, plan.env | env, log_path) as srv:
-            for task in TASKS:
-                for n in plan.clients:
-                    r = srv.load(task, n, s.dev, plan.window)
-                    rows.append({"task": task, "batching": on, **r})
-                    log(
-                        "service",
-                        f"/{task:5} batching {on:3} {n:>3} clients: {service.summary(rows[-1])}",
-                    )
+            for task, n in itertools.product(TASKS, plan.clients):
+                rows.append({"task": task, "batching": on, **srv.load(task, n, s.dev, plan.window)})
 
 
 def single(results: Results, plan: Plan, s: Setup) -> None:
@@ -174,7 +160,6 @@ def single(results: Results, plan: Plan, s: Setup) -> None:
                         f"/{task} novel text: {r['requests_sent']:,} requests sent but only "
                         f"{r['distinct_bodies']:,} distinct sentences (raise Plan.novel_texts)"
                     )
-                log("single", f"/{task:5} {clients} x {per} {text:8} {service.summary(row)}")
 
 
 def processes(results: Results, plan: Plan, s: Setup) -> None:
@@ -187,7 +172,6 @@ def processes(results: Results, plan: Plan, s: Setup) -> None:
             for task in TASKS:
                 r = srv.load(task, CLIENTS, s.dev, plan.window)
                 section["rows"].append({"task": task, "processes": n, **r})
-                log("procs", f"/{task:5} BIGRU_PROCESSES={n}: {service.summary(r)}")
 
 
 PHASES = {  # name (for --only) -> phase(results, plan, setup), in the order they run
@@ -236,23 +220,15 @@ def _start(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
     notes = ["--quick: tiny budgets, a smoke test; the numbers mean little"] if args.quick else []
     if machine["loadavg_start"] > 0.5:
         notes.append(f"the machine was busy at start (load average {machine['loadavg_start']:.2f})")
+    git = functools.partial(subprocess.run, cwd=ROOT, capture_output=True, text=True)
+    rev = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip() or "unknown"
+    dirty = git(["git", "status", "--porcelain"]).stdout.strip()
     meta = {"date": datetime.date.today().isoformat(), "host": socket.gethostname(),
-            "quick": args.quick, "git": _git_version(), "model_dir": str(args.model_dir),
-            "data": str(args.data)}  # fmt: skip
+            "quick": args.quick, "git": rev + "+dirty" * bool(dirty),
+            "model_dir": str(args.model_dir), "data": str(args.data)}  # fmt: skip
     plan_facts = asdict(plan) | {"load_tool": "wrk" if load.wrk_available() else "python"}
     return {"meta": meta, "machine": machine, "plan": plan_facts, "notes": notes, "errors": {},
             "service_settings": {"workers": plan.workers, "intra_op_threads": 1}}  # fmt: skip
-
-
-def _git_version() -> str:
-    """Short commit of the checkout, +dirty with uncommitted changes."""
-    git = functools.partial(subprocess.run, cwd=ROOT, capture_output=True, text=True, check=True)
-    try:
-        rev = git(["git", "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = git(["git", "status", "--porcelain"]).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return rev + ("+dirty" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from bench import ROOT, load
+from bench.report import log
 
 ROUTES = {"tag": "/tag", "embed": "/embed"}
 _METRICS = ("batch_size_sum", "batch_size_count", "inference_seconds_sum")
@@ -30,8 +31,8 @@ class Server(NamedTuple):
     def load(
         self, task: str, clients: int, texts: list[str], window: tuple[float, float], per: int = 1
     ) -> dict[str, Any]:
-        """One closed-loop run (bench.load.run) and the server's CPU (in cores) and /metrics
-        deltas (ORT runs, batch sizes, time in ORT) over its measured part."""
+        """One closed-loop run (bench.load.run), logged, and the server's CPU (in cores) and
+        /metrics deltas (batch sizes, time in ORT) over its measured part."""
         facts: dict[str, Any] = {}
 
         @contextmanager
@@ -42,49 +43,41 @@ class Server(NamedTuple):
             facts.update({k: after[k] - before[k] for k in _METRICS})
             facts["cpu_s"] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
 
-        url = self.base + ROUTES[task]
-        result = load.run(url, texts, clients, window, per, around)
-        runs, wall = max(facts["batch_size_count"], 1), result["wall_s"]
+        result = load.run(self.base + ROUTES[task], texts, clients, window, per, around)
+        wall = result["wall_s"]
         result["server"] = {
-            "mean_batch_size": facts["batch_size_sum"] / runs,
+            "mean_batch_size": facts["batch_size_sum"] / max(facts["batch_size_count"], 1),
             "ort_busy": facts["inference_seconds_sum"] / wall,  # share of the wall time in ORT
             "cpu": None if facts["cpu_s"] is None else facts["cpu_s"] / wall,
         }
+        lat, srv = result["latency_ms"], result["server"]
+        log("load", f"/{task:5} {clients:>3} x {per:<2} {result['requests_per_s']:>7,.0f} req/s "
+            f"{result['sentences_per_s']:>7,.0f} sent/s p50 {lat['p50'] or 0:6.1f} p99 "
+            f"{lat['p99'] or 0:6.1f} ms, batch {srv['mean_batch_size']:5.1f}, server CPU "
+            f"{srv['cpu'] or 0:.2f}, errors {result['errors']} ({result['tool']})")  # fmt: skip
         return result | {"server_processes": len(process_tree(self.pid))}
-
-
-def summary(r: dict[str, Any]) -> str:
-    """A load run's figures in a line."""
-    lat, srv = r["latency_ms"], r["server"]
-    return (
-        f"{r['requests_per_s']:>7,.0f} req/s {r['sentences_per_s']:>7,.0f} sent/s p50 "
-        f"{lat['p50'] or 0:6.1f} p99 {lat['p99'] or 0:6.1f} ms batch {srv['mean_batch_size']:5.1f}"
-        f" server CPU {srv['cpu'] or 0:.2f} errors {r['errors']} ({r['tool']})"
-    )
 
 
 @contextmanager
 def server(
     model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app", cwd: Path = ROOT
 ) -> Iterator[Server]:
-    """`python -m <module>` on a free loopback port, SIGTERM at exit. `module` is the service
-    (`app`) or the service with instruments (`bench.ceiling`, `bench.costs`); `cwd` the source
-    tree it is imported from (another revision's, for `bench.ab`)."""
+    """`python -m <module>` (the service, or `bench.costs`: with instruments) on a free loopback
+    port, from the source tree `cwd` (another revision's, for `bench.ab`); SIGTERM at exit."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    full_env = (
-        os.environ
-        | {"HOST": "127.0.0.1", "PORT": str(port), "BIGRU_MODEL_DIR": str(model_dir)}
-        | env
-    )
-    # the log goes to a file: a pipe nobody reads would fill up and stall the server
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module], cwd=cwd, env=full_env, stdout=log,
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port),
+           "BIGRU_MODEL_DIR": str(model_dir), **env}  # fmt: skip
+    with log_path.open("w") as log:  # a pipe nobody reads would fill up and stall the server
+        proc = subprocess.Popen([sys.executable, "-m", module], cwd=cwd, env=env, stdout=log,
                                 stderr=log)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
-        _wait_healthy(base, proc, log_path)
+        while not _healthy(base):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server not up: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
         yield Server(base, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -95,18 +88,11 @@ def server(
             proc.wait()
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become healthy in 120 s")
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def scrape(base: str) -> dict[str, float]:
@@ -117,8 +103,8 @@ def scrape(base: str) -> dict[str, float]:
 
 
 def ask(pid: int, out: Path, timeout_s: float = 60) -> bytes:
-    """What an instrumented server (`bench.ceiling`, `bench.costs`) writes to `out` on
-    SIGUSR1: the file is removed, the signal sent, and the new file read once it is there."""
+    """What `bench.costs` writes to `out` on SIGUSR1: the file is removed, the signal sent, and
+    the new file read once it is there."""
     out.unlink(missing_ok=True)
     os.kill(pid, signal.SIGUSR1)
     deadline = time.monotonic() + timeout_s
@@ -149,9 +135,8 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds so far of a process tree (the server may run several
-    processes): `pid`, its descendants, and the children they have reaped (so a worker that
-    exits mid-run still counts); None without /proc."""
+    """User + system CPU seconds so far of a process tree: `pid`, its descendants, and the
+    children they reaped (a worker that exits mid-run still counts); None without /proc."""
     found = [f for p in process_tree(pid) if (f := stat_fields(Path(f"/proc/{p}/stat")))]
     ticks = sum(int(v) for f in found for v in f[11:15])  # utime, stime, cutime, cstime
     return ticks * _TICK_S if found else None

@@ -1,8 +1,6 @@
-"""The targets `make bench` checks, each threshold stated here once, and what bounds them.
-
-Pure functions of the results dict `bench.run` writes. A target is a figure or a ratio of two
-figures of one run; a ratio of HTTP runs fails when either had errors (non-2xx answers, socket
-errors), whatever its value; a missing measurement is n/a.
+"""The targets `make bench` checks, each threshold stated once here, and what bounds them: pure
+functions of the results. A ratio of HTTP runs fails when either had errors (non-2xx answers,
+socket errors); a missing measurement is n/a.
 """
 
 import operator
@@ -22,6 +20,7 @@ DOCUMENT_P99_OVER_ALONE = 3.0  # single-sentence p99 beside documents over alone
 SAME_AS_OFF = (1, 8)  # clients at which batching on must stay within 5% of off
 BETTER_THAN_OFF = (32, 128)  # clients at which batching on must beat off
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
+FRONT_OVER_ORT = "front end / ORT"  # the bound a target checks
 _SINGLE = f"one sentence per request ({CLIENTS} conns) / lists of {PER_REQUEST} ({LIST_CLIENTS})"
 # (key, label, op, threshold); "{t}": one per task (a dict threshold: per task); op "": shown
 # for information, no threshold
@@ -104,7 +103,7 @@ def values(results: dict[str, Any], limits: dict[str, Any]) -> tuple[dict[str, A
         put(f"batching_{task}", ratio(dig(on, sps), dig(off, sps)))
         o, t = (dig(engine_row(results, e, task, 32), "pieces_per_s") for e in ("ort", "torch"))
         put(f"ort_torch_{task}", ratio(o, t))
-        put(f"front_ort_{task}", dig(limits, task, "front_end_over_ort"), on)
+        put(f"front_ort_{task}", dig(limits, FRONT_OVER_ORT, task), on)
         lists = single_row(results, task, "lists", "repeated")
         for text, suffix in (("repeated", ""), ("novel", "_novel")):
             single = single_row(results, task, "single", text)
@@ -139,7 +138,7 @@ def threshold_text(target: dict[str, Any]) -> str:
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     """Each target with its value and verdict (pass None: not measured, or shown for
-    information), the physical limit and what bounds the targets."""
+    information), and what bounds the targets."""
     limits, rows = bounds(results), []
     found, errored = values(results, limits)
     for key, label, op, threshold in TARGETS:
@@ -147,51 +146,60 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         ok = not errors and _OPS[op](v, threshold) if op and v is not None else None
         rows.append({"key": key, "label": label, "value": v, "op": op, "threshold": threshold,
                      "pass": ok, "errors": errors})  # fmt: skip
-    return {"targets": rows, "physical": physical(results), "bounds": limits}
+    return {"targets": rows, "bounds": limits}
 
 
-def bounds(results: dict[str, Any]) -> dict[str, Any]:
-    """What limits each target, from this run's figures (None where one is missing): the
-    front end's CPU per request (service less ORT in the ceiling; with the cores always busy,
-    service / ceiling <= ort / (ort + front end)); ORT's own gain from batching (the front end
-    does not batch); PyTorch's share of the matmul peak; single vs lists CPU per sentence; and
-    the throughput the p99 target needs by Little's law (mean latency = clients / throughput).
-    """
-    out: dict[str, Any] = {task: _front_end(results, task) for task in TASKS}
-    peak, flops = _peak_all(results), dig(results, "flops", "per_path")
-    for task in TASKS:
-        if (torch32 := engine_row(results, "torch", task, 32)) and flops and peak:
-            useful = _gflops(flops[task], torch32["pieces_per_s"], torch32["sentences_per_s"])
-            out[task]["torch_b32_peak_share"] = share = useful / peak
-            out[task]["ort_peak_share_needed"] = ORT_OVER_TORCH * share
-        lists = single_row(results, task, "lists", "repeated")
-        lists_ms = ratio(cpu_ms_per_request(lists), dig(lists, "per_request"))
-        single_ms = cpu_ms_per_request(single_row(results, task, "single", "repeated"))
-        out[task] |= {"lists_cpu_ms_per_sentence": lists_ms,
-                      "single_cpu_ms_per_sentence": single_ms,
-                      "single_over_lists_bound": ratio(lists_ms, single_ms)}  # fmt: skip
-    row = service_row(results, "tag", "on", P99_CLIENTS)
+def bounds(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """What limits each target, by route, from this run's figures (None where one is missing).
+    The front end (service CPU per request less ORT's per sentence in the ceiling): with the
+    cores always busy, service / ceiling <= ort / (ort + front end). ORT alone gains from
+    batching; the front end does not. ORT and PyTorch's shares of the matmul peak. With the
+    cores as busy in both, single / lists <= lists' CPU per sentence / single's. Closed-loop
+    clients keep the server busy, so mean latency = clients / throughput (Little's law)."""
+    per_task = {task: _bounds(results, task) for task in TASKS}
+    return {label: {t: per_task[t][label] for t in TASKS} for label in per_task["tag"]}
+
+
+def _bounds(results: dict[str, Any], task: str) -> dict[str, float | None]:
+    ceiling, peak = dig(results, "ceiling", task) or {}, _peak_all(results)
+    ort_ms = ratio(1000 * ceiling["cpu_s"], ceiling["sentences"]) if "cpu_s" in ceiling else None
+    total_ms = cpu_ms_per_request(service_row(results, task, "on", CLIENTS))
+    front = total_ms - ort_ms if total_ms is not None and ort_ms is not None else None
+    share = {}
+    for engine in ("ort", "torch"):  # useful FLOP/s at batch 32 over the matmul peak
+        row, flops = engine_row(results, engine, task, 32), dig(results, "flops", "per_path", task)
+        useful = (
+            _gflops(flops, row["pieces_per_s"], row["sentences_per_s"]) if row and flops else None
+        )
+        share[engine] = ratio(useful, peak)
+    b1, b32 = (dig(engine_row(results, "ort", task, B), "sentences_per_s") for B in (1, 32))
+    lists = single_row(results, task, "lists", "repeated")
+    lists_ms = ratio(cpu_ms_per_request(lists), dig(lists, "per_request"))
+    single_ms = cpu_ms_per_request(single_row(results, task, "single", "repeated"))
+    row = service_row(results, task, "on", P99_CLIENTS)
     mean, p99 = dig(row, "latency_ms", "mean"), dig(row, "latency_ms", "p99")
     needed = ratio(P99_CLIENTS * 1000 * p99, mean * P99_MS) if mean and p99 else None
-    out["p99_tag_8"] = {"requests_per_s": dig(row, "requests_per_s"), "mean_ms": mean,
-                        "server_cpu": dig(row, "server", "cpu"), "p99_over_mean": ratio(p99, mean),
-                        "requests_per_s_needed": needed}  # fmt: skip
-    return out
-
-
-def _front_end(results: dict[str, Any], task: str) -> dict[str, Any]:
-    """CPU-ms per request at CLIENTS, ORT's per sentence in the ceiling, and the rest."""
-    cpu_s, n = (dig(results, "ceiling", task, k) for k in ("cpu_s", "sentences"))
-    ort_ms = ratio(1000 * cpu_s, n) if cpu_s is not None else None
-    total_ms = cpu_ms_per_request(service_row(results, task, "on", CLIENTS))
-    front_ms = total_ms - ort_ms if total_ms is not None and ort_ms is not None else None
-    # none below zero: the ceiling's ORT alone took more CPU than the whole service
-    front = front_ms if front_ms is not None and front_ms >= 0 else None
-    b1, b32 = (dig(engine_row(results, "ort", task, B), "sentences_per_s") for B in (1, 32))
-    return {"server_cpu_ms_per_request": total_ms, "ort_cpu_ms_per_sentence": ort_ms,
-            "front_end_cpu_ms_per_request": front_ms, "front_end_over_ort": ratio(front, ort_ms),
-            "ceiling_share_bound": ratio(ort_ms, (ort_ms or 0) + front) if front else None,
-            "ort_b32_over_b1": ratio(b32, b1)}  # fmt: skip
+    positive = front is not None and ort_ms is not None and front > 0  # else ORT took it all
+    needed_share = ORT_OVER_TORCH * (share["torch"] or 0)
+    return {
+        f"the ceiling at {CLIENTS} clients: raw ORT, sentences/s": ceiling.get("sentences_per_s"),
+        "the ceiling's mean batch": ceiling.get("mean_batch_size"),
+        f"server CPU-ms per request, {CLIENTS} clients": total_ms,
+        "ORT CPU-ms per sentence in the ceiling": ort_ms,
+        "the rest: front end CPU-ms per request": front,
+        FRONT_OVER_ORT: ratio(front, ort_ms) if front is not None and front >= 0 else None,
+        "so service / ceiling at most": ratio(ort_ms, ort_ms + front) if positive else None,
+        "ORT alone, batch 32 / batch 1": ratio(b32, b1),
+        "ORT's share of the matmul peak, batch 32": share["ort"],
+        "PyTorch's share of the matmul peak, batch 32": share["torch"],
+        f"ORT's share for {ORT_OVER_TORCH:g}x PyTorch": share["torch"] and needed_share,
+        "server CPU-ms per sentence, one per request": single_ms,
+        "server CPU-ms per sentence, lists": lists_ms,
+        "so single / lists at most": ratio(lists_ms, single_ms),
+        f"req/s at {P99_CLIENTS} clients": dig(row, "requests_per_s"),
+        f"p99 / mean latency at {P99_CLIENTS} clients": ratio(p99, mean),
+        f"req/s that p99 <= {P99_MS:g} ms needs there": needed,
+    }  # fmt: skip
 
 
 def _peak_all(results: dict[str, Any]) -> float | None:
@@ -199,31 +207,6 @@ def _peak_all(results: dict[str, Any]) -> float | None:
     threads can be slower than one when the cores are shared)."""
     found = [dig(results, "peak", k, "gflops") for k in ("as_is", "single_thread")]
     return max(filter(None, found), default=None)
-
-
-def physical(results: dict[str, Any]) -> list[Row]:
-    """Useful GFLOP/s (counted FLOPs x measured rates, real pieces only) as a share of the
-    matmul peak: ORT alone at its best batch size, and the service at CLIENTS (its pieces/s is
-    its sentences/s times the corpus mean)."""
-    flops, peak, rows = dig(results, "flops", "per_path"), _peak_all(results), []
-    mean_pieces, engines = (
-        dig(results, "corpus", "mean_pieces") or 0,
-        dig(results, "engine", "rows"),
-    )
-    for task in TASKS if flops else ():
-        measured = []
-        ort = [r for r in engines or [] if r["engine"] == "ort" and r["task"] == task]
-        if best := max(ort, key=lambda r: r["pieces_per_s"], default=None):
-            name = f"ORT B={best['batch_size']}, {best['threads']} threads"
-            measured.append((name, best["pieces_per_s"], best["sentences_per_s"]))
-        if on := service_row(results, task, "on", CLIENTS):
-            s = on["sentences_per_s"]
-            measured.append((f"service, {CLIENTS} clients", s * mean_pieces, s))
-        for name, pieces, sentences in measured:
-            gflops = _gflops(flops[task], pieces, sentences)
-            rows.append({"task": task, "what": name, "pieces_per_s": pieces, "gflops": gflops,
-                         "peak_gflops": peak, "share": ratio(gflops, peak)})  # fmt: skip
-    return rows
 
 
 def _gflops(flops: dict[str, int], pieces: float | None, sentences: float | None) -> float:

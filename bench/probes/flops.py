@@ -1,9 +1,8 @@
 """The physical limit: FLOPs per piece counted from the ONNX graph, and this CPU's matmul rate.
 
 Dense multiply-adds x 2 only: a GRU direction's step is `2 * 3H * (I + H)` per real piece (its
-gates and state update, ~10H, are left out); MatMul / Gemm with a weight of K x N is `2 * K * N`
-per row of the activation (a row per piece for (B, T, C), per sentence for (B, C)). A path
-(tag, embed) counts the nodes its outputs depend on.
+gates, ~10H, left out); MatMul / Gemm with a K x N weight is `2 * K * N` per activation row (a
+piece for (B, T, C), a sentence for (B, C)). A path counts the nodes its outputs depend on.
 """
 
 import json

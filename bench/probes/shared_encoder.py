@@ -1,8 +1,6 @@
-"""The shared-encoder design, measured: sentence vectors from the frozen tagger's own states.
-
-One encoder for both routes instead of two: a ridge head maps the tagger's masked mean+max
-pooled states to the teacher's vectors of corpus sentences, and STS-B dev scores it (the
-tagger stays as is; `bigru eval` scores the separate encoder).
+"""The shared-encoder design, measured: a ridge head maps the frozen tagger's pooled states to
+the teacher's vectors of corpus sentences, and STS-B dev scores it (`bigru eval` scores the
+separate sentence encoder).
 
     python -m bench.probes.shared_encoder --data DATA --tagger TAGGER.pt [--sentences 50000]
 """

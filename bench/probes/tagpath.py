@@ -1,9 +1,7 @@
-"""Tag-path candidates side by side: FLOPs per piece and raw ONNX Runtime speed at batch 32.
+"""Tag-path candidates side by side: FLOPs per piece and raw ORT speed (tagger only, batch 32,
+one thread), each model's median over rounds that time every model in turn.
 
     python -m bench.probes.tagpath NAME=MODEL_DIR [NAME=git:REV ...] [--rounds 5] [--out F.json]
-
-Each round times every model in turn on the same EWT dev batches (one intra-op thread, the
-tagger only); each model's median over the rounds is reported, since the machine drifts.
 """
 
 import argparse

@@ -1,8 +1,9 @@
 """The run's numbers and its report from a fake results dict: targets, verdicts, bounds,
-Markdown and plots; a missing phase gives n/a, never an exception."""
+JSON and Markdown; a missing phase gives n/a, never an exception."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def fake_results() -> dict[str, Any]:
     }
 
 
-def test_summary_targets_physical_and_bounds() -> None:
+def test_summary_targets_and_bounds() -> None:
     summary = summarize(fake_results())
     targets = {t["key"]: t for t in summary["targets"]}
     assert targets["ceiling_tag"]["value"] == pytest.approx(0.8) and targets["ceiling_tag"]["pass"]
@@ -101,19 +102,19 @@ def test_summary_targets_physical_and_bounds() -> None:
     assert targets["ort_torch_embed"]["value"] == pytest.approx(2.0)
     assert targets["p99_tag_8"]["value"] == 80.0 and targets["p99_tag_8"]["pass"] is False
     assert targets["embed_vs_teacher"]["pass"] is None
-    physical = {(r["task"], r["what"]): r for r in summary["physical"]}
-    best = physical[("tag", "ORT B=128, 2 threads")]
-    assert best["gflops"] == pytest.approx(2000 * 128**0.5 * 4e6 / 1e9)
-    assert best["share"] == pytest.approx(best["gflops"] / 100.0)
-    tag = summary["bounds"]["tag"]
-    assert tag["server_cpu_ms_per_request"] == pytest.approx(1000 * 1.2 / 800)
-    assert tag["ort_cpu_ms_per_sentence"] == pytest.approx(1000 / 1000)
-    assert tag["ceiling_share_bound"] == pytest.approx(1.0 / 1.5)
-    assert tag["ort_b32_over_b1"] == pytest.approx(32**0.5)
-    assert tag["torch_b32_peak_share"] == pytest.approx(1000 * 32**0.5 * 4e6 / 1e9 / 100)
-    p99 = summary["bounds"]["p99_tag_8"]
-    assert p99["p99_over_mean"] == pytest.approx(3.0)
-    assert p99["requests_per_s_needed"] == pytest.approx(8000 / (50 / 3))
+    tag = {label: by["tag"] for label, by in summary["bounds"].items()}
+    assert tag["server CPU-ms per request, 32 clients"] == pytest.approx(1000 * 1.2 / 800)
+    assert tag["ORT CPU-ms per sentence in the ceiling"] == pytest.approx(1000 / 1000)
+    assert tag["front end / ORT"] == pytest.approx(0.5)
+    assert tag["so service / ceiling at most"] == pytest.approx(1.0 / 1.5)
+    assert tag["ORT alone, batch 32 / batch 1"] == pytest.approx(32**0.5)
+    useful = {e: pps * 32**0.5 * 4e6 / 1e9 for e, pps in (("ort", 2000), ("torch", 1000))}
+    assert tag["ORT's share of the matmul peak, batch 32"] == pytest.approx(useful["ort"] / 100)
+    assert tag["PyTorch's share of the matmul peak, batch 32"] == pytest.approx(
+        useful["torch"] / 100
+    )
+    assert tag["p99 / mean latency at 8 clients"] == pytest.approx(3.0)
+    assert tag["req/s that p99 <= 50 ms needs there"] == pytest.approx(8000 / (50 / 3))
 
 
 def _single(task: str, request: str, text: str, sps: float, errors: int = 0) -> dict[str, Any]:
@@ -186,9 +187,9 @@ def test_issue_targets_and_verdicts() -> None:
     assert got["front_ort_tag"] == (0.5, "PASS")  # (1.5 - 1.0) / 1.0: one core busy, 1000/s
     assert got["front_ort_embed"] == (0.6, "PASS")  # (0.8 - 0.5) / 0.5
     assert got["tag_vs_spacy"] == (3.0, "FAIL")
-    b = summary["bounds"]["embed"]
-    assert b["lists_cpu_ms_per_sentence"] == pytest.approx(1000 * 1.2 / 4000)
-    assert b["single_over_lists_bound"] == pytest.approx((1.2 / 4000) / (1.2 / 1600))
+    b = {label: by["embed"] for label, by in summary["bounds"].items()}
+    assert b["server CPU-ms per sentence, lists"] == pytest.approx(1000 * 1.2 / 4000)
+    assert b["so single / lists at most"] == pytest.approx((1.2 / 4000) / (1.2 / 1600))
 
 
 def test_issue_targets_without_their_phases() -> None:
@@ -203,13 +204,13 @@ def test_issue_targets_without_their_phases() -> None:
     results["service"] = {}
     t = {x["key"]: x for x in summarize(results)["targets"]}
     assert t["batching_embed_32_rps"]["pass"] is None and t["front_ort_tag"]["pass"] is None
-    text = report.markdown(results, summarize(results), [])
+    text = report.markdown(results, summarize(results))
     assert "| /tag front-end CPU per request / ORT CPU per sentence (32 clients) | n/a |" in text
 
 
 def test_markdown_of_the_issue_phases() -> None:
     results = issue_results()
-    text = report.markdown(results, summarize(results), [])
+    text = report.markdown(results, summarize(results))
     assert (
         "| /tag batching on / off at 8 clients: p99 latency | 1.00 | <= 1.05 | FAIL (errors) |"
         in text
@@ -222,27 +223,27 @@ def test_markdown_of_the_issue_phases() -> None:
     assert "novel text | 0.70 | none (information) | info |" in text
     assert "| /embed | single | novel | 32 | wrk | 1,200 | 1,200 | n/a | 16.7 | 50.0 |" in text
     assert "| /tag | 2 | 2 | wrk | 1,200 | 13.3 | 40.0 | 1.20 | 1.00 | 0 |" in text
-    assert "Requests/s, 2 processes over 1: /tag 2.00x, /embed 2.00x." in text
-    assert "| spaCy 3.8.0 en_core_web_sm stand-in, batch 256 | 300 | 4,000 | 1.00 | 1.00 |" in text
-    assert "| /tag, 8 clients x 32 sentences | 1,000 | 12,000 | 1.20 | 3.00 |" in text
+    assert "| spaCy 3.8.0 en_core_web_sm stand-in | 300 | 4,000 | 1.00 | 1.00 |" in text
+    assert "| /tag, lists of 32 | 1,000 | 12,000 | 1.20 | 3.00 |" in text
     assert "| server CPU-ms per sentence, one per request | 1.33 | 0.75 |" in text
+    assert "| so service / ceiling at most | 0.67 | " in text
 
 
-def test_markdown_and_plots(tmp_path: Path) -> None:
+def test_a_run_writes_its_json_and_markdown(tmp_path: Path) -> None:
     results = fake_results()
-    plots = report.plot(results, tmp_path / "run")
-    assert sorted(p.name for p in plots) == ["run-latency.png", "run-throughput.png"]
-    assert all(p.stat().st_size > 1000 for p in plots)
-    text = report.markdown(results, summarize(results), [p.name for p in plots])
+    written = report.write_run(results, summarize(results), tmp_path / "run")
+    assert [p.name for p in written] == ["run.json", "run.md"]
+    assert json.loads(written[0].read_text())["meta"]["host"] == "test"
+    text = written[1].read_text()
     assert "| /tag p99 latency at 8 clients (ms) | 80.00 | <= 50 | FAIL |" in text
     label = "/embed, lists of 32 / all-MiniLM-L6-v2 on ORT (batch 32)"
     assert f"| {label} | n/a | >= 10 | n/a |" in text
-    assert "peer: RuntimeError: boom" in text and "![run-latency.png](run-latency.png)" in text
-    assert "| so service / ceiling at most (both cores busy) | 0.67 | " in text
+    assert "peer: RuntimeError: boom" in text
+    assert "| ORT alone, batch 32 / batch 1 | 5.66 | 5.66 |" in text
 
 
 def test_report_survives_an_empty_run() -> None:
     empty: dict[str, Any] = {"meta": {}, "machine": {}}
     summary = summarize(empty)
     assert all(t["pass"] is None for t in summary["targets"])
-    assert "## Targets" in report.markdown(empty, summary, [])
+    assert "## Targets" in report.markdown(empty, summary)
