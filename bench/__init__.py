@@ -1,6 +1,5 @@
-"""The service benchmark (`python -m bench.run`, `make bench`), its A/B (`bench.ab`) and
-documents (`bench.documents`) runs, and the model-design probes (`probes/`). Only `app.model`
-of the service is imported: the service itself runs as `python -m app`."""
+"""The service benchmark, its A/B and documents runs, and the model-design probes: how they
+measure is in bench/README.md."""
 
 from pathlib import Path
 

@@ -1,9 +1,6 @@
-"""A/B: this checkout's service against another git revision's, in alternating rounds (the
-machine's speed drifts within the hour), each a fresh `python -m app` on the same load; each
-side's median over the rounds. The base runs from a temporary worktree with this checkout's
-Python environment, each side serving its own model unless `--model-dir`.
+"""A/B: this checkout's service against another git revision's, in alternating rounds.
 
-    python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
+python -m bench.ab --base aea0dda --route embed --clients 16 --per-request 32 --rounds 5
 """
 
 import argparse
@@ -17,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import DATA, MODEL, ROOT, report, service, texts
+from bench import DATA, MODEL, ROOT, report, runtimes, service
 from bench.targets import dig
 
 
@@ -61,13 +58,6 @@ def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], t
     return {side: summarize(rs) for side, rs in rounds.items()}
 
 
-def _env(value: str) -> tuple[str, str]:
-    key, sep, val = value.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
-    return key, val
-
-
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", required=True, help="git revision to compare against (A)")
@@ -81,10 +71,12 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
-    p.add_argument("--env", type=_env, action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip
     args = p.parse_args(argv)
-    args.env = dict(args.env)
+    if bad := [e for e in args.env if "=" not in e[1:]]:
+        p.error(f"--env: expected KEY=VALUE, got {bad}")
+    args.env = dict(e.split("=", 1) for e in args.env)
     args.model_dir = args.model_dir and args.model_dir.resolve()
     return args
 
@@ -94,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.texts is not None:
         sent = json.loads(args.texts.read_text(encoding="utf-8"))
     else:
-        sent = texts.load_corpus(args.data, MODEL / "vocab.txt").texts
+        sent = runtimes.load_corpus(args.data, MODEL / "vocab.txt").texts
     with worktree(args.base) as base_tree, tempfile.TemporaryDirectory() as tmp:
         result = compare(args, {"base": base_tree, "head": ROOT}, sent, Path(tmp))
     result["setup"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}

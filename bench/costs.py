@@ -1,12 +1,5 @@
-"""The service instrumented: its CPU per request layer by layer (with the 1-client p50 of the
-default processes against one, and idle RSS), and its ceiling, raw ORT on its own batches.
-
-`python -m bench.costs` is `python -m app` with an instrument whose figures SIGUSR1 writes to
-the file its variable names. `BIGRU_BENCH_COSTS`: a clock around the synchronous functions of
-each layer, each stage's CPU on its own thread, less the stages it calls (what no clock covers
-on the loop, the ASGI edge, asyncio, logs and metrics, is its CPU less its stages).
-`BIGRU_BENCH_BATCHES`: the ORT backend keeps the feeds of every run.
-"""
+"""The service instrumented (`python -m bench.costs`): its CPU per request layer by layer, with
+the 1-client p50 and idle RSS, and its ceiling, raw ORT on its own batches (bench/README.md)."""
 
 import functools
 import itertools
@@ -77,19 +70,19 @@ def _install() -> None:
     from app.model.decode import TagDecoder
     from app.model.featurize import WordPiece
 
-    for cls, name, stage in (
+    for owner, name, stage in (
         (protocol.OneWriteProtocol, "data_received", "http_parse"),
         (protocol._OneWriteTransport, "write", "http_write"),
         (engine.Engine, "_pieces", "tokenizing"),
+        (engine, "tokenize", "tokenizing"),
+        (runs, "featurize", "tokenizing"),
         (WordPiece, "_word_ids", "tokenizing"),  # a cache miss; its hits cost the caller
         (Batcher, "submit", "queue"),
         (OnnxBackend, "run", "ort"),
         (TagDecoder, "decode_batch", "decode"),
         (Assembler, "text", "assemble"),
     ):
-        setattr(cls, name, _timed(stage, getattr(cls, name)))
-    engine.tokenize = _timed("tokenizing", engine.tokenize)
-    runs.featurize = _timed("tokenizing", runs.featurize)
+        setattr(owner, name, _timed(stage, getattr(owner, name)))
     for model in (native.TagRequest, native.EmbedRequest):
         model.model_validate_json = staticmethod(  # type: ignore[method-assign, assignment]
             _timed("validation", model.model_validate_json)
@@ -159,9 +152,8 @@ def _request_costs(pid: int, out: Path, run: Callable[[], dict]) -> dict[str, An
 
 
 def phase(results: dict, plan: Any, s: Any) -> None:
-    """Layer costs at 1 process, one sentence per request and lists; then the service's defaults
-    against BIGRU_PROCESSES=1, both up at once, 1 client each in alternating rounds (the machine
-    drifts): p50 latency, and idle RSS per process before any load."""
+    """Layer costs at 1 process, one sentence per request and lists; then the 1-client p50 of
+    the service's defaults against BIGRU_PROCESSES=1 in alternating rounds, and idle RSS."""
     out, section, p50 = s.tmp / "costs.json", {"runs": {}}, defaultdict(list)
     env = plan.env | {"BIGRU_PROCESSES": "1", "BIGRU_BENCH_COSTS": str(out)}
     with service.server(s.model_dir, env, s.tmp / "costs.log", "bench.costs") as srv:
@@ -188,9 +180,7 @@ def phase(results: dict, plan: Any, s: Any) -> None:
 
 def ceiling(results: dict, plan: Any, s: Any) -> None:
     """Per route, a load run at CLIENTS against the service keeping its batches (one process:
-    the one that records them), then raw `OnnxBackend.run` timed on those very batches in a
-    fresh session with the service's settings (one intra-op thread, as many runs at once as it
-    has workers): what the service would do if all but ORT were free."""
+    the one that records them), then raw ORT on those very batches."""
     out = s.tmp / "batches.pickle"
     env = plan.env | {"BIGRU_BENCH_BATCHES": str(out), "BIGRU_PROCESSES": "1"}
     with service.server(s.model_dir, env, s.tmp / "ceiling.log", "bench.costs") as srv:

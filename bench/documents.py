@@ -1,23 +1,21 @@
-"""`python -m bench.documents`: /tag on documents against the same service's lists, one run:
-10k-word documents against lists of 32 sentences (4 clients each, words/s); single-sentence p99
-alone and beside 4 clients posting 20k-word documents; peak RSS while 8 clients post 2 MiB each.
-Writes bench/results/<date>-documents.json.
-"""
+"""`python -m bench.documents`: /tag on documents against the same service's lists, one run;
+writes bench/results/<date>-documents.json."""
 
 import argparse
-import asyncio
 import datetime
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import DATA, MODEL, ROOT, report
-from bench.load import Connection
+from bench.runtimes import novel_texts
 from bench.service import Server, process_tree, rss_mb, server
 from bench.targets import DOCUMENT_OVER_LISTS, DOCUMENT_P99_OVER_ALONE
-from bench.texts import novel_texts
 
 LIMIT = 2 * 1024 * 1024  # the service's body limit
 
@@ -52,31 +50,23 @@ def fairness(srv: Server, singles: list[str], docs: list[str], seconds: float) -
 def peak_rss(srv: Server, doc: bytes, clients: int) -> dict:
     """The server's RSS (all its processes) sampled every 0.1 s while `clients` post `doc`
     once each, at once (each answer takes minutes: a closed loop would time out)."""
-    idle = peak = sum(rss_mb(p) for p in process_tree(srv.pid))
-    stop = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not stop.wait(0.1):
-            peak = max(peak, sum(rss_mb(p) for p in process_tree(srv.pid)))
-
-    async def one() -> float:
-        conn, t0 = Connection(f"{srv.base}/tag"), time.perf_counter()
-        assert await conn.post(doc) == 200
-        conn.close()
+    def post() -> float:
+        t0 = time.perf_counter()
+        headers = {"Content-Type": "application/json"}
+        answer = httpx.post(f"{srv.base}/tag", content=doc, headers=headers, timeout=None,
+                            trust_env=False)  # fmt: skip
+        assert answer.status_code == 200, answer.status_code
         return time.perf_counter() - t0
 
-    async def all_clients() -> list[float]:
-        return list(await asyncio.gather(*(one() for _ in range(clients))))
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        seconds = asyncio.run(all_clients())
-    finally:
-        stop.set()
-        sampler.join()
-    return {"idle_mb": idle, "peak_mb": peak, "clients": clients, "request_s": seconds}
+    idle = peak = sum(rss_mb(p) for p in process_tree(srv.pid))
+    with ThreadPoolExecutor(clients) as pool:
+        posts = [pool.submit(post) for _ in range(clients)]
+        while not all(f.done() for f in posts):
+            peak = max(peak, sum(rss_mb(p) for p in process_tree(srv.pid)))
+            time.sleep(0.1)
+    return {"idle_mb": idle, "peak_mb": peak, "clients": clients,
+            "request_s": [f.result() for f in posts]}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,5 @@
-"""Closed-loop HTTP load, the one load tool: N connections, each sending its next request when
-its answer is in. Debian's `wrk` where installed (a few percent of a core; whole seconds):
-`bench/wrk.lua` POSTs a file's bodies in order from an offset, one thread keeping the order
-global. Else a stdlib asyncio client in this process (up to a core at thousands of requests
-per second), whose latencies cover the 2xx answers only.
-"""
+"""Closed-loop HTTP load, the one load tool: wrk where installed, else a stdlib asyncio client
+in this process (bench/README.md)."""
 
 import asyncio
 import itertools
@@ -56,9 +52,8 @@ def summarize(latencies_ms: list[float]) -> dict[str, float | int | None]:
 def run(
     url: str, texts: list[str], clients: int, window: tuple[float, float], per: int, around: Around
 ) -> dict[str, Any]:
-    """One closed-loop run for `window` (warm-up, measured seconds): wrk where it is installed,
-    else the fallback. `around()` wraps what `wall_s` covers: wrk's measured run, or the whole
-    fallback."""
+    """One closed-loop run for `window` (warm-up, measured seconds); `around()` wraps what
+    `wall_s` covers: wrk's measured run, or the whole fallback."""
     warmup, seconds = window
     bodies = make_bodies(texts, per)
     if wrk_available():
@@ -101,9 +96,9 @@ def parse_wrk(stdout: str) -> dict[str, Any]:
     window = raw["duration_us"] / 1e6
     statuses = {str(k): v for k, v in raw["statuses"].items()}
     statuses |= {f"socket {k}": v for k, v in raw["socket_errors"].items() if v}
-    latency = {k: v / 1000 for k, v in raw["latency_us"].items()}  # ms
+    latency = {"count": raw["requests"]} | {k: v / 1000 for k, v in raw["latency_us"].items()}
     return _result("wrk", window, window, raw["sent"], raw["distinct"], statuses) | {
-        "latency_ms": {"count": raw["requests"], **latency}
+        "latency_ms": latency
     }
 
 

@@ -1,10 +1,5 @@
-"""What a user would run instead: the all-MiniLM-L6-v2 teacher on ONNX Runtime (every core,
-length-sorted batches of 32; its tokenizer not timed, as our raw rates exclude featurizing)
-against /embed, and en_core_web_sm against /tag. That is not installable here, but its speed is
-its architecture's: the stand-in is `spacy init config --pipeline tagger,ner --optimize
-efficiency` with sm 3.8's differences, untrained (the work per token does not depend on the
-weights), on one thread.
-"""
+"""What a user would run instead: the all-MiniLM-L6-v2 teacher on ONNX Runtime against /embed,
+a stand-in for spaCy's en_core_web_sm against /tag (bench/README.md)."""
 
 import copy
 import os
@@ -17,9 +12,8 @@ import numpy as np
 
 from bench import service
 from bench.report import log
-from bench.runtimes import measure
+from bench.runtimes import EWT_DEV, measure
 from bench.targets import PER_REQUEST
-from bench.texts import EWT_DEV
 from training.data import load_tagging, read_conllu
 
 OPSET = 17
@@ -123,8 +117,9 @@ def spacy_phase(results: dict[str, Any], plan: Any, data: Path) -> None:
     nlp = build(sm_config(init_config()), data)
     sentences = [s.words for s in read_conllu(data / EWT_DEV)[: plan.spacy_sentences] if s.words]
     rate = spacy_rate(nlp, sentences, plan.spacy_s)
+    labels = {pipe: sorted(nlp.get_pipe(pipe).labels) for pipe in ("tagger", "ner")}
     results["spacy"] = {"version": spacy.__version__, "sm_overrides": SM_OVERRIDES,
-                        "init_examples": INIT_EXAMPLES, "labels": labels(nlp),
+                        "init_examples": INIT_EXAMPLES, "labels": labels,
                         "config": nlp.config.to_str(), "stand_in": rate}  # fmt: skip
     log("spacy", f"stand-in {rate['words_per_s']:>8,.0f} words/s, batch {rate['batch_size']} on "
         f"{rate['cores']:.2f} cores")  # fmt: skip
@@ -189,7 +184,3 @@ def spacy_rate(nlp: Any, sentences: list[list[str]], seconds: float) -> dict[str
     return {"batch_size": nlp.batch_size, "passes": passes, "words": words, "sentences": done,
             "seconds": wall, "words_per_s": words / wall, "sentences_per_s": done / wall,
             "cores": cpu / wall}  # fmt: skip
-
-
-def labels(nlp: Any) -> dict[str, Any]:
-    return {"tagger": len(nlp.get_pipe("tagger").labels), "ner": sorted(nlp.get_pipe("ner").labels)}

@@ -1,7 +1,5 @@
 """The one report writer: progress lines, and every JSON file and Markdown table of the
-benchmark. A run's Markdown puts its targets first, then every table they come from, the
-physical limit and what bounds each target (`targets.summarize` computes them).
-"""
+benchmark; a run's Markdown puts its targets first, then the tables they come from."""
 
 import itertools
 import json
@@ -64,12 +62,12 @@ def write_json(path: Path, data: Any) -> Path:
 
 def write_run(results: Results, summary: dict[str, Any], prefix: Path) -> list[Path]:
     """`prefix`.json and `prefix`.md; each target's verdict logged."""
-    md = prefix.with_name(prefix.name + ".md")
-    md.write_text(markdown(results, summary))
     for t in summary["targets"]:
-        value, threshold = fmt(t["value"], 2), targets.threshold_text(t)
-        log("target", f"{targets.verdict(t):4} {t['label']}: {value} ({threshold})")
-    return [write_json(prefix.with_name(prefix.name + ".json"), results), md]
+        value, threshold = fmt(t["value"], 2), t["threshold_text"]
+        log("target", f"{t['verdict']:4} {t['label']}: {value} ({threshold})")
+    md = write_json(prefix.with_name(prefix.name + ".json"), results).with_suffix(".md")
+    md.write_text(markdown(results, summary))
+    return [md.with_suffix(".json"), md]
 
 
 def fmt(v: Any, digits: int = 0) -> str:
@@ -118,7 +116,7 @@ def markdown(results: Results, summary: dict[str, Any]) -> str:
         f"WordPiece pieces on average. HTTP load: {dig(results, 'plan', 'load_tool')}.",
         *(f"\n> {note}" for note in results.get("notes", [])),
     ]
-    rows = [[t["label"], fmt(t["value"], 2), targets.threshold_text(t), targets.verdict(t)]
+    rows = [[t["label"], fmt(t["value"], 2), t["threshold_text"], t["verdict"]]
             for t in summary["targets"]]  # fmt: skip
     out += _section("Targets", "", "target | measured | threshold | result", rows)
     out += _engine(results)
@@ -192,13 +190,9 @@ def _peers(results: Results) -> list[str]:
         (f"/tag, lists of {targets.PER_REQUEST}", tag if stand_in else None,
          dig(tag, "server", "cpu"), x_spacy),
     ) if r]  # fmt: skip
-    intro = f"The stand-in: {'; '.join(spacy['sm_overrides'])}; untrained." if spacy else ""
-    out = _section("Peers: what users would run instead", intro,
-                   "what | sentences/s | words/s | cores | x the peer above", rows)  # fmt: skip
-    if spacy.get("config"):
-        out += ["", "<details><summary>The stand-in's config</summary>", "", "```ini"]
-        out += [spacy["config"].strip(), "```", "", "</details>"]
-    return out
+    intro = f"The stand-in: {'; '.join(spacy.get('sm_overrides', []))}; untrained." * bool(spacy)
+    return _section("Peers: what users would run instead", intro,
+                    "what | sentences/s | words/s | cores | x the peer above", rows)  # fmt: skip
 
 
 def _bounds(results: Results, summary: dict[str, Any]) -> list[str]:

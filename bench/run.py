@@ -1,10 +1,5 @@
-"""`python -m bench.run [--quick] [--only PHASES]`: every measurement in one run, then its report.
-
-The phases, in order: the matmul peak, FLOPs and ORT; the service over HTTP (batching on and
-off, its ceiling, single sentences against lists, processes, layer costs), each server alone
-but for its load client, with `Plan.env`; spaCy in process; torch, whose thread pools must not
-be warm while anything else is timed; the teacher. A failed phase leaves the others' numbers.
-"""
+"""`python -m bench.run [--quick] [--only PHASES]`: every measurement in one run, then its report
+(the phases and their order: bench/README.md)."""
 
 import argparse
 import datetime
@@ -24,12 +19,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from app.model.backend import OnnxBackend
-from bench import DATA, MODEL, ROOT, costs, load, peers, report, runtimes, service, targets, texts
+from bench import DATA, MODEL, ROOT, costs, load, peers, report, runtimes, service, targets
 from bench.probes import flops
 from bench.report import log
 from bench.targets import CLIENTS, LIST_CLIENTS, PER_REQUEST, TASKS
 
-Results = dict[str, Any]
 WORDS_SAMPLE = 20_000  # texts whose tokens are counted for the words/s of /tag
 
 
@@ -77,32 +71,26 @@ class Setup(NamedTuple):
 
     model_dir: Path
     data: Path
-    corpus: texts.Corpus
+    dev: list[str]  # EWT dev sentences
+    features: list[runtimes.Features]  # theirs
     tmp: Path
 
-    @property
-    def dev(self) -> list[str]:
-        return self.corpus.texts
 
-
-def peak(results: Results, plan: Plan, s: Setup) -> None:
+def peak(results: dict, plan: Plan, s: Setup) -> None:
     as_is = flops.matmul_peak(plan.matmul_n, plan.matmul_s)
     one = flops.matmul_peak_single_thread(plan.matmul_n, plan.matmul_s)
     log("peak", f"numpy matmul: {as_is['gflops']:.1f} GFLOP/s, one thread {one['gflops']:.1f}")
     results["peak"] = {"as_is": as_is, "single_thread": one}
 
 
-def count_flops(results: Results, plan: Plan, s: Setup) -> None:
+def count_flops(results: dict, plan: Plan, s: Setup) -> None:
     results["flops"] = counted = flops.count_flops(s.model_dir / "model.onnx")
-    tag, embed = (counted["per_path"][t] for t in TASKS)
-    log("flops", f"tag {tag['piece'] / 1e6:.2f} MFLOP/piece, embed {embed['piece'] / 1e6:.2f} "
-        f"MFLOP/piece + {embed['sentence'] / 1e6:.2f} MFLOP/sentence")  # fmt: skip
+    log("flops", f"per piece and sentence: {counted['per_path']}")
 
 
-def engine(results: Results, plan: Plan, s: Setup, name: str) -> None:
+def engine(results: dict, plan: Plan, s: Setup, name: str) -> None:
     """The model alone at each batch size on every core: ORT (the service's session class), or
-    PyTorch eager on the very weights of model.onnx, read back (`bigru recover`; tests/training
-    checks their parity), so that a fresh clone without training measures it too."""
+    PyTorch eager on the weights read back from model.onnx (tests/training checks the parity)."""
     threads, section = len(os.sched_getaffinity(0)), results.setdefault("engine", {"rows": []})
     if name == "torch":
         import torch
@@ -115,18 +103,15 @@ def engine(results: Results, plan: Plan, s: Setup, name: str) -> None:
                             f"{threads} threads, the weights of model.onnx"]  # fmt: skip
     else:
         runner, model = runtimes.ort_runner, OnnxBackend(s.model_dir, ["cpu"], threads)
-    rows = section["rows"]
-    for task in TASKS:
-        for B in plan.batch_sizes:
-            batches = runtimes.length_sorted_batches(s.corpus.features, B)
-            rate = runtimes.measure(runner(model, task), batches, plan.engine_s)
-            rows.append({"engine": name, "task": task, "batch_size": B, "threads": threads})
-            rows[-1] |= rate.as_dict()
-            log("engine", f"{name:5} {task:5} B={B:<3} {rows[-1]['pieces_per_s']:>9,.0f} "
-                f"pieces/s {rows[-1]['sentences_per_s']:>7,.0f} sent/s")  # fmt: skip
+    for task, B in itertools.product(TASKS, plan.batch_sizes):
+        batches = runtimes.length_sorted_batches(s.features, B)
+        rate = runtimes.measure(runner(model, task), batches, plan.engine_s).as_dict()
+        section["rows"].append({"engine": name, "task": task, "batch_size": B, "threads": threads})
+        section["rows"][-1] |= rate
+        log("engine", f"{name:5} {task:5} B={B:<3} {rate['pieces_per_s']:>9,.0f} pieces/s")
 
 
-def batching(results: Results, plan: Plan, s: Setup) -> None:
+def batching(results: dict, plan: Plan, s: Setup) -> None:
     """Both routes at every client count, batching on, then off (`BIGRU_MAX_BATCH_SIZE=1`)."""
     rows = results.setdefault("service", {}).setdefault("rows", [])
     for on, env in (("on", {}), ("off", {"BIGRU_MAX_BATCH_SIZE": "1"})):
@@ -136,11 +121,11 @@ def batching(results: Results, plan: Plan, s: Setup) -> None:
                 rows.append({"task": task, "batching": on, **srv.load(task, n, s.dev, plan.window)})
 
 
-def single(results: Results, plan: Plan, s: Setup) -> None:
+def single(results: dict, plan: Plan, s: Setup) -> None:
     """One server; per route, lists of PER_REQUEST sentences at LIST_CLIENTS connections, then
     one sentence per request at CLIENTS on repeated text, then on novel text (the two routes
     get disjoint halves of the pool, and the load never wraps around it unless it runs dry)."""
-    novel = texts.novel_texts(s.data, plan.novel_texts)
+    novel = runtimes.novel_texts(s.data, plan.novel_texts)
     pools = {"tag": novel[: len(novel) // 2], "embed": novel[len(novel) // 2 :]}
     rows = results.setdefault("single", {}).setdefault("rows", [])
     with service.server(s.model_dir, plan.env, s.tmp / "server-single.log") as srv:
@@ -153,22 +138,17 @@ def single(results: Results, plan: Plan, s: Setup) -> None:
                 r = srv.load(task, clients, sent, plan.window, per)
                 rows.append(row := {"task": task, "request": request, "text": text, **r})
                 if task == "tag":  # /tag answers with one token per word
-                    words = texts.words_per_text(sent[:WORDS_SAMPLE])
+                    words = runtimes.words_per_text(sent[:WORDS_SAMPLE])
                     row["words_per_s"] = r["sentences_per_s"] * words
-                if text == "novel" and r["requests_sent"] > r["distinct_bodies"]:
-                    results["notes"].append(
-                        f"/{task} novel text: {r['requests_sent']:,} requests sent but only "
-                        f"{r['distinct_bodies']:,} distinct sentences (raise Plan.novel_texts)"
-                    )
 
 
-def processes(results: Results, plan: Plan, s: Setup) -> None:
+def processes(results: dict, plan: Plan, s: Setup) -> None:
     """One sentence per request on repeated text, a fresh server per `BIGRU_PROCESSES` setting
     with the service's own default of workers per process."""
     section = results.setdefault("processes", {"settings": list(plan.processes), "rows": []})
     for n in plan.processes:
-        env = {"BIGRU_PROCESSES": str(n)}
-        with service.server(s.model_dir, env, s.tmp / f"server-processes-{n}.log") as srv:
+        log_path = s.tmp / f"server-processes-{n}.log"
+        with service.server(s.model_dir, {"BIGRU_PROCESSES": str(n)}, log_path) as srv:
             for task in TASKS:
                 r = srv.load(task, CLIENTS, s.dev, plan.window)
                 section["rows"].append({"task": task, "processes": n, **r})
@@ -212,11 +192,10 @@ def _start(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                "cores": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
                "loadavg_start": os.getloadavg()[0], "platform": platform.platform(),
                "python": platform.python_version()}  # fmt: skip
-    for package in ("onnxruntime", "torch", "numpy", "fastapi", "uvicorn", "httpx"):
-        try:
-            machine[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            machine[package] = None
+    installed = {d.metadata["Name"].lower(): d.version for d in metadata.distributions()}
+    machine |= {
+        p: installed.get(p) for p in ("onnxruntime", "torch", "numpy", "fastapi", "uvicorn")
+    }
     notes = ["--quick: tiny budgets, a smoke test; the numbers mean little"] if args.quick else []
     if machine["loadavg_start"] > 0.5:
         notes.append(f"the machine was busy at start (load average {machine['loadavg_start']:.2f})")
@@ -235,9 +214,9 @@ def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     plan = replace(Plan(), **QUICK) if args.quick else Plan()
     started, results = time.time(), _start(args, plan)
-    corpus = texts.load_corpus(args.data, args.model_dir / "vocab.txt")
+    corpus = runtimes.load_corpus(args.data, args.model_dir / "vocab.txt")
     n, pieces = len(corpus.texts), corpus.pieces
-    results["corpus"] = {"file": str(args.data / texts.EWT_DEV), "sentences": n,
+    results["corpus"] = {"file": str(args.data / runtimes.EWT_DEV), "sentences": n,
                          "pieces": pieces, "mean_pieces": pieces / n}  # fmt: skip
     meta, machine = results["meta"], results["machine"]
     stem = f"{meta['date']}-{meta['host']}" + ("-quick" if args.quick else "")
@@ -246,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     log("start", f"{stem}: {machine['cpu']}, {machine['cores']} cores, load average "
                f"{load_avg:.2f}, HTTP load by {tool}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bigru-bench-") as tmp:
-        setup = Setup(args.model_dir, args.data, corpus, Path(tmp))
+        setup = Setup(args.model_dir, args.data, corpus.texts, corpus.features, Path(tmp))
         for name, phase in PHASES.items():
             if args.only and name not in args.only.split(","):
                 continue

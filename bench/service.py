@@ -1,6 +1,5 @@
-"""The service over HTTP: a real `python -m app` on a loopback port, loaded by bench/load.py;
-the server's CPU time (its whole process tree, from /proc) and its /metrics (batch sizes,
-seconds inside ORT) are read before and after each run."""
+"""The service over HTTP: `python -m app` on a loopback port, with its CPU and /metrics read
+around each load run."""
 
 import os
 import re

@@ -1,7 +1,5 @@
 """The targets `make bench` checks, each threshold stated once here, and what bounds them: pure
-functions of the results. A ratio of HTTP runs fails when either had errors (non-2xx answers,
-socket errors); a missing measurement is n/a.
-"""
+functions of the results (bench/README.md)."""
 
 import operator
 from typing import Any
@@ -123,39 +121,24 @@ def values(results: dict[str, Any], limits: dict[str, Any]) -> tuple[dict[str, A
     return out, errored
 
 
-def verdict(target: dict[str, Any]) -> str:
-    """PASS, FAIL, FAIL (errors), n/a (not measured) or info (no threshold)."""
-    if not target["op"]:
-        return "info"
-    if target["pass"] is None:
-        return "n/a"
-    return "PASS" if target["pass"] else "FAIL (errors)" if target["errors"] else "FAIL"
-
-
-def threshold_text(target: dict[str, Any]) -> str:
-    return f"{target['op']} {target['threshold']:g}" if target["op"] else "none (information)"
-
-
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
-    """Each target with its value and verdict (pass None: not measured, or shown for
-    information), and what bounds the targets."""
+    """Each target with its value, threshold and verdict (PASS, FAIL, FAIL (errors), n/a: not
+    measured, info: no threshold), and what bounds the targets."""
     limits, rows = bounds(results), []
     found, errored = values(results, limits)
-    for key, label, op, threshold in TARGETS:
+    for key, label, op, x in TARGETS:
         v, errors = found.get(key), key in errored
-        ok = not errors and _OPS[op](v, threshold) if op and v is not None else None
-        rows.append({"key": key, "label": label, "value": v, "op": op, "threshold": threshold,
-                     "pass": ok, "errors": errors})  # fmt: skip
+        ok = not errors and _OPS[op](v, x) if op and v is not None else None
+        verdict = "info" if not op else "n/a" if ok is None else "PASS" if ok else "FAIL"
+        rows.append({"key": key, "label": label, "value": v, "op": op, "threshold": x, "pass": ok,
+                     "errors": errors, "verdict": verdict + " (errors)" * (errors and ok is False),
+                     "threshold_text": f"{op} {x:g}" if op else "none (information)"})  # fmt: skip
     return {"targets": rows, "bounds": limits}
 
 
 def bounds(results: dict[str, Any]) -> dict[str, dict[str, float | None]]:
-    """What limits each target, by route, from this run's figures (None where one is missing).
-    The front end (service CPU per request less ORT's per sentence in the ceiling): with the
-    cores always busy, service / ceiling <= ort / (ort + front end). ORT alone gains from
-    batching; the front end does not. ORT and PyTorch's shares of the matmul peak. With the
-    cores as busy in both, single / lists <= lists' CPU per sentence / single's. Closed-loop
-    clients keep the server busy, so mean latency = clients / throughput (Little's law)."""
+    """What limits each target, by route, from this run's figures (None where one is missing;
+    the reasoning: bench/README.md)."""
     per_task = {task: _bounds(results, task) for task in TASKS}
     return {label: {t: per_task[t][label] for t in TASKS} for label in per_task["tag"]}
 

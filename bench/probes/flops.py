@@ -1,9 +1,5 @@
-"""The physical limit: FLOPs per piece counted from the ONNX graph, and this CPU's matmul rate.
-
-Dense multiply-adds x 2 only: a GRU direction's step is `2 * 3H * (I + H)` per real piece (its
-gates, ~10H, left out); MatMul / Gemm with a K x N weight is `2 * K * N` per activation row (a
-piece for (B, T, C), a sentence for (B, C)). A path counts the nodes its outputs depend on.
-"""
+"""The physical limit: FLOPs per piece counted from the ONNX graph (the rules: bench/README.md),
+and this CPU's matmul rate."""
 
 import json
 import os
@@ -87,9 +83,7 @@ def matmul_peak(n: int = 1024, seconds: float = 2.0) -> dict[str, Any]:
     while (elapsed := time.perf_counter() - start) < seconds or runs == 0:
         a @ b
         runs += 1
-    blas_env = {k: os.environ.get(k) for k in _BLAS_ENV}
-    return {"n": n, "runs": runs, "seconds": elapsed, "gflops": 2 * n**3 * runs / elapsed / 1e9,
-            "blas_env": blas_env}  # fmt: skip
+    return {"n": n, "runs": runs, "seconds": elapsed, "gflops": 2 * n**3 * runs / elapsed / 1e9}
 
 
 def matmul_peak_single_thread(n: int, seconds: float) -> dict[str, Any]:

@@ -1,19 +1,18 @@
-"""The shared-encoder design, measured: a ridge head maps the frozen tagger's pooled states to
-the teacher's vectors of corpus sentences, and STS-B dev scores it (`bigru eval` scores the
-separate sentence encoder).
+"""The shared-encoder design, measured: a ridge head from the frozen tagger's pooled states to
+the teacher's vectors, scored on STS-B dev.
 
     python -m bench.probes.shared_encoder --data DATA --tagger TAGGER.pt [--sentences 50000]
 """
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from app.model.featurize import Features, WordPiece, length_batches
+from bench.report import log
 from training import teacher
 from training.checkpoint import load_checkpoint
 from training.distill import DistillConfig, build_corpus, cached_teacher_vectors, student_features
@@ -44,13 +43,12 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
 def probe(data_dir: Path, tagger: Path, sentences: int, cache: Path, threads: int = 2) -> dict:
     """STS-B dev of a ridge head on the frozen tagger's pooled states, for a few alphas."""
     torch.set_num_threads(threads)
-    t0 = time.time()
     model, _ = load_checkpoint(tagger)
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, DistillConfig())[:sentences]
     targets = cached_teacher_vectors(corpus, cache)
     x = pooled_states(model, student_features(corpus, wp))
-    print(f"tagger states of {len(corpus)} sentences ({(time.time() - t0) / 60:.1f} min)")
+    log("shared", f"the tagger's states of {len(corpus)} sentences")
     result: dict[str, float] = {"sentences": float(len(corpus))}
     for alpha in (1.0, 10.0, 100.0):
         w = fit_ridge(x, targets, alpha)
@@ -60,7 +58,7 @@ def probe(data_dir: Path, tagger: Path, sentences: int, cache: Path, threads: in
             return np.hstack([feats, np.ones((len(feats), 1), np.float32)]) @ w
 
         result[f"stsb_dev_alpha_{alpha:g}"] = score = stsb_spearman(encode, data_dir)
-        print(f"alpha {alpha:g}: STS-B dev {score:.2f}", flush=True)
+        log("shared", f"alpha {alpha:g}: STS-B dev {score:.2f}")
     return result
 
 
@@ -73,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     result = probe(args.data, args.tagger, args.sentences, args.cache, args.threads)
-    print(json.dumps(result, indent=1))
+    log("shared", json.dumps(result))
 
 
 if __name__ == "__main__":

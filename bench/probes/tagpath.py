@@ -1,7 +1,6 @@
-"""Tag-path candidates side by side: FLOPs per piece and raw ORT speed (tagger only, batch 32,
-one thread), each model's median over rounds that time every model in turn.
+"""Tag-path candidates side by side: FLOPs per piece and raw ORT speed, in interleaved rounds.
 
-    python -m bench.probes.tagpath NAME=MODEL_DIR [NAME=git:REV ...] [--rounds 5] [--out F.json]
+python -m bench.probes.tagpath NAME=MODEL_DIR [NAME=git:REV ...] [--rounds 5] [--out F.json]
 """
 
 import argparse
@@ -10,7 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from app.model.backend import OnnxBackend
-from bench import DATA, MODEL, ROOT, ab, report, runtimes, texts
+from bench import DATA, MODEL, ROOT, ab, report, runtimes
 from bench.probes import flops
 
 
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
-    corpus = texts.load_corpus(args.data, MODEL / "vocab.txt")
+    corpus = runtimes.load_corpus(args.data, MODEL / "vocab.txt")
     batches = runtimes.length_sorted_batches(corpus.features, args.batch_size)
     with ExitStack() as stack:
         specs = dict(m.split("=", 1) for m in args.models)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench import report
-from bench.targets import summarize, verdict
+from bench.targets import summarize
 
 
 def _service(task: str, batching: str, clients: int, sps: float, p99: float) -> dict[str, Any]:
@@ -173,14 +173,14 @@ def test_issue_targets_and_verdicts() -> None:
     end vs ORT, spaCy."""
     summary = summarize(issue_results())
     t = {x["key"]: x for x in summary["targets"]}
-    got = {k: (round(x["value"], 3), verdict(x)) for k, x in t.items() if x["value"] is not None}
+    got = {k: (round(x["value"], 3), x["verdict"]) for k, x in t.items() if x["value"] is not None}
     assert got["single_lists_tag"] == (0.9, "PASS")
     assert got["single_lists_embed"] == (0.4, "FAIL")
     assert got["single_lists_tag_novel"] == (0.7, "info")
     assert got["single_lists_embed_novel"] == (0.3, "info")  # its errors fail nothing
     assert got["batching_tag_1_rps"] == (4.0, "PASS") and got["batching_tag_1_p99"] == (1, "PASS")
     for q in ("rps", "p50", "p99"):  # the off run at 8 clients had errors
-        assert verdict(t[f"batching_tag_8_{q}"]) == "FAIL (errors)"
+        assert t[f"batching_tag_8_{q}"]["verdict"] == "FAIL (errors)"
     assert got["batching_embed_1_p99"] == (2.0, "FAIL")
     assert got["batching_embed_1_p50"] == (1.0, "PASS")
     assert got["batching_tag_128_rps"] == (4.0, "PASS") and t["batching_tag_128_rps"]["op"] == ">"
@@ -199,7 +199,7 @@ def test_issue_targets_without_their_phases() -> None:
     del results["single"], results["spacy"]
     t = {x["key"]: x for x in summarize(results)["targets"]}
     for key in ("single_lists_tag", "single_lists_embed_novel", "tag_vs_spacy"):
-        assert t[key]["value"] is None and verdict(t[key]) in ("n/a", "info")
+        assert t[key]["value"] is None and t[key]["verdict"] in ("n/a", "info")
     assert t["batching_embed_32_rps"]["pass"] is True
     results["service"] = {}
     t = {x["key"]: x for x in summarize(results)["targets"]}

@@ -30,5 +30,6 @@ def test_quick_run_of_the_ceiling_and_costs_phases(
         assert results["costs"]["runs"][f"{task}.single"]["ms"]["ort"] > 0
         assert results["costs"]["p50_ms"][f"1 process.{task}"] > 0
     text = written.with_suffix(".md").read_text()
-    assert "## Service vs its ceiling" in text and "## What a request costs" in text
+    assert "| the ceiling at 32 clients: raw ORT, sentences/s | " in text
+    assert "## What a request costs, layer by layer" in text
     assert "| service /tag at 32 clients / raw ORT ceiling | n/a | >= 0.75 | n/a |" in text
