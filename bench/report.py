@@ -196,7 +196,7 @@ def _peers(results: Results) -> list[str]:
 
 
 def _bounds(results: Results, summary: dict[str, Any]) -> list[str]:
-    """targets.bounds' figures (its docstring gives the reasoning), with FLOPs and the peak."""
+    """targets.bounds' figures (the reasoning: bench/README.md), with FLOPs and the peak."""
     rows = [[label, *(fmt(by[t], 2) for t in TASKS)] for label, by in summary["bounds"].items()]
     f, peak = dig(results, "flops", "per_path") or {}, results.get("peak")
     units = (("tag", "piece"), ("embed", "piece"), ("embed", "sentence"))
@@ -204,7 +204,7 @@ def _bounds(results: Results, summary: dict[str, Any]) -> list[str]:
     intro = (
         f"FLOPs per piece (bench/probes/flops.py): tag {tag / 1e6:.2f} M, embed "
         f"{embed / 1e6:.2f} M + {sentence / 1e6:.2f} M per sentence. "
-        f"Matmul peak ({dig(peak, 'as_is', 'n')}^2 float32): "
+        f"Matmul peak ({fmt(dig(peak, 'as_is', 'n'))}^2 float32): "
         f"{fmt(dig(peak, 'as_is', 'gflops'), 1)} GFLOP/s, "
         f"{fmt(dig(peak, 'single_thread', 'gflops'), 1)} on one thread."
     )

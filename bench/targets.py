@@ -18,7 +18,7 @@ DOCUMENT_P99_OVER_ALONE = 3.0  # single-sentence p99 beside documents over alone
 SAME_AS_OFF = (1, 8)  # clients at which batching on must stay within 5% of off
 BETTER_THAN_OFF = (32, 128)  # clients at which batching on must beat off
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt}
-FRONT_OVER_ORT = "front end / ORT"  # the bound a target checks
+FRONT_END_BOUND = "front end / ORT"  # the bound a target checks: FRONT_END_OVER_ORT
 _SINGLE = f"one sentence per request ({CLIENTS} conns) / lists of {PER_REQUEST} ({LIST_CLIENTS})"
 # (key, label, op, threshold); "{t}": one per task (a dict threshold: per task); op "": shown
 # for information, no threshold
@@ -101,7 +101,7 @@ def values(results: dict[str, Any], limits: dict[str, Any]) -> tuple[dict[str, A
         put(f"batching_{task}", ratio(dig(on, sps), dig(off, sps)))
         o, t = (dig(engine_row(results, e, task, 32), "pieces_per_s") for e in ("ort", "torch"))
         put(f"ort_torch_{task}", ratio(o, t))
-        put(f"front_ort_{task}", dig(limits, FRONT_OVER_ORT, task), on)
+        put(f"front_ort_{task}", dig(limits, FRONT_END_BOUND, task), on)
         lists = single_row(results, task, "lists", "repeated")
         for text, suffix in (("repeated", ""), ("novel", "_novel")):
             single = single_row(results, task, "single", text)
@@ -170,7 +170,7 @@ def _bounds(results: dict[str, Any], task: str) -> dict[str, float | None]:
         f"server CPU-ms per request, {CLIENTS} clients": total_ms,
         "ORT CPU-ms per sentence in the ceiling": ort_ms,
         "the rest: front end CPU-ms per request": front,
-        FRONT_OVER_ORT: ratio(front, ort_ms) if front is not None and front >= 0 else None,
+        FRONT_END_BOUND: ratio(front, ort_ms) if front is not None and front >= 0 else None,
         "so service / ceiling at most": ratio(ort_ms, ort_ms + front) if positive else None,
         "ORT alone, batch 32 / batch 1": ratio(b32, b1),
         "ORT's share of the matmul peak, batch 32": share["ort"],
