@@ -90,8 +90,8 @@ def write_card(
         "skipped_sentences": meta.get("skipped", {}),
         "dev": dev or {},
     }
-    if "files" not in meta:  # trained on EWT and UNER, both CC BY-SA 4.0
-        card["license"] = LICENSE
+    if "files" not in meta:  # trained on English EWT and UNER, both CC BY-SA 4.0
+        card["license"], card["languages"] = LICENSE, ["en"]
     card |= _layers(meta)
     for part in ("segmenter", "lexicon"):  # each added file's facts (bigru segmenter, lexicon)
         if part in facts:

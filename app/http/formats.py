@@ -1,15 +1,17 @@
-"""/tag's answers written part by part (app.core.runs), so that a long document's answer is
-bytes on the wire, never a document's worth of Python objects: JSON, CoNLL-U, and the JSON of
-spaCy's `Doc.to_json`, which `spacy.tokens.Doc.from_json` turns back into a Doc. Each writer
-gives, over all its parts, the same bytes as writing the whole answer at once.
+"""/tag's answers written part by part (app.core.runs), so that a long document's answer is bytes
+on the wire, never a document's worth of Python objects: JSON, CoNLL-U, and the JSON of spaCy's
+`Doc.to_json`, which `spacy.tokens.Doc.from_json` turns back into a Doc. Each writer gives, over
+all its parts, the same bytes as writing the whole answer at once.
 
-JSON: a list with, per input, `tokens`, `entities` and `sentences` (app.core.tagging).
-CoNLL-U: one block per sentence, `# newdoc id = <input index>` before each input's first,
-`# sent_id = <input>-<sentence>` and `# text` (the sentence's own text, line breaks as
-spaces); ID, FORM, LEMMA, UPOS, XPOS, FEATS, then `_` for HEAD, DEPREL and DEPS (no parser);
-MISC `SpaceAfter=No` where the next token starts where this one ends. A head the model lacks
-is `_`. spaCy: per input `text`, `tokens` (character offsets, `pos`, `tag`, `morph`,
-`lemma`), `ents` and `sents` (character offsets); pre-tokenized input is joined by spaces.
+JSON: a list with, per input, `tokens`, `entities` and `sentences` (app.core.tagging). CoNLL-U:
+one block per sentence, `# newdoc id = <input index>` before each input's first, `# sent_id =
+<input>-<sentence>` and `# text` (the sentence's own text, line breaks as spaces); ID, FORM,
+LEMMA, UPOS, XPOS, FEATS, HEAD (1-based within the sentence, 0 for its root) and DEPREL from the
+parse, `_` for DEPS; MISC `NER=<IOB2 label>` on an entity's tokens (as CoNLL-U NER corpora write
+entities; the others are O) and `SpaceAfter=No` where the next token starts where this one ends.
+A head the model lacks is `_`. spaCy: per input `text`, `tokens` (character offsets, `pos`,
+`tag`, `morph`, `lemma`), `ents` and `sents` (character offsets); pre-tokenized input is joined
+by spaces.
 """
 
 from __future__ import annotations
@@ -84,6 +86,21 @@ def _field(token: TaggedToken, head: str) -> str:
     return str(value) if value not in (None, "") else "_"
 
 
+def _head(token: TaggedToken, index: int, first: int) -> str:
+    """CoNLL-U's HEAD of the input's token `index`, in a sentence from the input's token
+    `first`."""
+    head = token.get("head")
+    if head is None:
+        return "_"
+    return "0" if head == index else str(head - first + 1)
+
+
+def _misc(token: TaggedToken, attached: bool) -> str:
+    fields = [f"NER={token['ner']}"] if token.get("ner", "O") != "O" else []
+    fields += ["SpaceAfter=No"] if attached else []
+    return "|".join(fields) or "_"
+
+
 class ConlluWriter(Writer):
     def begin(self, part: TaggedPart) -> bytes:
         self.sentence = 0
@@ -111,10 +128,10 @@ class ConlluWriter(Writer):
                     _field(t, "upos"),
                     _field(t, "xpos"),
                     _field(t, "feats"),
+                    _head(t, j + part.first_token, s.token_start),
+                    _field(t, "deprel"),
                     "_",
-                    "_",
-                    "_",
-                    "SpaceAfter=No" if attached else "_",
+                    _misc(t, attached),
                 ]
                 lines.append("\t".join(cols))
             lines.append("")

@@ -71,8 +71,10 @@ class TagRequest(Body):
 _HEAD_FIELDS = {
     "description": "then, for each head of the model (GET /info `heads`, in that order), "
     "`<head>`: its label and `<head>_score`: the label's probability (softmax, or a span head's "
-    "CRF marginal; a lemma head answers the lemma). bigru-en's heads are `upos`, `ner`, "
-    "`xpos`, `feats` and `lemma`.",
+    "CRF marginal; a lemma head answers the lemma). A dependency head (`deprel`, decoder "
+    "`tree`) gives `head` first: the index in this answer's `tokens` of the token's head, a "
+    "sentence root's its own; `deprel_score` is the probability of both the head and the "
+    "relation. bigru-en's heads are `upos`, `ner`, `xpos`, `feats`, `lemma` and `deprel`.",
     "additionalProperties": {"anyOf": [{"type": "string"}, {"type": "number"}]},
     "examples": [
         {
@@ -175,6 +177,11 @@ class ModelOut(BaseModel):
     name: str
     version: str
     sha256: str
+    languages: list[str] | None = Field(
+        description="the languages it was trained on (ISO 639-1); other text gets confident "
+        "nonsense. null: its card does not say"
+    )
+    license: str | None = Field(description="the model's licence (SPDX); the code's is Apache-2.0")
 
 
 class LimitsOut(BaseModel):
@@ -210,8 +217,9 @@ class MemoryOut(BaseModel):
 
 class HeadOut(BaseModel):
     name: str = Field(description="the token fields `<name>` and `<name>_score` in /tag")
-    decoder: Literal["softmax", "crf", "lemma"] = Field(
-        description="crf: an IOB2 span head (entities); lemma: edit scripts, answered as lemmas"
+    decoder: Literal["softmax", "crf", "lemma", "tree"] = Field(
+        description="crf: an IOB2 span head (entities); lemma: edit scripts, answered as lemmas; "
+        "tree: a dependency parse, one tree per sentence (each token's head and relation)"
     )
     labels: list[str]
 

@@ -1,6 +1,13 @@
 """/tag's answer as the JSON of spaCy's `Doc.to_json`, which `spacy.tokens.Doc.from_json` turns
 back into a Doc: per input `text`, `tokens` (character offsets, `pos`, `tag`, `morph`,
-`lemma`), `ents` and `sents` (character offsets); pre-tokenized input is joined by spaces."""
+`lemma`, and with a parser `head`, a token id, and `dep`), `ents` and `sents` (character
+offsets); pre-tokenized input is joined by spaces.
+
+Relations keep their UD names, except where spaCy's English pipelines name the same relation
+otherwise and spaCy's own code reads the name (`doc.noun_chunks`, displaCy): the root is `ROOT`,
+a direct object `dobj`, a passive subject `nsubjpass`, an indirect object `dative`. A whitespace
+token (`SPACE`) hangs on the word before it (the first word, at the start) as `dep`, as spaCy's
+parser attaches whitespace."""
 
 from __future__ import annotations
 
@@ -65,6 +72,8 @@ class SpacyWriter(Writer):
         for token in tokens:
             token["id"] = self.next_id
             self.next_id += 1
+        if part.tagged.tokens and "head" in part.tagged.tokens[0]:
+            _attach(tokens, part)
         return tokens
 
     def _spans(self, part: TaggedPart) -> list[tuple[int, int]]:
@@ -92,6 +101,27 @@ class SpacyWriter(Writer):
 
     def end(self) -> bytes:
         return self.inputs.end()
+
+
+# UD relations under the names spaCy's English code reads
+SPACY_RELATIONS = {"root": "ROOT", "obj": "dobj", "nsubj:pass": "nsubjpass", "iobj": "dative"}
+
+
+def _attach(tokens: list[dict[str, Any]], part: TaggedPart) -> None:
+    """Each token's `head` (a token id) and `dep`: a word's from the parse, whitespace on the
+    word before it (or after, at the start). The part's words are its tokens without `SPACE`s,
+    in order; heads never leave their sentence, so never the part."""
+    words = [t for t in tokens if t["pos"] != "SPACE"]
+    for word, tagged in zip(words, part.tagged.tokens, strict=True):
+        word["head"] = words[tagged["head"] - part.first_token]["id"]
+        word["dep"] = SPACY_RELATIONS.get(tagged["deprel"], tagged["deprel"])
+    last = None
+    for token in tokens:
+        if token["pos"] != "SPACE":
+            last = token
+            continue
+        token["head"] = (last or words[0])["id"] if words else token["id"]
+        token["dep"] = "dep"
 
 
 def _spaces(text: str, end: int, start: int) -> list[dict[str, Any]]:

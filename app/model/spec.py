@@ -133,6 +133,8 @@ class ModelSpec:
     # lexicon.json.gz beside model.onnx: the training words' tags and lemmas, which the decoder
     # joins with the morphology heads' scores (app.model.lexicon). None: the heads alone.
     lexicon: Lexicon | None = None
+    languages: list[str] | None = None  # what it was trained on (card.json); None: not stated
+    license: str | None = None  # the model's own licence (card.json), an SPDX identifier
 
     @property
     def segmenter(self) -> bool:
@@ -218,6 +220,8 @@ class ModelSpec:
             vocab=vocab,
             segmenter_threshold=_segmenter_threshold(model_dir, spec),
             lexicon=_lexicon(model_dir, heads),
+            languages=card.get("languages"),
+            license=card.get("license"),
         )
 
 

@@ -89,7 +89,13 @@ async def info(engine: EngineDep, request: Request) -> InfoResponse:
     spec = engine.spec
     labels = {h.name: h.labels for h in spec.heads}
     return InfoResponse(
-        model=ModelOut(name=spec.name, version=spec.version, sha256=spec.sha256),
+        model=ModelOut(
+            name=spec.name,
+            version=spec.version,
+            sha256=spec.sha256,
+            languages=spec.languages,
+            license=spec.license,
+        ),
         tasks=spec.tasks,
         heads=[HeadOut(name=h.name, decoder=h.decoder, labels=h.labels) for h in spec.heads],
         upos_labels=labels.get("upos"),
