@@ -140,23 +140,21 @@ def _null_only(schema: dict[str, Any]) -> None:
     schema["type"] = "null"
 
 
-class EmbedRequest(Body):
-    """/embed's body, also TEI's: `truncate`, `truncation_direction` and `prompt_name` have TEI's
-    meaning."""
+# What TEI's embedding bodies share, with TEI's meaning
+Truncate = Annotated[
+    bool, Field(description="cut an input over a size limit to fit instead of refusing it")
+]
+Direction = Annotated[Literal["Left", "Right"], Field(description="the end `truncate` cuts from")]
+PromptName = Annotated[
+    str | None, Field(description="the model has no prompts", json_schema_extra=_null_only)
+]
 
-    inputs: Text | Texts = Field(examples=["Alice moved to Paris."])
-    normalize: bool = True
-    truncate: bool = Field(
-        False, description="cut an input over a size limit to fit instead of refusing it"
-    )
-    truncation_direction: Literal["Left", "Right"] = Field(
-        "Right", description="the end `truncate` cuts from"
-    )
-    prompt_name: str | None = Field(
-        None, description="the model has no prompts", json_schema_extra=_null_only
-    )
 
-    @field_validator("prompt_name")
+class _Truncation:
+    """TEI's `truncate`, `truncation_direction` and `prompt_name`, read (the fields are each
+    body's own, so that each lists its fields in its own order)."""
+
+    @field_validator("prompt_name", check_fields=False)
     @classmethod
     def _no_prompts(cls, value: str | None) -> None:
         if value is not None:
@@ -165,12 +163,53 @@ class EmbedRequest(Body):
     @property
     def truncation(self) -> Literal["left", "right"] | None:
         """The end an over-long input is cut from; None: refuse it."""
-        if not self.truncate:
+        if not getattr(self, "truncate"):  # noqa: B009 (a field of the body class)
             return None
-        return "left" if self.truncation_direction == "Left" else "right"
+        return "left" if getattr(self, "truncation_direction") == "Left" else "right"  # noqa: B009
+
+
+class EmbedRequest(_Truncation, Body):
+    """/embed's body, also TEI's."""
+
+    inputs: Text | Texts = Field(examples=["Alice moved to Paris."])
+    normalize: bool = True
+    truncate: Truncate = False
+    truncation_direction: Direction = "Right"
+    prompt_name: PromptName = None
+    dimensions: int | None = Field(
+        None,
+        description="each vector's first `dimensions` components only (then normalized, if "
+        "asked): the model orders them most telling first. null: all of them (GET /info "
+        "`embedding_dim`)",
+    )
 
 
 EmbedResponse = list[list[float]]
+
+
+class SimilarityInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    source_sentence: Text
+    sentences: Texts
+
+
+class SimilarityRequest(_Truncation, Body):
+    """TEI's /similarity body (huggingface_hub's `InferenceClient.sentence_similarity` sends it
+    to a model URL ending in /similarity)."""
+
+    inputs: SimilarityInputs = Field(
+        examples=[{"source_sentence": "A man plays a guitar.", "sentences": ["Someone plays."]}]
+    )
+    truncate: Truncate = False
+    truncation_direction: Direction = "Right"
+    prompt_name: PromptName = None
+    parameters: dict[str, Any] | None = Field(
+        None, description="what Hugging Face clients send beside `inputs`; none are read"
+    )
+
+
+SimilarityResponse = list[float]
 
 
 class ModelOut(BaseModel):

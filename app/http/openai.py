@@ -32,7 +32,11 @@ class EmbeddingsRequest(Body):
     model: str | None = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
-    dimensions: int | None = Field(None, description="must equal the model's embedding_dim")
+    dimensions: int | None = Field(
+        None,
+        description="each vector's first `dimensions` components, renormalized: the model orders "
+        "them most telling first. null: all (GET /info `embedding_dim`)",
+    )
 
     @field_validator("input", mode="before")
     @classmethod

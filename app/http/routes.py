@@ -19,7 +19,13 @@ from app.http import page
 from app.http.errors import error_docs
 from app.http.handlers import huggingface, native, openai
 from app.http.huggingface import TokenClassificationResponse
-from app.http.native import EmbedResponse, HealthResponse, InfoResponse, TagResponse
+from app.http.native import (
+    EmbedResponse,
+    HealthResponse,
+    InfoResponse,
+    SimilarityResponse,
+    TagResponse,
+)
 from app.http.openai import EmbeddingsResponse, openai_errors
 
 INFERENCE_ERRORS = error_docs(401, 413, 422, 429, 500, 503)
@@ -82,6 +88,15 @@ ROUTES = (
         Route("POST", path, native.embed, EmbedResponse, EMBED_ERRORS, "Embed (TEI)")
         for path in ("/", "/invocations")
     ),
+    # `InferenceClient(model=<base URL>/similarity).sentence_similarity(sentence, others)`
+    Route(
+        "POST",
+        "/similarity",
+        native.similarity,
+        SimilarityResponse,
+        EMBED_ERRORS,
+        "Similarity (TEI)",
+    ),  # fmt: skip
     # `InferenceClient(model=<that URL>).token_classification(text)`
     Route(
         "POST",

@@ -109,6 +109,21 @@ def test_huggingface_hub_feature_extraction(server: Server) -> None:
     assert refused.value.response.status_code == 422
 
 
+def test_openai_sdk_dimensions(server: Server) -> None:
+    client = openai.OpenAI(base_url=f"{server.base}/v1", api_key="-", max_retries=0)
+    short = client.embeddings.create(model="bigru-en", input=TEXTS, dimensions=128)
+    got = np.asarray([d.embedding for d in short.data], dtype=np.float32)
+    assert got.shape == (len(TEXTS), 128)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1, rtol=1e-5)
+
+
+def test_huggingface_hub_sentence_similarity(server: Server) -> None:
+    client = InferenceClient(model=f"{server.base}/similarity")
+    scores = client.sentence_similarity(TEXTS[0], TEXTS[1:])
+    vectors = embed(server.base, TEXTS)
+    assert scores == pytest.approx((vectors[1:] @ vectors[0]).tolist(), abs=1e-6)
+
+
 def test_huggingface_hub_token_classification(server: Server) -> None:
     client = InferenceClient(model=f"{server.base}/pipeline/token-classification")
     got = client.token_classification(NER_TEXT)

@@ -17,7 +17,10 @@ from app.main import create_app
 from tests.helpers import error_of
 
 POSTS = [route.path for route in ROUTES if route.method == "POST"]
-BODIES = {"/v1/embeddings": {"input": "Alice moved."}}  # the others take `inputs`
+BODIES = {  # the others take a text as `inputs`
+    "/v1/embeddings": {"input": "Alice moved."},
+    "/similarity": {"inputs": {"source_sentence": "Alice moved.", "sentences": ["Bob too."]}},
+}
 
 
 def body(path: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from app.http.native import (
     LimitsOut,
     MemoryOut,
     ModelOut,
+    SimilarityRequest,
     TagRequest,
 )
 
@@ -72,11 +73,20 @@ async def _written(parts: AsyncIterator[list[TaggedPart]], writer: Writer) -> As
 async def embed(body: EmbedRequest, engine: Engine, receive: Receive) -> bytes:
     """One sentence embedding per input (unit length unless `normalize` is false). An empty or
     whitespace-only input is a 422 `empty_input`."""
-    work = engine.embed(as_list(body.inputs), body.normalize, body.truncation)
+    work = engine.embed(as_list(body.inputs), body.normalize, body.truncation, body.dimensions)
     vectors = (await while_connected(receive, work)).vectors
     # orjson writes the float32 rows itself, each value in the fewest digits that read back as
     # the same float32
     return orjson.dumps(vectors, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+async def similarity(body: SimilarityRequest, engine: Engine, receive: Receive) -> bytes:
+    """TEI's sentence similarity: the cosine of `source_sentence` with each of `sentences`, in
+    their order."""
+    texts = [body.inputs.source_sentence, *body.inputs.sentences]
+    work = engine.embed(texts, normalize=True, truncate=body.truncation)
+    vectors = (await while_connected(receive, work)).vectors
+    return orjson.dumps(vectors[1:] @ vectors[0], option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 async def health(engine: EngineDep) -> HealthResponse:

@@ -5,31 +5,34 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-from pydantic import TypeAdapter
+import orjson
 from starlette.types import Receive
 
 from app.core.engine import Engine
-from app.core.errors import InvalidInputError
 from app.http.connection import while_connected
 from app.http.fields import as_list
-from app.http.openai import EmbeddingOut, EmbeddingsRequest, EmbeddingsResponse, Usage
-
-_ANSWER = TypeAdapter(EmbeddingsResponse)  # writes the body as the document describes it
+from app.http.openai import EmbeddingsRequest, Usage
 
 
 async def openai_embeddings(body: EmbeddingsRequest, engine: Engine, receive: Receive) -> bytes:
-    """OpenAI-compatible embeddings (unit length); usage counts WordPiece pieces."""
-    dim = engine.spec.embedding_dim
-    if body.dimensions is not None and dim is not None and body.dimensions != dim:
-        raise InvalidInputError(f"dimensions must be {dim} for this model")
-    result = await while_connected(receive, engine.embed(as_list(body.input), normalize=True))
+    """OpenAI-compatible embeddings (unit length, the first `dimensions` components if asked);
+    usage counts WordPiece pieces, the unit of the per-input piece limit. Floats are written in
+    the fewest digits that read back as the same float32, as /embed writes them."""
+    work = engine.embed(as_list(body.input), normalize=True, dimensions=body.dimensions)
+    result = await while_connected(receive, work)
     as_base64 = body.encoding_format == "base64"
     data = [
-        EmbeddingOut(index=i, embedding=_base64(v) if as_base64 else v.tolist())
+        {"object": "embedding", "index": i, "embedding": _base64(v) if as_base64 else v}
         for i, v in enumerate(result.vectors)
     ]
     usage = Usage(prompt_tokens=result.pieces, total_tokens=result.pieces)
-    return _ANSWER.dump_json(EmbeddingsResponse(data=data, model=engine.spec.name, usage=usage))
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": engine.spec.name,
+        "usage": usage.model_dump(),
+    }
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _base64(vector: np.ndarray) -> str:
