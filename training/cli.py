@@ -16,6 +16,7 @@ _COMMANDS = (
     tagger.add_silver,
     sentence.add_distill,
     sentence.add_sts_tune,
+    sentence.add_relate,
     folder.add_export,
     folder.add_eval,
     folder.add_recover,

@@ -47,3 +47,30 @@ def _sts_tune(args: argparse.Namespace) -> None:
 
     result = sts_finetune(args.data, args.init, args.out, args.epochs, args.lr)
     print(json.dumps(result["stsb_dev"]))
+
+
+def add_relate(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "relate", help="match the teacher's pairwise cosines, at every prefix size (Matryoshka)"
+    )
+    r.add_argument("--model", type=Path, required=True, help="a model folder (models/bigru-en)")
+    r.add_argument("--data", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True, help="run folder (sentence.pt)")
+    r.add_argument("--cache", type=Path, default=Path("cache"), help="teacher vector cache")
+    r.add_argument("--epochs", type=int)
+    r.add_argument("--corpus-size", type=int)
+    r.add_argument("--lr", type=float)
+    r.add_argument("--max-minutes", type=float)
+    r.add_argument("--threads", type=int)
+    r.set_defaults(run=_relate)
+
+
+def _relate(args: argparse.Namespace) -> None:
+    from training.recover import recover
+    from training.relate import RelateConfig, relate
+
+    cfg = RelateConfig()
+    override(cfg, args, ("epochs", "corpus_size", "lr", "max_minutes", "threads"))
+    model, card = recover(args.model)
+    meta = {**card["training"], "recovered_from": card["sha256"]}
+    print(json.dumps(relate(model, meta, args.data, args.out, cfg, args.cache)["best"]))
