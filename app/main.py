@@ -102,10 +102,9 @@ class _Config(uvicorn.Config):
     """uvicorn's config, except that a process stopped by SIGTERM exits 0, its logs written.
 
     uvicorn shuts down gracefully on SIGTERM, then restores the handler it found and raises the
-    signal again. With the default handler, a replica that drained every request still died by
-    SIGTERM (status -15, 143 in a shell), and the lines still queued for the log writer thread
-    (app.logs), uvicorn's "Application shutdown complete." among them, died with it. SIGTERM is
-    how compose and Kubernetes stop a healthy replica; that stop is a success. Every process,
+    signal again: with the default handler the process would die by the signal (status 143),
+    and the lines still queued for the log writer thread (app.logs) with it. SIGTERM is how
+    compose and Kubernetes stop a healthy replica, so that stop exits 0 here. Every process,
     each of the supervisor's children too, configures logging here before it serves, so the
     handler uvicorn finds is this one. Ctrl-C (SIGINT) is left as it was.
     """

@@ -65,7 +65,7 @@ def _install() -> None:
     import app.main  # noqa: F401  (every module of the service: each one's orjson is clocked)
     from app.core import engine, runs
     from app.core.batcher import Batcher
-    from app.core.tagging import Assembler
+    from app.core.answers import Assembler
     from app.http import native, protocol
     from app.model.decode import TagDecoder
     from app.model.featurize import WordPiece

@@ -1,5 +1,5 @@
 """The facade the handlers call: check limits, tokenize, split, featurize, submit, await,
-assemble (the answer's shape: app.core.tagging).
+assemble (the answer's shape: app.core.answers).
 
 Inputs and results are plain Python, except embeddings: one float32 array per request, which
 the handler writes as JSON without making a Python float of every value. Empty input:
@@ -30,7 +30,7 @@ from app.core.errors import (
 from app.core.off_loop import OffLoop
 from app.core.runs import Input, TaggedPart, collect, tag_runs
 from app.core.sentences import Splitter
-from app.core.tagging import Assembler, TaggedText
+from app.core.answers import Assembler, TaggedText
 from app.model.featurize import (
     Features,
     WordPiece,

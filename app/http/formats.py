@@ -3,7 +3,7 @@ on the wire, never a document's worth of Python objects: JSON, CoNLL-U, and the 
 `Doc.to_json`, which `spacy.tokens.Doc.from_json` turns back into a Doc. Each writer gives, over
 all its parts, the same bytes as writing the whole answer at once.
 
-JSON: a list with, per input, `tokens`, `entities` and `sentences` (app.core.tagging). CoNLL-U:
+JSON: a list with, per input, `tokens`, `entities` and `sentences` (app.core.answers). CoNLL-U:
 one block per sentence, `# newdoc id = <input index>` before each input's first, `# sent_id =
 <input>-<sentence>` and `# text` (the sentence's own text, line breaks as spaces); ID, FORM,
 LEMMA, UPOS, XPOS, FEATS, HEAD (1-based within the sentence, 0 for its root) and DEPREL from the
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import orjson
 
 from app.core.runs import TaggedPart
-from app.core.tagging import Entity, Sentence, TaggedToken
+from app.core.answers import Entity, Sentence, TaggedToken
 from app.http.spacy_json import SpacyWriter
 from app.http.writer import JsonList, Labels, Rows, TopList, Writer
 

@@ -9,7 +9,7 @@ import spacy
 from spacy.tokens import Doc
 
 from app.core.runs import TaggedPart
-from app.core.tagging import Entity, Sentence, TaggedText
+from app.core.answers import Entity, Sentence, TaggedText
 from app.http.spacy_json import SpacyWriter
 
 TEXT = "  Alice met\n\nBob. "

@@ -1,4 +1,4 @@
-"""app.core.tagging: a text's answer assembled from its sentences' decoded tags, made by hand
+"""app.core.answers: a text's answer assembled from its sentences' decoded tags, made by hand
 here: tokens with offsets into the whole text and each head asked for, entities from the span
 head within each sentence, sentences; pre-tokenized input has no offsets."""
 
@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.core.tagging import Assembler, Entity, Sentence
+from app.core.answers import Assembler, Entity, Sentence
 from app.model.decode import HeadTags, WordTags
 from app.model.spec import HeadSpec
 from app.model.text import Token, tokenize

@@ -1,4 +1,5 @@
-"""Tagging: texts or token lists in, tokens with every head's labels, entities and sentences out.
+"""Answers: a text's sentences' decoded tags assembled into tokens with every head's labels,
+entities and sentences.
 
 A tagged token is a dict: `text`, `start`, `end`, then `<head>` and `<head>_score` for each head
 asked for, in the model's order (bigru-en: `upos`, `ner`, `xpos`, `feats`, `lemma`, `deprel`);
