@@ -64,8 +64,8 @@ def _install() -> None:
 
     import app.main  # noqa: F401  (every module of the service: each one's orjson is clocked)
     from app.core import engine, runs
-    from app.core.batcher import Batcher
     from app.core.answers import Assembler
+    from app.core.batcher import Batcher
     from app.http import native, protocol
     from app.model.decode import TagDecoder
     from app.model.featurize import WordPiece

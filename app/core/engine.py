@@ -20,6 +20,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from app.config import Settings
+from app.core.answers import Assembler, TaggedText
 from app.core.batcher import Batcher
 from app.core.errors import (
     EmptyInputError,
@@ -30,7 +31,6 @@ from app.core.errors import (
 from app.core.off_loop import OffLoop
 from app.core.runs import Input, TaggedPart, collect, tag_runs
 from app.core.sentences import Splitter
-from app.core.answers import Assembler, TaggedText
 from app.model.featurize import (
     Features,
     WordPiece,

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from app.core.answers import Assembler, Entity, Sentence, TaggedText, TaggedToken
 from app.core.batcher import Batcher
 from app.core.errors import OverloadedError
-from app.core.answers import Assembler, Entity, Sentence, TaggedText, TaggedToken
 from app.model.decode import WordTags
 from app.model.featurize import WordPiece, featurize
 from app.model.text import Token, Tokens

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.core.runs import TaggedPart
 from app.core.answers import Entity, Sentence, TaggedToken
+from app.core.runs import TaggedPart
 from app.http.spacy_json import SpacyWriter
 from app.http.writer import JsonList, Labels, Rows, TopList, Writer
 

@@ -8,8 +8,8 @@ import orjson
 import spacy
 from spacy.tokens import Doc
 
-from app.core.runs import TaggedPart
 from app.core.answers import Entity, Sentence, TaggedText
+from app.core.runs import TaggedPart
 from app.http.spacy_json import SpacyWriter
 
 TEXT = "  Alice met\n\nBob. "

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import orjson
 
-from app.core.runs import TaggedPart
 from app.core.answers import TaggedText
+from app.core.runs import TaggedPart
 from app.http.writer import JsonList, Labels, Rows, TopList, Writer
 
 
