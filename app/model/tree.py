@@ -4,7 +4,9 @@ Chu-Liu/Edmonds, not Eisner: English-EWT has non-projective trees (about 1 sente
 Eisner can only give projective ones. Most sentences need neither: each word's best head already
 makes a tree, which one argmax and a pointer-jumping check over the sentence find. The rest go
 through Chu-Liu/Edmonds, with the one-root constraint of Dozat et al. (2017): if the best tree
-has several root children, each of them is tried as the only one and the best total is kept.
+has several root children, the ROOT_CANDIDATES of them whose root arcs score highest are each
+tried as the only one, and the best total is kept. Trying every one would be exact, but a
+sentence of n words could then cost n runs of Chu-Liu/Edmonds, and a request decides n.
 
 Scores are (n + 1, n + 1) [dependent, head] with node 0 the root: row 0 is ignored, column 0 is
 each word's score for being the root's child.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 _NEVER = -np.inf
+ROOT_CANDIDATES = 2
 
 
 def tree(scores: np.ndarray) -> np.ndarray:
@@ -27,6 +30,7 @@ def tree(scores: np.ndarray) -> np.ndarray:
     roots = np.flatnonzero(heads[1:] == 0) + 1
     if len(roots) == 1:
         return heads
+    roots = roots[np.argsort(-s[roots, 0], kind="stable")[:ROOT_CANDIDATES]]
     best, best_total = heads, _NEVER
     for r in roots:
         only = s.copy()

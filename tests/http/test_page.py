@@ -30,6 +30,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 API_KEY = "page-test-key"
+SVG_NAMESPACE = '"http://www.w3.org/2000/svg"'
+# The dependency view, read back: per sentence its words, and each arc's words and label.
+READ_DEPS = """() => [...document.querySelectorAll("#deps-output svg")].map((svg) => ({
+  words: [...svg.querySelectorAll(".dep-word")].map((w) => w.textContent),
+  arcs: svg.querySelectorAll(".dep-arc").length,
+  labels: [...svg.querySelectorAll(".dep-label")].map((l) => l.textContent).sort(),
+  visible: svg.getBoundingClientRect().height > 0,
+}))"""
 SERVER_ENV = {"BIGRU_API_KEY": API_KEY}  # for the `server` fixture
 TEXT = "Barack Obama visited Paris last week. He liked it."
 SENTENCES = ["The cat sat on the mat.", "A kitten was sitting on the rug."]
@@ -51,6 +59,28 @@ READ_PAGE = """() => {
 }"""
 
 
+def _check_dependencies(page: Any, expect: Any, tagged: dict[str, Any]) -> None:
+    deps = page.locator("#deps")
+    if "head" not in tagged["tokens"][0]:  # a model without a parser shows no view
+        expect(deps).to_be_hidden()
+        return
+    expect(deps).to_be_visible()
+    assert not page.locator("#deps-output svg").first.is_visible()  # closed until asked for
+    page.get_by_text("Dependencies", exact=True).click()
+    drawn = page.evaluate(READ_DEPS)
+    tokens = tagged["tokens"]
+    want = []
+    for s in tagged["sentences"]:
+        words = tokens[s["token_start"] : s["token_end"]]
+        arcs = [t for i, t in enumerate(words, s["token_start"]) if t["head"] != i]
+        labels = sorted(t["deprel"] for t in arcs)
+        want.append({"words": [t["text"] for t in words], "arcs": len(arcs), "labels": labels,
+                     "visible": True})  # fmt: skip
+    assert drawn == want
+    page.get_by_text("Dependencies", exact=True).click()
+    assert not page.locator("#deps-output svg").first.is_visible()
+
+
 def test_page_is_html_with_no_outside_urls() -> None:
     client = TestClient(create_app(Settings()))  # no lifespan: the page needs no model
     page = client.get("/")
@@ -64,8 +94,8 @@ def test_page_is_html_with_no_outside_urls() -> None:
             continue
         assert not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:|//", link), f"not relative: {link}"
         assert client.get(f"/{link}").status_code == 200, link
-    for asset in ("static/page.css", "static/page.js"):
-        body = client.get(f"/{asset}").text
+    for asset in ("static/page.css", "static/page.js", "static/deps.js"):
+        body = client.get(f"/{asset}").text.replace(SVG_NAMESPACE, "")  # a name, not a load
         assert not re.search(r"(?i)https?://|@import|url\(\s*['\"]?//", body), asset
 
 
@@ -157,6 +187,9 @@ def test_page_shows_what_the_api_returns(sync_api: Any, server: Server) -> None:
             expect(tip).to_contain_text(f"NER  {tokens[1]['ner']}  {tokens[1]['ner_score']:.2f}")
             page.keyboard.press("Escape")
             expect(tip).to_be_hidden()
+
+            # dependencies, with a parser: hidden until asked for, then one drawing per sentence
+            _check_dependencies(page, expect, tagged)
 
             # similarity: an API error is shown, then the cosine of the two embeddings
             page.get_by_label("First sentence").fill(SENTENCES[0])

@@ -1,15 +1,18 @@
-"""The tree decoder: one root, no cycles, every head inside the sentence, and the best such tree
-(checked against every tree of small sentences)."""
+"""The tree decoder: one root, no cycles, every head inside the sentence; the best such tree when
+every root child is tried (checked against every tree of small sentences), and a bounded number
+of Chu-Liu/Edmonds runs however many words want the root."""
 
 from __future__ import annotations
 
 import itertools
+from unittest.mock import patch
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from app.model import tree as tree_module
 from app.model.tree import tree
 
 
@@ -50,10 +53,24 @@ def score_matrices(max_words: int) -> st.SearchStrategy[np.ndarray]:
 
 @settings(max_examples=150, deadline=None)
 @given(score_matrices(5))
-def test_the_tree_is_well_formed_and_the_best_one(scores: np.ndarray) -> None:
-    heads = tree(scores)
-    assert well_formed(heads)
+def test_the_tree_is_well_formed_and_the_best_when_every_root_child_is_tried(
+    scores: np.ndarray,
+) -> None:
+    assert well_formed(tree(scores))
+    with patch.object(tree_module, "ROOT_CANDIDATES", len(scores)):
+        heads = tree(scores)
     assert total(scores, heads) >= best_by_brute_force(scores) - 1e-9
+
+
+def test_many_words_wanting_the_root_cost_a_bounded_number_of_runs() -> None:
+    scores = np.random.default_rng(0).normal(size=(301, 301))
+    scores[1:, 0] = 10.0  # every word's best head is the root
+    runs = []
+    real = tree_module._chu_liu_edmonds
+    with patch.object(tree_module, "_chu_liu_edmonds", lambda s: runs.append(len(s)) or real(s)):
+        heads = tree(scores)
+    assert well_formed(heads)
+    assert runs.count(301) == 1 + tree_module.ROOT_CANDIDATES  # its contractions are smaller
 
 
 @settings(max_examples=50, deadline=None)

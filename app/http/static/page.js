@@ -143,6 +143,9 @@ function render(text, result) {
   output.replaceChildren(fragment);
   output.hidden = false;
   $("tag-help").hidden = tokens.length === 0;
+  const deps = window.dependencyView(result); // null: the model has no parser
+  $("deps-output").replaceChildren(...(deps ? [deps] : []));
+  $("deps").hidden = deps === null;
 }
 
 function tokenElement(token, i) {
