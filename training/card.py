@@ -28,9 +28,10 @@ def run_card(labels: dict[str, list[str]], decoders: dict[str, str], facts: dict
         "crf": "spans (IOB2, CRF)",
         "softmax": "one label per token (softmax)",
         "lemma": "lemmas, as edit scripts (softmax)",
+        "tree": "a dependency tree per sentence: each token's head and relation",
     }
     heads = "\n".join(
-        f"- `{name}`: {kinds[decoders[name]]}, {len(names)} labels: {', '.join(names)}"
+        f"- `{name}`: {kinds[decoders.get(name, 'tree')]}, {len(names)} labels: {', '.join(names)}"
         for name, names in labels.items()
     )
     data = "\n".join(
@@ -72,6 +73,9 @@ def write_card(
     meta = ckpt["meta"]
     if "files" in meta and dev is None:  # a user's own data: the dev scores of its training
         dev = meta["dev"]
+        if "parse" in meta:  # and of its parsing layer's
+            best = meta["parse"]["history"][meta["parse"]["best_epoch"] - 1]
+            dev = {**dev, "uas": best["uas"], "las": best["las"]}
     card = {
         "name": name,
         "version": version,

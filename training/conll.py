@@ -3,9 +3,11 @@
 One token per line, columns separated by a tab (or else by spaces), the word first; a blank line
 between sentences; `#` lines and CoNLL-2003's `-DOCSTART-` lines skipped. CoNLL-U (an integer
 id first, ten columns) reads its form and, by default, its UPOS column; multiword ranges and
-empty nodes are skipped. A label column whose labels carry IOB1, IOB2 or BIOES prefixes is a
-span task, read into IOB2; any other is a per-token softmax task. Every problem is a
-`ConllError` naming the file and line.
+empty nodes are skipped; entities written in its MISC column as `NER=B-PER` (the others O, as
+/tag's CoNLL-U writes them) are a `ner` column too, and its HEAD and DEPREL, when every word has
+them, a dependency tree per sentence (`Table.trees`). A label column whose labels carry IOB1,
+IOB2 or BIOES prefixes is a span task, read into IOB2; any other is a per-token softmax task.
+Every problem is a `ConllError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from app.model.lemma import edit_script
 _CONLLU_ID = re.compile(r"^\d+([-.]\d+)?$")
 _PREFIXED = re.compile(r"^([A-Z])-(.+)$")
 _SPAN_PREFIXES = {"B", "I", "E", "S"}  # IOB1, IOB2 and BIOES
-RESERVED = {"text", "start", "end"}  # a token's own fields in /tag
+RESERVED = {"text", "start", "end", "head", "deprel"}  # a token's own fields in /tag
+MISC = 10  # CoNLL-U's MISC column, read for its NER= entities
 LEMMA = "lemma"  # a label column of this name holds lemmas
 
 
@@ -43,6 +46,9 @@ class Head:
     labels: list[str]  # a CRF head's are IOB2: "O", then B-/I- per type
 
 
+Trees = list[tuple[list[int], list[str]]]  # per sentence: HEAD (1-based, 0 the root), DEPREL
+
+
 @dataclass
 class Table:
     """The sentences of one file: words and, per head, one label per word."""
@@ -51,6 +57,7 @@ class Table:
     words: list[list[str]]
     labels: dict[str, list[list[str]]]
     lines: list[list[int]]  # each word's line in the file
+    trees: Trees | None = None  # CoNLL-U's HEAD and DEPREL, when every word has them
 
 
 def parse_task(text: str) -> Column:
@@ -95,6 +102,8 @@ def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Co
         raise ConllError(f"{path}:{sentences[0][0][0]}: no label column (one column only)")
     if columns is None:
         columns = [Column("tags", 4 if conllu else width)]
+        if conllu and any("NER=" in cols[MISC - 1] for s in sentences for _, cols in s):
+            columns.append(Column("ner", MISC))
     words: list[list[str]] = []
     labels: dict[str, list[list[str]]] = {c.name: [] for c in columns}
     lines: list[list[int]] = []
@@ -111,13 +120,33 @@ def read_table(path: Path, columns: list[Column] | None) -> tuple[Table, list[Co
                     raise ConllError(
                         f"{path}:{number}: no column {c.index} (the rows have {width})"
                     )
-                if not cols[c.index - 1] or cols[c.index - 1] == "_":
+                if _label(cols, c, conllu) in ("", "_"):
                     raise ConllError(f"{path}:{number}: empty label in column {c.index}")
         words.append([cols[1 if conllu else 0] for _, cols in sentence])
         lines.append([number for number, _ in sentence])
         for c in columns:
-            labels[c.name].append([cols[c.index - 1] for _, cols in sentence])
-    return Table(path, words, labels, lines), columns
+            labels[c.name].append([_label(cols, c, conllu) for _, cols in sentence])
+    trees = _trees(sentences) if conllu else None
+    return Table(path, words, labels, lines, trees), columns
+
+
+def _label(cols: list[str], column: Column, conllu: bool) -> str:
+    """A row's label in `column`: MISC's NER= entity (O without one), or the column itself."""
+    if conllu and column.index == MISC:
+        found = [f[4:] for f in cols[MISC - 1].split("|") if f.startswith("NER=")]
+        return found[0] if found else "O"
+    return cols[column.index - 1]
+
+
+def _trees(
+    sentences: list[list[tuple[int, list[str]]]],
+) -> list[tuple[list[int], list[str]]] | None:
+    """Each sentence's HEAD and DEPREL, if every word has them (multiword ranges and empty
+    nodes skipped)."""
+    words = [[cols for _, cols in s if cols[0].isdigit()] for s in sentences]
+    if not all(cols[6].isdigit() and cols[7] not in ("", "_") for s in words for cols in s):
+        return None
+    return [([int(cols[6]) for cols in s], [cols[7] for cols in s]) for s in words]
 
 
 def _scheme(tables: list[Table], name: str) -> str:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.model.featurize import WordPiece
-from training.conll import Column, heads_of, read_table
-from training.data import load_tagging
+from training.conll import Column, Table, heads_of, read_table
+from training.data import Sentence, load_tagging
 from training.examples import EWT_LABELS, Example, encode, encode_ewt
 from training.model import ModelConfig
 
@@ -24,6 +24,8 @@ class Corpus:
     heads: list[dict]  # {"name", "size", "decoder"}, in output order
     labels: dict[str, list[str]]  # head name -> its labels, by id
     facts: dict = field(default_factory=dict)  # data sizes and provenance, for the card
+    # train's and dev's sentences with their dependency trees, when the files give them
+    trees: tuple[list[Sentence], list[Sentence]] | None = None
 
     @property
     def decoders(self) -> dict[str, str]:
@@ -75,4 +77,17 @@ def file_corpus(
     for h in heads:
         print(f"head {h['name']}: {h['decoder']}, {h['size']} labels", flush=True)
     print(f"train {len(train_x)} sentences, dev {len(dev_t.words)}", flush=True)
-    return Corpus(train_x, encode(dev_t.words, dev_t.labels, labels, wp), heads, labels, facts)
+    dev_x = encode(dev_t.words, dev_t.labels, labels, wp)
+    return Corpus(train_x, dev_x, heads, labels, facts, _trees(train_t, dev_t, limit))
+
+
+def _trees(train: Table, dev: Table, limit: int | None):
+    """Train's and dev's words with their trees, if both files give them."""
+    if train.trees is None or dev.trees is None:
+        return None
+    return tuple(
+        [Sentence(f"{table.path.name}-{k}", " ".join(words), words, heads=heads, deprels=rels)
+         for k, (words, (heads, rels)) in enumerate(zip(table.words, table.trees, strict=True))]
+        [:n]
+        for table, n in ((train, limit), (dev, None))
+    )  # fmt: skip

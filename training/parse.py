@@ -26,6 +26,7 @@ from app.model.featurize import WordPiece
 from app.model.spec import read_heads
 from app.model.tree import tree
 from training import teacher
+from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import Sentence, read_conllu
 from training.frozen import Frozen, frozen_states
 from training.loop import Budget, History, Trainer, run
@@ -218,23 +219,39 @@ def train_parse(model_dir: Path, data_dir: Path, cfg: ParseConfig, limit: int | 
     run's facts for its card."""
     from training.recover import recover
 
-    wp = WordPiece.from_file(model_dir / "vocab.txt")
     ewt = data_dir / "ud-ewt"
     train = read_conllu(ewt / "en_ewt-ud-train.conllu")[:limit]
     dev = read_conllu(ewt / "en_ewt-ud-dev.conllu")[: limit and limit // 4]
-    relations = relation_labels(train)
     tagger, card = recover(model_dir)
-    print("running the frozen tagger over EWT train and dev ...", flush=True)
+    model, relations, facts = parse_layer(tagger, train, dev, cfg)
+    labels = {**shipped_labels(model_dir), "deprel": relations}
+    facts["recovered_from"] = card["sha256"]
+    return model, labels, {"facts": facts, "card": card}
+
+
+def parse_layer(tagger: BiGRUModel, train: list[Sentence], dev: list[Sentence], cfg: ParseConfig):
+    """`tagger` with a parsing layer trained on `train`'s trees over its frozen states, the
+    epoch best on `dev` kept: the model, its relation labels, and the run's facts."""
+    wp = WordPiece.from_file(teacher.vocab_file())
+    relations = relation_labels(train)
+    print("running the frozen tagger over the train and dev sentences ...", flush=True)
     frozen = {name: frozen_states(tagger, [s.words for s in split], wp)
               for name, split in (("train", train), ("dev", dev))}  # fmt: skip
     layer, history = fit(
         items(frozen["train"], train, relations), items(frozen["dev"], dev, relations),
         relations, cfg,
     )  # fmt: skip
-    labels = {**shipped_labels(model_dir), "deprel": relations}
-    facts = {"config": asdict(cfg), "history": history.rows, "best_epoch": history.best_epoch,
-             "recovered_from": card["sha256"]}  # fmt: skip
-    return with_parser(tagger, layer, cfg), labels, {"facts": facts, "card": card}
+    facts = {"config": asdict(cfg), "history": history.rows, "best_epoch": history.best_epoch}
+    return with_parser(tagger, layer, cfg), relations, facts
+
+
+def add_parser(checkpoint: Path, train: list[Sentence], dev: list[Sentence], cfg: ParseConfig):
+    """A parsing layer trained into a tagger checkpoint (`bigru train` on files with trees)."""
+    tagger, ckpt = load_checkpoint(checkpoint)
+    model, relations, facts = parse_layer(tagger, train, dev, cfg)
+    save_checkpoint(model, checkpoint, {**ckpt["meta"], "parse": facts},
+                    {**ckpt["labels"], "deprel": relations})  # fmt: skip
+    return facts["history"][facts["best_epoch"] - 1]
 
 
 def with_parser(tagger: BiGRUModel, layer: ParseLayer, cfg: ParseConfig) -> BiGRUModel:

@@ -4,6 +4,7 @@ batches, and its weights outside the graph read back by the decoder from model.j
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from training.gate import ungate  # noqa: E402
 from training.model import BiGRUModel, ModelConfig  # noqa: E402
 
 LENGTHS = [1, 30, 7, 3, 22, 2]
+DATA = Path(os.environ.get("BIGRU_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 RELATIONS = ["root", "nsubj", "obj", "punct"]
 
 
@@ -94,3 +96,53 @@ def test_model_json_gives_the_decoder_the_parsers_weights(parsing_model: BiGRUMo
     [head] = read_heads(spec)
     assert (head.name, head.decoder, head.labels) == ("deprel", "tree", RELATIONS)
     assert head.tree is not None and TreeDecoder(head.tree).width == 2 * 6 + 1 + 2 * 5
+
+
+def _slice(source: Path, out: Path, n: int) -> Path:
+    """The first `n` sentences of a CoNLL-U file, proper nouns marked as PER entities in MISC
+    (as /tag's CoNLL-U writes entities)."""
+    blocks = source.read_text(encoding="utf-8").split("\n\n")[:n]
+    rows = []
+    for block in blocks:
+        for line in block.splitlines():
+            cols = line.split("\t")
+            if len(cols) == 10 and cols[0].isdigit() and cols[3] == "PROPN":
+                cols[9] = "NER=B-PER" if cols[9] == "_" else f"NER=B-PER|{cols[9]}"
+            rows.append("\t".join(cols))
+        rows.append("")
+    out.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def own_treebank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`bigru train` on a slice of EWT with its trees, exported."""
+    from training.cli import main
+
+    ewt = DATA / "ud-ewt"
+    if not ewt.is_dir():
+        pytest.skip(f"no EWT at {ewt} (BIGRU_DATA)")
+    root = tmp_path_factory.mktemp("treebank")
+    train = _slice(ewt / "en_ewt-ud-train.conllu", root / "train.conllu", 60)
+    dev = _slice(ewt / "en_ewt-ud-dev.conllu", root / "dev.conllu", 15)
+    main(["train", "--train", str(train), "--dev", str(dev), "--out", str(root / "run"),
+          "--epochs", "2", "--hidden", "16", "--layers", "1", "--threads", "1"])  # fmt: skip
+    main(["export", "--tagger", str(root / "run" / "tagger.pt"), "--out", str(root / "model")])
+    return root / "model"
+
+
+def test_bigru_train_reads_trees_and_entities_and_the_export_parses(own_treebank: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    with TestClient(create_app(Settings(model_dir=own_treebank))) as client:
+        heads = {h["name"]: h["decoder"] for h in client.get("/info").json()["heads"]}
+        assert heads == {"tags": "softmax", "ner": "crf", "deprel": "tree"}
+        [tagged] = client.post("/tag", json={"inputs": "Alice saw Bob. He left."}).json()
+    tokens = tagged["tokens"]
+    for s in tagged["sentences"]:
+        inside = range(s["token_start"], s["token_end"])
+        assert all(tokens[i]["head"] in inside for i in inside)  # heads never leave a sentence
+        assert sum(tokens[i]["head"] == i for i in inside) == 1  # one root

@@ -91,6 +91,11 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     except (ConllError, ValueError) as e:
         parser.exit(2, f"bigru train: error: {e}\n")
     print(json.dumps(fit(corpus, model, args.out, cfg), indent=1))
+    if corpus.trees is not None:  # the files' HEAD and DEPREL: a parser on the tagger
+        from training.parse import ParseConfig, add_parser
+
+        parse = ParseConfig(epochs=min(cfg.epochs, 20), max_minutes=cfg.max_minutes, seed=cfg.seed)
+        print(json.dumps(add_parser(args.out / "tagger.pt", *corpus.trees, parse), indent=1))
 
 
 def add_tag_teacher(sub: argparse._SubParsersAction) -> None:
