@@ -36,15 +36,10 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     def median(*keys: str) -> float:
         return statistics.median(dig(r, *keys) or 0.0 for r in rounds)
 
-    return {
-        "rounds": len(rounds),
-        "sentences_per_s": median("sentences_per_s"),
-        "requests_per_s": median("requests_per_s"),
-        "p50_ms": median("latency_ms", "p50"),
-        "p99_ms": median("latency_ms", "p99"),
-        "server_cpu": median("server", "cpu"),
-        "each_sentences_per_s": [round(r["sentences_per_s"], 1) for r in rounds],
-    }
+    return {"rounds": len(rounds), "sentences_per_s": median("sentences_per_s"),
+            "requests_per_s": median("requests_per_s"), "p50_ms": median("latency_ms", "p50"),
+            "p99_ms": median("latency_ms", "p99"), "server_cpu": median("server", "cpu"),
+            "each_sentences_per_s": [round(r["sentences_per_s"], 1) for r in rounds]}  # fmt: skip
 
 
 def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], tmp: Path) -> dict:
@@ -52,9 +47,12 @@ def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], t
     for i, (side, tree) in itertools.product(range(args.rounds), trees.items()):
         report.log("ab", f"round {i + 1}/{args.rounds}: {side}")
         model_dir, log = args.model_dir or tree / MODEL.relative_to(ROOT), tmp / f"{side}.log"
+        heads = getattr(args, f"heads_{side}")
+        extra = None if heads is None else {"heads": heads.split(",")}
         with service.server(model_dir, args.env, log, cwd=tree) as srv:
             window = (args.warmup, args.seconds)
-            rounds[side].append(srv.load(args.route, args.clients, sent, window, args.per_request))
+            run = srv.load(args.route, args.clients, sent, window, args.per_request, extra)
+            rounds[side].append(run)
     return {side: summarize(rs) for side, rs in rounds.items()}
 
 
@@ -70,6 +68,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
+    for side in ("base", "head"):  # with --base HEAD: one checkout, two sets of heads
+        p.add_argument(f"--heads-{side}", help=f"/tag's heads on the {side} side: upos,ner")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip

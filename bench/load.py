@@ -31,13 +31,15 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def make_bodies(texts: list[str], per_request: int) -> list[bytes]:
+def make_bodies(texts: list[str], per_request: int, extra: dict | None = None) -> list[bytes]:
     """JSON request bodies: one text each, or `per_request` consecutive texts each (a short
-    last group is left out, so every request carries exactly `per_request`)."""
+    last group is left out, so every request carries exactly `per_request`); `extra`'s fields
+    (e.g. `heads`) in each."""
+    extra = extra or {}
     if per_request == 1:
-        return [json.dumps({"inputs": t}).encode() for t in texts]
+        return [json.dumps({"inputs": t, **extra}).encode() for t in texts]
     groups = [texts[i : i + per_request] for i in range(0, len(texts), per_request)]
-    return [json.dumps({"inputs": g}).encode() for g in groups if len(g) == per_request]
+    return [json.dumps({"inputs": g, **extra}).encode() for g in groups if len(g) == per_request]
 
 
 def summarize(latencies_ms: list[float]) -> dict[str, float | int | None]:
@@ -49,13 +51,12 @@ def summarize(latencies_ms: list[float]) -> dict[str, float | int | None]:
     return {"count": len(v), "mean": float(v.mean()), "max": float(v.max()), **quantiles}
 
 
-def run(
-    url: str, texts: list[str], clients: int, window: tuple[float, float], per: int, around: Around
-) -> dict[str, Any]:
+def run(url: str, texts: list[str], clients: int, window: tuple[float, float], per: int,
+        around: Around, extra: dict | None = None) -> dict[str, Any]:  # fmt: skip
     """One closed-loop run for `window` (warm-up, measured seconds); `around()` wraps what
     `wall_s` covers: wrk's measured run, or the whole fallback."""
     warmup, seconds = window
-    bodies = make_bodies(texts, per)
+    bodies = make_bodies(texts, per, extra)
     if wrk_available():
         with tempfile.TemporaryDirectory(prefix="bigru-wrk-") as tmp:
             path = Path(tmp) / "bodies"

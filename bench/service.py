@@ -27,9 +27,8 @@ class Server(NamedTuple):
     base: str  # http://127.0.0.1:PORT
     pid: int
 
-    def load(
-        self, task: str, clients: int, texts: list[str], window: tuple[float, float], per: int = 1
-    ) -> dict[str, Any]:
+    def load(self, task: str, clients: int, texts: list[str], window: tuple[float, float],
+             per: int = 1, extra: dict | None = None) -> dict[str, Any]:  # fmt: skip
         """One closed-loop run (bench.load.run), logged, and the server's CPU (in cores) and
         /metrics deltas (batch sizes, time in ORT) over its measured part."""
         facts: dict[str, Any] = {}
@@ -42,7 +41,7 @@ class Server(NamedTuple):
             facts.update({k: after[k] - before[k] for k in _METRICS})
             facts["cpu_s"] = None if cpu0 is None or cpu1 is None else cpu1 - cpu0
 
-        result = load.run(self.base + ROUTES[task], texts, clients, window, per, around)
+        result = load.run(self.base + ROUTES[task], texts, clients, window, per, around, extra)
         wall = result["wall_s"]
         result["server"] = {
             "mean_batch_size": facts["batch_size_sum"] / max(facts["batch_size_count"], 1),
