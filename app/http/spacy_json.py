@@ -34,6 +34,7 @@ class SpacyWriter(Writer):
         self.ents, self.sents, self.labels = Rows(3), Rows(2), Labels()
         self.end_offset = 0  # where the last token written ends
         self.next_id = 0
+        self.last_word: int | None = None  # the id of the last word written, for whitespace
         if self.texts is not None:
             self.text = self.texts[part.index]
         else:
@@ -73,7 +74,7 @@ class SpacyWriter(Writer):
             token["id"] = self.next_id
             self.next_id += 1
         if part.tagged.tokens and "head" in part.tagged.tokens[0]:
-            _attach(tokens, part)
+            self.last_word = _attach(tokens, part, self.last_word)
         return tokens
 
     def _spans(self, part: TaggedPart) -> list[tuple[int, int]]:
@@ -107,21 +108,22 @@ class SpacyWriter(Writer):
 SPACY_RELATIONS = {"root": "ROOT", "obj": "dobj", "nsubj:pass": "nsubjpass", "iobj": "dative"}
 
 
-def _attach(tokens: list[dict[str, Any]], part: TaggedPart) -> None:
+def _attach(tokens: list[dict[str, Any]], part: TaggedPart, last: int | None) -> int | None:
     """Each token's `head` (a token id) and `dep`: a word's from the parse, whitespace on the
-    word before it (or after, at the start). The part's words are its tokens without `SPACE`s,
-    in order; heads never leave their sentence, so never the part."""
+    word before it, `last` for the part's first tokens (at the very start, the word after it).
+    The part's words are its tokens without `SPACE`s, in order; heads never leave their
+    sentence, so never the part. The part's last word's id back."""
     words = [t for t in tokens if t["pos"] != "SPACE"]
     for word, tagged in zip(words, part.tagged.tokens, strict=True):
         word["head"] = words[tagged["head"] - part.first_token]["id"]
         word["dep"] = SPACY_RELATIONS.get(tagged["deprel"], tagged["deprel"])
-    last = None
     for token in tokens:
         if token["pos"] != "SPACE":
-            last = token
+            last = token["id"]
             continue
-        token["head"] = (last or words[0])["id"] if words else token["id"]
+        token["head"] = last if last is not None else words[0]["id"] if words else token["id"]
         token["dep"] = "dep"
+    return last
 
 
 def _spaces(text: str, end: int, start: int) -> list[dict[str, Any]]:

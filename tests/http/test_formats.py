@@ -6,6 +6,7 @@ import conllu
 import pytest
 import spacy
 from fastapi.testclient import TestClient
+from spacy import displacy
 from spacy.tokens import Doc
 
 from app.core import runs
@@ -75,6 +76,26 @@ def test_spacy_builds_the_doc_with_words_tags_entities_and_sentences(client: Tes
     assert [s.text.strip() for s in doc.sents] == [
         DOC[s["start"] : s["end"]] for s in json_answer["sentences"]
     ]
+
+
+def test_spacy_gets_the_parse_for_its_heads_noun_chunks_and_displacy(client: TestClient) -> None:
+    [json_answer] = _tag(client, inputs=DOC)
+    tokens = json_answer["tokens"]
+    if "head" not in tokens[0]:
+        pytest.skip("the model has no parser")
+    [doc_json] = _tag(client, inputs=DOC, format="spacy")
+    doc = Doc(spacy.blank("en").vocab).from_json(doc_json)
+    assert doc.has_annotation("DEP")
+    words = [t for t in doc if not t.is_space]
+    assert [words.index(t.head) for t in words] == [t["head"] for t in tokens]
+    relations = {"root": "ROOT", "obj": "dobj", "nsubj:pass": "nsubjpass", "iobj": "dative"}
+    assert [t.dep_ for t in words] == [relations.get(t["deprel"], t["deprel"]) for t in tokens]
+    chunks = list(doc.noun_chunks)
+    assert chunks and all(c.root.pos_ in ("NOUN", "PROPN", "PRON") for c in chunks)
+    svg = displacy.render(doc, style="dep", jupyter=False, options={"collapse_punct": False})
+    arcs = [t for t in words if t.head.i != t.i]
+    assert svg.count('class="displacy-arc"') >= len(arcs)
+    assert all(f">{t.dep_}</textPath>" in svg for t in arcs)
 
 
 def test_pre_tokenized_input_reads_back_too(client: TestClient) -> None:
