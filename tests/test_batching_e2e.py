@@ -70,11 +70,27 @@ async def test_concurrent_requests_are_batched_and_exact(
         alone_tagged = [(await client.post("/tag", json={"inputs": t})).json() for t in TEXTS]
         assert await ort_runs(client, "tag") - before == len(TEXTS)
         alone_embedded = [(await client.post("/embed", json={"inputs": t})).json() for t in TEXTS]
-    assert tagged == alone_tagged  # bit for bit
+    # bit for bit, but the parse's scores: the parsing layer's products round a row differently
+    # in a batch (~1e-8), its heads and relations are the same
+    assert without_parse_scores(tagged) == without_parse_scores(alone_tagged)
+    for got, want in zip(parse_scores(tagged), parse_scores(alone_tagged), strict=True):
+        assert got == pytest.approx(want, rel=1e-6)
     # The graph's masked mean sums h over the padded T axis; a longer axis changes ORT's float32
     # summation order, so pooled vectors agree to rounding (~1e-8), not bit for bit.
     for got, want in zip(embedded, alone_embedded, strict=True):
         assert np.asarray(got) == pytest.approx(np.asarray(want), abs=1e-6)
+
+
+def parse_scores(answers: list[list[dict]]) -> list[float]:
+    return [t["deprel_score"] for a in answers for r in a for t in r["tokens"] if "deprel" in t]
+
+
+def without_parse_scores(answers: list[list[dict]]) -> list[list[dict]]:
+    return [
+        [{**r, "tokens": [{k: v for k, v in t.items() if k != "deprel_score"} for t in r["tokens"]]}
+         for r in a]
+        for a in answers
+    ]  # fmt: skip
 
 
 async def test_a_disconnected_client_is_not_run(make_settings: Callable[..., Settings]) -> None:

@@ -138,6 +138,13 @@ def _fmt(v: object) -> str:
     return f"{v:.2f}" if isinstance(v, float) else str(v)
 
 
+def _extras(arch: dict) -> str:
+    """The optional layers' answers, for the card's first line."""
+    parts = [", XPOS, UFeats and lemmas"] if arch.get("morph_hidden") else []
+    parts += [", a dependency parse"] if arch.get("parse_hidden") else []
+    return "".join(parts)
+
+
 def _encoder_input(arch: dict, field: str) -> str:
     width = arch.get(field, 0)
     return f"the table projected to {width}-d (linear, no bias)" if width else "the table"
@@ -200,8 +207,8 @@ def _readme(card: dict) -> str:
     skipped = card["skipped_sentences"]
     return f"""# {card["name"]} {card["version"]}
 
-A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, CRF) and a
-{arch["sent_dim"]}-d sentence embedding, in one ONNX graph.
+A bidirectional GRU for English: UPOS tags, named entities (PER/ORG/LOC, IOB2, CRF){_extras(arch)}
+and a {arch["sent_dim"]}-d sentence embedding, in one ONNX graph.
 
 - Inputs: {card["inputs"]}.
 - Tagger: {_encoder_input(arch, "tag_input")}, case and lexicon rows -> {arch["layers"]}-layer

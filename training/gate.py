@@ -104,18 +104,32 @@ def gate(model: onnx.ModelProto, gates: dict[str, list[str]]) -> onnx.ModelProto
 
 
 def gate_layer(model: onnx.ModelProto, outer: str, flag: str, names: list[str]) -> onnx.ModelProto:
-    """Within the `outer` gate's branch, the nodes only `names` need behind an `If` on a new
-    input `flag` (app.model.spec.LAYER_GATES): a layer of the tagger that runs only when its
-    output is wanted. The outer gate must be on for it to run."""
+    """The nodes of the `outer` gate's branch that only `names` need, moved behind an `If` of
+    their own on a new input `flag` (app.model.spec.LAYER_GATES), beside the outer one: a layer
+    of the tagger that runs only when its output is wanted. What the layer reads from the
+    branch becomes the branch's output too (empty when the outer gate is off, and then the layer
+    is off as well). The layer's If sits in the main graph, not inside the branch: ONNX Runtime
+    runs a nested branch's products in other kernels, and a sentence would no longer score the
+    same alone as in a batch."""
     graph = model.graph
     declared = {o.name: o for o in graph.output}
-    node = next(n for n in graph.node if n.op_type == "If" and n.input[0] == outer)
-    branch = next(a.g for a in node.attribute if a.name == "then_branch")
+    types = _value_types(model)
+    outer_if = next(n for n in graph.node if n.op_type == "If" and n.input[0] == outer)
+    then, other = (next(a.g for a in outer_if.attribute if a.name == b)
+                   for b in ("then_branch", "else_branch"))  # fmt: skip
     inner = [f"{name}__then" for name in names]
-    others = [o.name for o in branch.output if o.name not in inner]
-    own = sorted(_needed_by(branch, inner) - _needed_by(branch, others))
-    moved = [branch.node[i] for i in own]
-    for n in moved:
+    own = set(_needed_by(then, inner)) - _needed_by(
+        then, [o.name for o in then.output if o.name not in inner]
+    )
+    moved = [then.node[i] for i in sorted(own)]
+    made_inside = {o for i, n in enumerate(then.node) if i not in own for o in n.output}
+    crossing = sorted({x for n in moved for x in _reads(n) if x in made_inside})
+    kept = [n for i, n in enumerate(then.node) if i not in own]
+    del then.node[:]
+    then.node.extend(kept)
+    _swap_outputs(outer_if, then, other, inner, crossing, types)
+    for n in moved:  # read the crossing values as the outer If gives them
+        n.input[:] = [f"{x}__layer" if x in crossing else x for x in n.input]
         n.output[:] = [f"{o}__then" if o in inner else o for o in n.output]
     then_outs = [
         helper.make_tensor_value_info(f"{o}__then", TensorProto.FLOAT, None) for o in inner
@@ -125,19 +139,54 @@ def gate_layer(model: onnx.ModelProto, outer: str, flag: str, names: list[str]) 
     ]
     empties = [_empty(f"{o}__else", declared[name]) for o, name in zip(inner, names, strict=True)]
     layer_if = helper.make_node(
-        "If",
-        [flag],
-        inner,
-        name=f"if_{flag}",
+        "If", [flag], names, name=f"if_{flag}",
         then_branch=helper.make_graph(moved, f"{flag}_then", [], then_outs),
         else_branch=helper.make_graph(empties, f"{flag}_else", [], else_outs),
-    )
-    kept = [n for i, n in enumerate(branch.node) if i not in set(own)]
-    del branch.node[:]
-    branch.node.extend([*kept, layer_if])
+    )  # fmt: skip
+    graph.node.append(layer_if)
     graph.input.append(helper.make_tensor_value_info(flag, TensorProto.BOOL, []))
     onnx.checker.check_model(model)
     return model
+
+
+def _value_types(model: onnx.ModelProto) -> dict[str, int]:
+    """Every value's element type that shape inference finds, subgraphs included."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    types: dict[str, int] = {}
+
+    def walk(g: onnx.GraphProto) -> None:
+        for v in [*g.value_info, *g.output, *g.input]:
+            types[v.name] = v.type.tensor_type.elem_type
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+
+    walk(inferred.graph)
+    return types
+
+
+def _swap_outputs(outer_if, then, other, inner: list[str], crossing: list[str], types) -> None:
+    """The outer If gives the crossing values (as `<name>__layer`, once for all layers) instead
+    of the layer's outputs; its else branch gives empty ones of the same types."""
+    keep = [k for k, o in enumerate(then.output) if o.name not in inner]
+    for g in (then, other):
+        outs = [g.output[k] for k in keep]
+        del g.output[:]
+        g.output.extend(outs)
+    names = [outer_if.output[k] for k in keep]
+    new = [x for x in crossing if f"{x}__layer" not in names]  # another layer's already
+    del outer_if.output[:]
+    outer_if.output.extend([*names, *(f"{x}__layer" for x in new)])
+    for x in new:
+        kind = types.get(x) or TensorProto.FLOAT
+        then.output.append(helper.make_tensor_value_info(x, kind, None))
+        empty = f"{x}__empty"
+        value = numpy_helper.from_array(
+            np.zeros(0, dtype=helper.tensor_dtype_to_np_dtype(kind)), empty + "_value"
+        )
+        other.node.append(helper.make_node("Constant", [], [empty], value=value))
+        other.output.append(helper.make_tensor_value_info(empty, kind, None))
 
 
 def gate_file(path: Path, gates: dict[str, list[str]], layers: dict[str, list[str]]) -> None:
@@ -172,6 +221,13 @@ def _flattened(nodes: list[onnx.NodeProto], flags: set[str]) -> list[onnx.NodePr
             continue
         then = next(a.g for a in node.attribute if a.name == "then_branch")
         for inner in _flattened(list(then.node), flags):
-            inner.output[:] = [o.removesuffix("__then") for o in inner.output]
+            inner.output[:] = [_unsuffixed(o) for o in inner.output]
+            inner.input[:] = [x.removesuffix("__layer") for x in inner.input]
             out.append(inner)
     return out
+
+
+def _unsuffixed(name: str) -> str:
+    while name.endswith("__then"):
+        name = name.removesuffix("__then")
+    return name

@@ -284,7 +284,7 @@ class ParseLayer(nn.Module):
         return {
             "arc_dep": dep @ self.arc_u,
             "arc_head": head,
-            "arc_bias": head @ self.arc_b,
+            "arc_bias": (head @ self.arc_b[:, None])[..., 0],  # no squeeze: it exports an If
             "rel_dep": self.rel_dep(g),
             "rel_head": self.rel_head(g),
         }

@@ -69,7 +69,7 @@ def _node_flops(
         D, H3, In = shapes[node.input[1]]  # W (directions, 3H, I)
         return "piece", D * 2 * H3 * (In + H3 // 3), [D, H3, In]
     if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in shapes:
-        K, N = shapes[node.input[1]][-2:]
+        K, N = (*shapes[node.input[1]], 1)[:2]  # a vector is a matrix of one column
         return "piece" if ranks.get(node.input[0], 3) >= 3 else "sentence", 2 * K * N, [K, N]
     return None
 

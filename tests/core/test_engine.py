@@ -71,7 +71,11 @@ async def test_raw_text_has_offsets_into_it_and_entities_are_its_slices(engine: 
     assert [text[t["start"] : t["end"]] for t in tagged.tokens] == [
         t["text"] for t in tagged.tokens
     ]
-    heads = [key for h in engine.spec.heads for key in (h.name, f"{h.name}_score")]
+    heads = [
+        key
+        for h in engine.spec.heads
+        for key in (*(["head"] if h.decoder == "tree" else []), h.name, f"{h.name}_score")
+    ]
     assert list(tagged.tokens[0]) == ["text", "start", "end", *heads]
     assert {(e.text, e.label) for e in tagged.entities} == {
         ("Barack Obama", "PER"),

@@ -38,6 +38,8 @@ def spec(model_dir: Path) -> dict:
     spec["token_keys"] = {"text", "start", "end"} | {
         key for h in spec["heads"] for key in (h["name"], f"{h['name']}_score")
     }
+    if "parser" in spec:  # the parse: each token's head, relation and its score
+        spec["token_keys"] |= {"head", spec["parser"]["name"], f"{spec['parser']['name']}_score"}
     return spec
 
 

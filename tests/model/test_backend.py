@@ -14,6 +14,8 @@ import pytest
 from app.model.backend import OnnxBackend, select_providers
 from app.model.errors import ModelLoadError, RunError
 from app.model.featurize import Features, WordPiece, featurize, featurize_pieces
+from app.model.parse import TreeDecoder
+from app.model.spec import PARSE
 
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
 
@@ -51,7 +53,12 @@ def test_tag_answers_each_sentence_as_alone_with_lemmas_made(shipped: OnnxBacken
     wp = WordPiece(shipped.spec.vocab)
     batch = [featurize(words, wp) for words in SENTENCES]
     together = shipped.tag(batch)
-    assert together == [shipped.tag([f])[0] for f in batch]
+    for got, alone in zip(together, [shipped.tag([f])[0] for f in batch], strict=True):
+        for head, tags in got.items():  # the parse's scores to rounding (its products'), not bits
+            same = alone[head].scores == pytest.approx(tags.scores, rel=1e-6)
+            exact = alone[head].scores == tags.scores
+            assert (alone[head].labels, alone[head].heads) == (tags.labels, tags.heads)
+            assert same if head == "deprel" else exact, head
     first = together[0]
     assert list(first) == [h.name for h in shipped.spec.heads]
     assert first["lemma"].labels == ["the", "cat", "be", "run", "."]  # lemmas, not edit scripts
@@ -95,10 +102,13 @@ def test_loads_and_returns_the_requested_outputs(model_copy: Path) -> None:
     }
     emb = backend.run(feeds, ["embedding"])
     assert emb.keys() == {"embedding"} and emb["embedding"].shape == (1, backend.spec.embedding_dim)
-    wanted = [f"{h.name}_logits" for h in backend.spec.heads]
+    wanted = backend.spec.outputs[:-1]  # every head's output, the embedding left out
     tags = backend.run(feeds, wanted)
     for head in backend.spec.heads:
-        assert tags[f"{head.name}_logits"].shape == (1, 3, len(head.labels))
+        if head.tree is None:
+            assert tags[f"{head.name}_logits"].shape == (1, 3, len(head.labels))
+        else:  # the parse's per-piece features
+            assert tags[PARSE].shape == (1, 3, TreeDecoder(head.tree).width)
 
 
 def test_run_failure_is_a_run_error(model_copy: Path) -> None:

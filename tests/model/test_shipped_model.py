@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.model.backend import gate_feeds
-from app.model.spec import GATES, outputs_by_task
+from app.model.spec import GATES, LAYER_GATES, outputs_by_task
 
 OUTPUTS = ["upos_logits", "ner_logits", "embedding"]
 
@@ -107,7 +107,7 @@ def test_each_encoder_runs_when_asked_for_and_gives_the_same_outputs(session):
         alone = _run(session, batch, outputs)
         for name in outputs:
             np.testing.assert_array_equal(alone[name], full[name], err_msg=name)
-    feeds = {**_batch(batch), **{flag: np.array(False) for flag in GATES}}
+    feeds = {**_batch(batch), **{flag: np.array(False) for flag in (*GATES, *LAYER_GATES)}}
     upos, embedding = session.run(["upos_logits", "embedding"], feeds)
     assert upos.size == 0 and embedding.size == 0  # gated off: nothing computed
 

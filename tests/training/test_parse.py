@@ -17,7 +17,14 @@ onnxruntime = pytest.importorskip("onnxruntime")
 from app.model.backend import gate_feeds  # noqa: E402
 from app.model.parse import TreeDecoder  # noqa: E402
 from app.model.spec import PARSE, read_heads  # noqa: E402
-from training.export import _parser, export_onnx, layer_outputs_of, parity  # noqa: E402
+from training.export import (  # noqa: E402
+    _parser,
+    example_batch,
+    example_slice,
+    export_onnx,
+    layer_outputs_of,
+    parity,
+)
 from training.gate import ungate  # noqa: E402
 from training.model import BiGRUModel, ModelConfig  # noqa: E402
 
@@ -146,3 +153,24 @@ def test_bigru_train_reads_trees_and_entities_and_the_export_parses(own_treebank
         inside = range(s["token_start"], s["token_end"])
         assert all(tokens[i]["head"] in inside for i in inside)  # heads never leave a sentence
         assert sum(tokens[i]["head"] == i for i in inside) == 1  # one root
+
+
+def test_each_sentence_gets_the_same_outputs_alone_as_in_the_padded_batch(
+    parsing_model: BiGRUModel, onnx_path: Path
+) -> None:
+    """Exactly for the heads' logits (the gated morphology layer runs as the tagger does,
+    whatever the batch); the parse's features to float32 rounding: ONNX Runtime's products in
+    the parsing layer round a row differently in a batch than alone (within 1e-6)."""
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inputs = {i.name for i in session.get_inputs()}
+    every = ["upos_logits", "xpos_logits", PARSE]
+    gates = gate_feeds(inputs, every, layer_outputs_of(parsing_model))
+    batch = example_batch(LENGTHS, vocab=2000)
+    together = session.run(every, {**batch, **gates})
+    for i, n in enumerate(LENGTHS):
+        alone = session.run(every, {**example_slice(batch, i, n), **gates})
+        for name, a, t in zip(every, alone, together, strict=True):
+            if name == PARSE:
+                np.testing.assert_allclose(a[0], t[i, :n], rtol=1e-5, atol=1e-6, err_msg=name)
+            else:
+                np.testing.assert_array_equal(a[0], t[i, :n], err_msg=name)
