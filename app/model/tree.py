@@ -8,6 +8,9 @@ has several root children, the ROOT_CANDIDATES of them whose root arcs score hig
 tried as the only one, and the best total is kept. Trying every one would be exact, but a
 sentence of n words could then cost n runs of Chu-Liu/Edmonds, and a request decides n.
 
+A sentence of more than EXACT_WORDS words whose best heads make no tree is repaired greedily
+(`_greedy`), so that no sentence costs more than about 100^3 steps.
+
 Scores are (n + 1, n + 1) [dependent, head] with node 0 the root: row 0 is ignored, column 0 is
 each word's score for being the root's child.
 """
@@ -18,6 +21,9 @@ import numpy as np
 
 _NEVER = -np.inf
 ROOT_CANDIDATES = 2
+# Chu-Liu/Edmonds costs up to n contractions of an n x n matrix: past this many words a sentence
+# whose best heads make no tree is repaired greedily instead, in n steps of n.
+EXACT_WORDS = 100
 
 
 def tree(scores: np.ndarray) -> np.ndarray:
@@ -26,6 +32,8 @@ def tree(scores: np.ndarray) -> np.ndarray:
     heads = s.argmax(1)
     if _is_tree(heads):
         return heads
+    if len(s) - 1 > EXACT_WORDS:
+        return _greedy(s)
     heads = _chu_liu_edmonds(s)
     roots = np.flatnonzero(heads[1:] == 0) + 1
     if len(roots) == 1:
@@ -41,6 +49,27 @@ def tree(scores: np.ndarray) -> np.ndarray:
         if total > best_total:
             best, best_total = candidate, total
     return best
+
+
+def _greedy(s: np.ndarray) -> np.ndarray:
+    """A tree grown from the root as Prim's algorithm grows one: the word whose root arc scores
+    highest is the root's only child, then, one at a time, the word outside the tree with the
+    best arc to a word inside it joins it by that arc."""
+    n = len(s) - 1
+    heads = np.zeros(n + 1, dtype=np.int64)
+    first = int(np.argmax(s[1:, 0])) + 1
+    inside = np.zeros(n + 1, dtype=bool)
+    inside[[0, first]] = True
+    best = s[:, first].copy()  # each word's best arc into the tree, and its head
+    best_head = np.full(n + 1, first)
+    for _ in range(n - 1):
+        best[inside] = _NEVER
+        word = int(np.argmax(best))
+        heads[word], inside[word] = best_head[word], True
+        better = s[:, word] > best
+        best[better], best_head[better] = s[better, word], word
+    heads[first] = 0
+    return heads
 
 
 def _prepared(scores: np.ndarray) -> np.ndarray:
@@ -79,11 +108,25 @@ def _cycle(heads: np.ndarray) -> np.ndarray | None:
 
 
 def _chu_liu_edmonds(s: np.ndarray) -> np.ndarray:
-    """The maximum spanning arborescence from node 0 of prepared scores (recursive)."""
-    heads = s.argmax(1)
-    cycle = _cycle(heads)
-    if cycle is None:
-        return heads
+    """The maximum spanning arborescence from node 0 of prepared scores. Each cycle is contracted
+    in turn, keeping only what expanding it back needs (vectors), so that a sentence of n words
+    holds one score matrix at a time, not one per contraction."""
+    contractions = []
+    while (cycle := _cycle(heads := s.argmax(1))) is not None:
+        s, expand = _contract(s, heads, cycle)
+        contractions.append(expand)
+    for heads_before, rest, head_in_cycle, breaker in reversed(contractions):
+        m = len(rest)
+        out = heads_before.copy()
+        inner = heads[1:m]  # the heads the contracted graph gave rest[1:]
+        out[rest[1:]] = np.where(inner == m, head_in_cycle[1:], rest[np.minimum(inner, m - 1)])
+        out[breaker[heads[m]]] = rest[heads[m]]
+        heads = out
+    return heads
+
+
+def _contract(s: np.ndarray, heads: np.ndarray, cycle: np.ndarray):
+    """The scores with `cycle` as one node (the last), and what expanding it back needs."""
     inside = np.zeros(len(s), dtype=bool)
     inside[cycle] = True
     rest = np.flatnonzero(~inside)  # rest[0] is the root
@@ -98,11 +141,4 @@ def _chu_liu_edmonds(s: np.ndarray) -> np.ndarray:
     entering = s[np.ix_(cycle, rest)] - s[cycle, heads[cycle]][:, None]
     sub[m, :m] = entering.max(0)
     breaker = cycle[entering.argmax(0)]
-    sub_heads = _chu_liu_edmonds(sub)
-    out = heads.copy()
-    for i in range(1, m):
-        h = sub_heads[i]
-        out[rest[i]] = head_in_cycle[i] if h == m else rest[h]
-    h = sub_heads[m]
-    out[breaker[h]] = rest[h]
-    return out
+    return sub, (heads, rest, head_in_cycle, breaker)

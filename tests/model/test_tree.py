@@ -5,6 +5,7 @@ of Chu-Liu/Edmonds runs however many words want the root."""
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from unittest.mock import patch
 
 import numpy as np
@@ -63,14 +64,15 @@ def test_the_tree_is_well_formed_and_the_best_when_every_root_child_is_tried(
 
 
 def test_many_words_wanting_the_root_cost_a_bounded_number_of_runs() -> None:
-    scores = np.random.default_rng(0).normal(size=(301, 301))
+    n = tree_module.EXACT_WORDS
+    scores = np.random.default_rng(0).normal(size=(n + 1, n + 1))
     scores[1:, 0] = 10.0  # every word's best head is the root
     runs = []
     real = tree_module._chu_liu_edmonds
     with patch.object(tree_module, "_chu_liu_edmonds", lambda s: runs.append(len(s)) or real(s)):
         heads = tree(scores)
     assert well_formed(heads)
-    assert runs.count(301) == 1 + tree_module.ROOT_CANDIDATES  # its contractions are smaller
+    assert runs.count(n + 1) == 1 + tree_module.ROOT_CANDIDATES  # its contractions are smaller
 
 
 @settings(max_examples=50, deadline=None)
@@ -93,3 +95,33 @@ def test_two_roots_and_a_cycle_are_repaired() -> None:
     scores[3, 1] = -2.0
     heads = tree(scores)
     assert well_formed(heads) and heads.tolist() == [0, 0, 1, 1, 3]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(101, 400).flatmap(
+        lambda n: arrays(np.float64, (n + 1, n + 1), elements=st.floats(-5, 5, width=32))
+    )
+)
+def test_sentences_over_the_exact_limit_get_a_tree_without_chu_liu_edmonds(
+    scores: np.ndarray,
+) -> None:
+    with patch.object(tree_module, "_chu_liu_edmonds", side_effect=AssertionError("not run")):
+        heads = tree(scores)
+    assert well_formed(heads)
+
+
+def test_a_tree_of_many_cycles_holds_one_score_matrix_at_a_time() -> None:
+    """Every word's best head is its neighbour's: n/2 two-word cycles, contracted one by one,
+    in memory for about one matrix (each contraction's kept, n^3 bytes in all, would not be)."""
+    n = tree_module.EXACT_WORDS
+    scores = np.full((n + 1, n + 1), -10.0)
+    for i in range(1, n, 2):
+        scores[i, i + 1] = scores[i + 1, i] = 0.0
+    scores[1:, 0] = -5.0
+    tracemalloc.start()
+    heads = tree(scores)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert well_formed(heads)
+    assert peak < 8 * scores.nbytes
