@@ -80,9 +80,11 @@ def configure_logging(json_lines: bool, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [queued]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+    for name in ("uvicorn", "uvicorn.error"):  # at the root's level, whatever set them before
+        uvicorn_log = logging.getLogger(name)
+        uvicorn_log.handlers[:] = []
+        uvicorn_log.propagate, uvicorn_log.disabled = True, False
+        uvicorn_log.setLevel(logging.NOTSET)
     # the edge logs each request with its id; uvicorn's own line would repeat it
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False

@@ -89,7 +89,10 @@ def configured() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     loggers = {name: logging.getLogger(name) for name in UVICORN}
-    saved = {name: (log.handlers[:], log.propagate) for name, log in loggers.items()}
+    saved = {
+        name: (log.handlers[:], log.propagate, log.level, log.disabled)
+        for name, log in loggers.items()
+    }
     fields = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
     collected = {name: getattr(logging, name) for name in fields}
     listener = logs._listener
@@ -100,9 +103,10 @@ def configured() -> Iterator[None]:
         logs._listener = listener
         for name, value in collected.items():
             setattr(logging, name, value)
-        for name, (uvicorn_handlers, propagate) in saved.items():
+        for name, (uvicorn_handlers, propagate, log_level, disabled) in saved.items():
             loggers[name].handlers[:] = uvicorn_handlers
-            loggers[name].propagate = propagate
+            loggers[name].propagate, loggers[name].disabled = propagate, disabled
+            loggers[name].setLevel(log_level)
         root.handlers[:] = handlers
         root.setLevel(level)
 

@@ -159,7 +159,10 @@ def test_make_command_is_a_target(argv: list[str]) -> None:
 
 
 def test_make_serve_runs_the_app() -> None:
-    dry = subprocess.run(["make", "-n", "serve"], cwd=ROOT, capture_output=True, text=True)
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "serve"],  # under `make test` too
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
     assert dry.stdout.splitlines()[-1].endswith("/python -m app"), dry.stdout
 
 

@@ -65,7 +65,8 @@ def _unfold(table: torch.Tensor, folded: np.ndarray) -> np.ndarray:
 
 
 def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
-    """The model an export wrote to `model_dir`, as a BiGRUModel, and its card."""
+    """The model an export wrote to `model_dir`, as a BiGRUModel, and its card; a parsing layer
+    is left out."""
     card = json.loads((model_dir / "card.json").read_text())
     spec = json.loads((model_dir / "model.json").read_text())
     proto = onnx.load(str(model_dir / "model.onnx"))
@@ -74,6 +75,7 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     }
     grus: dict[str, list] = {"tag": [], "sent": []}
     arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
+    arch["parse_hidden"] = 0  # the parsing layer is not read back: `bigru parse` trains a new one
     cfg = ModelConfig(**arch)
     model = BiGRUModel(cfg, teacher.input_table())
     head_weights: list[np.ndarray] = []  # the tagger's per-piece heads, in output order
@@ -81,6 +83,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     morph_in = (2 * cfg.hidden + tag_width, cfg.morph_input)  # its (in, out) shape, if any
     projections: dict[str, np.ndarray] = {}  # each encoder's input projection, if any
     for owner, g in _graphs(proto.graph):
+        if owner == "if_want_parse":
+            continue
         key = "sent" if owner == "if_want_embedding" else "tag"
         for node in g.node:
             if node.op_type == "GRU":
@@ -105,7 +109,8 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
     }
     if cfg.morph_hidden:  # the morphology layer runs after the tagger's GRUs
         state |= _gru_state("morph.gru", grus["tag"][cfg.layers :])
-    for head, w in zip(read_heads(spec), head_weights, strict=True):
+    tagging = [h for h in read_heads(spec) if h.tree is None]
+    for head, w in zip(tagging, head_weights, strict=True):
         state[f"{head.name}.weight"] = _tensor(w)
         state[f"{head.name}.bias"] = _tensor(init[f"model.{head.name}.bias"])
         if head.crf is not None:
