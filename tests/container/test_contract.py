@@ -1,4 +1,4 @@
-"""The HTTP contract of tests/test_api.py, through the load balancer of the compose stack.
+"""The HTTP contract of tests/contract.py, through the load balancer of the compose stack.
 
 Every test there that takes the shared `client` runs here too, with `client` going through
 the load balancer to the two replicas (tests/container/conftest.py). Tests that build an app of
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from tests import test_api
+from tests import contract
 
 # Tests that hold only in-process, and why.
 IN_PROCESS_ONLY = {
@@ -18,9 +18,9 @@ IN_PROCESS_ONLY = {
     "test_request_id_in_and_out",
 }
 
-spec = test_api.spec  # a fixture those tests take
+spec = contract.spec  # a fixture those tests take
 
-for _name, _test in vars(test_api).items():
+for _name, _test in vars(contract).items():
     if (
         _name.startswith("test_")
         and _name not in IN_PROCESS_ONLY
