@@ -1,2 +1,2 @@
 # A package, so that this directory's conftest.py is not imported under the name `conftest`,
-# which tests/test_api.py imports its helpers from.
+# which the tests at the top of tests/ are collected beside.
