@@ -64,24 +64,14 @@ def _unfold(table: torch.Tensor, folded: np.ndarray) -> np.ndarray:
     return W_T.T.astype(np.float32)
 
 
-def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
-    """The model an export wrote to `model_dir`, as a BiGRUModel, and its card; a parsing layer
-    is left out."""
-    card = json.loads((model_dir / "card.json").read_text())
-    spec = json.loads((model_dir / "model.json").read_text())
-    proto = onnx.load(str(model_dir / "model.onnx"))
-    init = {
-        t.name: numpy_helper.to_array(t) for _, g in _graphs(proto.graph) for t in g.initializer
-    }
+def _weights(proto: onnx.ModelProto, init: dict[str, np.ndarray], cfg: ModelConfig):
+    """The graph's GRUs per encoder, the tagger's per-piece heads in output order and each
+    encoder's input projection, read from its nodes (the parsing layer's left out)."""
     grus: dict[str, list] = {"tag": [], "sent": []}
-    arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
-    arch["parse_hidden"] = 0  # the parsing layer is not read back: `bigru parse` trains a new one
-    cfg = ModelConfig(**arch)
-    model = BiGRUModel(cfg, teacher.input_table())
-    head_weights: list[np.ndarray] = []  # the tagger's per-piece heads, in output order
+    head_weights: list[np.ndarray] = []
     tag_width = (cfg.tag_input or cfg.emb_dim) + cfg.case_dim + (cfg.lex_dim if cfg.lex_rows else 0)
     morph_in = (2 * cfg.hidden + tag_width, cfg.morph_input)  # its (in, out) shape, if any
-    projections: dict[str, np.ndarray] = {}  # each encoder's input projection, if any
+    projections: dict[str, np.ndarray] = {}
     for owner, g in _graphs(proto.graph):
         if owner == "if_want_parse":
             continue
@@ -98,6 +88,23 @@ def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
                     projections["morph"] = w.T
                 elif key == "tag":
                     head_weights.append(w.T)
+    return grus, head_weights, projections
+
+
+def recover(model_dir: Path) -> tuple[BiGRUModel, dict]:
+    """The model an export wrote to `model_dir`, as a BiGRUModel, and its card; a parsing layer
+    is left out."""
+    card = json.loads((model_dir / "card.json").read_text())
+    spec = json.loads((model_dir / "model.json").read_text())
+    proto = onnx.load(str(model_dir / "model.onnx"))
+    init = {
+        t.name: numpy_helper.to_array(t) for _, g in _graphs(proto.graph) for t in g.initializer
+    }
+    arch = {k: v for k, v in card["architecture"].items() if k in ModelConfig.__dataclass_fields__}
+    arch["parse_hidden"] = 0  # the parsing layer is not read back: `bigru parse` trains a new one
+    cfg = ModelConfig(**arch)
+    model = BiGRUModel(cfg, teacher.input_table())
+    grus, head_weights, projections = _weights(proto, init, cfg)
     for key in ("tag", "sent"):  # folded by the export: recovered from the table they came from
         if f"model.folded_{key}" in init:
             projections[key] = _unfold(model.table, init[f"model.folded_{key}"])
