@@ -49,6 +49,7 @@ async def ort_runs(client: httpx.AsyncClient, task: str) -> float:
     return float(match.group(1))
 
 
+@pytest.mark.slow  # seconds: kept out of make test-fast
 async def test_concurrent_requests_are_batched_and_exact(
     serve: Callable, make_settings: Callable[..., Settings]
 ) -> None:
@@ -93,6 +94,7 @@ def without_parse_scores(answers: list[list[dict]]) -> list[list[dict]]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow  # seconds: kept out of make test-fast
 async def test_a_disconnected_client_is_not_run(make_settings: Callable[..., Settings]) -> None:
     # the sentence waits 2 s for company: time enough to see it queued on a busy machine
     app = create_app(make_settings(max_wait_ms=2000))

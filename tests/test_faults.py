@@ -97,6 +97,7 @@ class OneBadRun:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow  # seconds: kept out of make test-fast
 async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_id(
     model_dir: Path,
     serve: Callable[..., Any],

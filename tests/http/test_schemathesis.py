@@ -50,6 +50,7 @@ def _stop_the_app() -> Iterator[None]:
     shutdown_lifespans()
 
 
+@pytest.mark.slow  # seconds: kept out of make test-fast
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: Any) -> None:

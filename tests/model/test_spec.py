@@ -121,6 +121,7 @@ def test_crf_shapes_must_match_the_labels(model_copy: Path) -> None:
         ModelSpec.load(model_copy)
 
 
+@pytest.mark.slow  # seconds: kept out of make test-fast
 def test_heads_listed_in_model_json_serve_as_the_label_lists_do(
     model_dir: Path, model_copy: Path
 ) -> None:
