@@ -242,14 +242,15 @@ class TagDecoder:
                 tags[head.name] = HeadTags([head.labels[k] for k in ids.tolist()], best)
             if head.name == "upos":
                 upos_ids = ids
-        words = [w for f in features for w in f.words]
+        lemma_heads = [h.name for h in self.heads if h.lemma and h.name in needed]
+        words = [w for f in features for w in f.words] if refiner or lemma_heads else []
         if refiner is not None:
             tags |= refiner.refine(words, upos_ids, word_probs)
-        for head in self.heads:
-            if head.lemma and head.name in tags:
-                scripts = tags[head.name]
+        for name in lemma_heads:  # the words' lemmas, made by their scripts
+            if name in tags:
+                scripts = tags[name]
                 lemmas = [apply_script(w, s) for w, s in zip(words, scripts.labels, strict=True)]
-                tags[head.name] = HeadTags(lemmas, scripts.scores)
+                tags[name] = HeadTags(lemmas, scripts.scores)
         order = [h.name for h in self.heads if h.name in tags]
         return [{name: tags[name].slice(a, b) for name in order} for a, b in pieces.spans()]
 
