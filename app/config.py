@@ -36,7 +36,11 @@ class Settings(BaseSettings):
     port: int = Field(8000, validation_alias="PORT", ge=0, le=65535)
     shutdown_timeout: float = 10.0  # seconds uvicorn waits for in-flight requests on SIGTERM
 
-    model_dir: Path = DEFAULT_MODEL_DIR
+    model_dir: Path = DEFAULT_MODEL_DIR  # one model, named after its folder
+    # A folder of model folders, each a model named after its folder (app.model.repository);
+    # when set, it wins over model_dir. default_model answers requests that name no model.
+    models_dir: Path | None = None
+    default_model: str | None = None
     providers: CommaList = ["cpu"]  # in order of preference; CPU is always appended
     intra_op_threads: int = Field(1, ge=0)  # per run; 0 lets ORT pick
     # Server processes, each with its own model and workers; "auto" (the default): one per
@@ -73,6 +77,12 @@ class Settings(BaseSettings):
         if self.workers == 0:
             self.workers = max(1, usable_cores() // self.processes)
         return self
+
+    @field_validator("models_dir", "default_model", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """compose passes an unset `${VAR:-}` on as an empty string."""
+        return None if value == "" else value
 
     @field_validator("processes", mode="before")
     @classmethod

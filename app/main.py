@@ -1,6 +1,6 @@
-"""The app: `create_app(settings)` wires the layers (the model's backend, the batcher and engine
-of core, the HTTP edge, dispatcher and FastAPI app); `run()` serves it with uvicorn
-(`python -m app`)."""
+"""The app: `create_app(settings)` wires the layers (each model's backend, the batcher they
+share and an engine per model in core, the HTTP edge, dispatcher and FastAPI app); `run()`
+serves it with uvicorn (`python -m app`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from types import FrameType
 from typing import Any
@@ -27,6 +27,8 @@ from app.config import Settings
 from app.core.admission import MemoryBudget, MiB, Sizing
 from app.core.batcher import Batcher
 from app.core.engine import Engine
+from app.core.models import Models
+from app.core.off_loop import OffLoop
 from app.core.queue import BatchLimits
 from app.http import edge
 from app.http.api import documented_app
@@ -34,41 +36,64 @@ from app.http.protocol import OneWriteProtocol
 from app.logs import configure_logging
 from app.memory import give_back_memory, memory_limit, rss_bytes
 from app.metrics import Metrics
-from app.model.backend import Backend, OnnxBackend
+from app.model.backend import Backend
 from app.model.errors import ModelLoadError
+from app.model.repository import Repository, default_among
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, backend: Backend | None = None) -> edge.Edge:
-    """The service; `backend` is loaded from `settings.model_dir` at startup unless given."""
+def create_app(
+    settings: Settings | None = None, backends: Mapping[str, Backend] | None = None
+) -> edge.Edge:
+    """The service; its models are loaded at startup from the settings' model folders, unless
+    `backends` are given (by name; the default picked among them as among folders)."""
     settings = settings or Settings()
     metrics = Metrics()
     memory = MemoryBudget(settings.admission_timeout)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loaded = backend or await asyncio.to_thread(
-            OnnxBackend, settings.model_dir, settings.providers, settings.intra_op_threads
-        )
-        limits = BatchLimits.from_settings(settings)
-        batcher = Batcher(loaded, limits, metrics, settings.workers)
+        loaded, default = await asyncio.to_thread(_load, settings, backends)
+        batcher = Batcher(loaded, BatchLimits.from_settings(settings), metrics, settings.workers)
         batcher.start()
-        engine = Engine(loaded.spec, batcher, settings, loaded.providers)
+        off_loop = OffLoop()
+        models = Models(
+            {
+                name: Engine(name, b.spec, batcher.for_model(name), settings, b.providers, off_loop)
+                for name, b in loaded.items()
+            },
+            default,
+        )
         try:
-            await engine.warm_up()
+            for engine in models.engines.values():
+                await engine.warm_up()
             app.state.memory_sizing = _size(memory, settings)
-            app.state.engine = engine  # from here /health is 200
-            log.info("ready")
+            app.state.models = models  # from here /health is 200
+            log.info("ready: models %s, %s by default", models.names, default)
             yield
         finally:
-            app.state.engine = None
+            app.state.models = None
             await batcher.stop()  # uvicorn has already let in-flight requests finish
-            engine.off_loop.close()
+            off_loop.close()
 
     app = documented_app(settings, metrics, lifespan)
     app.state.memory_budget = memory
     return edge.build(app, settings, metrics, memory)
+
+
+def _load(
+    settings: Settings, backends: Mapping[str, Backend] | None
+) -> tuple[Mapping[str, Backend], str]:
+    """The models by name, and the default's name."""
+    if backends is not None:
+        return backends, default_among(list(backends), settings.default_model)
+    repository = _repository(settings)
+    return repository.load(settings.providers, settings.intra_op_threads), repository.default
+
+
+def _repository(settings: Settings) -> Repository:
+    return Repository.find(settings.model_dir, settings.models_dir, settings.default_model)
 
 
 def _size(memory: MemoryBudget, settings: Settings) -> Sizing:
@@ -134,7 +159,7 @@ def run() -> None:
         sys.exit(f"bigru-serve: bad settings: {e}".replace("\n", " "))
     configure_logging(settings.log_json, settings.log_level)
     try:
-        backend = OnnxBackend(settings.model_dir, settings.providers, settings.intra_op_threads)
+        backends = _repository(settings).load(settings.providers, settings.intra_op_threads)
     except ModelLoadError as e:
         sys.exit(f"bigru-serve: cannot load the model: {e}".replace("\n", " "))
     options: dict[str, Any] = {
@@ -147,12 +172,12 @@ def run() -> None:
         "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
     if settings.processes > 1:
-        del backend  # checked; each process loads its own
+        del backends  # checked; each process loads its own
         gc.collect()
         give_back_memory()  # the supervisor stays beside the server processes
         _run_processes(settings, options)
         return
-    server = uvicorn.Server(_Config(create_app(settings, backend), **options))
+    server = uvicorn.Server(_Config(create_app(settings, backends), **options))
     with suppress(KeyboardInterrupt):  # the re-raised Ctrl-C, after the same graceful shutdown
         server.run()
     if not server.started:

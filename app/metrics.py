@@ -28,10 +28,17 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
-            "bigru_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+            "bigru_requests",
+            "HTTP requests by route, status and model (empty: none chosen yet)",
+            ["route", "status", "model"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "bigru_request_seconds", "HTTP request latency", ["route"], buckets=_SECONDS, registry=r
+            "bigru_request_seconds",
+            "HTTP request latency",
+            ["route", "model"],
+            buckets=_SECONDS,
+            registry=r,
         )
         self.queue_size = Gauge(
             "bigru_queue_size",
@@ -40,18 +47,25 @@ class Metrics:
             multiprocess_mode="livesum",  # over the processes alive
         )
         self.batch_size = Histogram(
-            "bigru_batch_size", "Sentences per ORT run", buckets=_SIZES, registry=r
+            "bigru_batch_size", "Sentences per ORT run", ["model"], buckets=_SIZES, registry=r
         )
         self.batch_tokens = Histogram(
-            "bigru_batch_tokens", "Padded pieces (B*T) per ORT run", buckets=_TOKENS, registry=r
+            "bigru_batch_tokens",
+            "Padded pieces (B*T) per ORT run",
+            ["model"],
+            buckets=_TOKENS,
+            registry=r,
         )
         self.inference_seconds = Histogram(
             "bigru_inference_seconds",
             "Time in one model run: a batch padded, run on ONNX Runtime and decoded",
+            ["model"],
             buckets=_SECONDS,
             registry=r,
         )
-        self.ort_runs = Counter("bigru_ort_runs", "ORT runs by task", ["task"], registry=r)
+        self.ort_runs = Counter(
+            "bigru_ort_runs", "ORT runs by task and model", ["task", "model"], registry=r
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type: this process's metrics, or with several

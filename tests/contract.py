@@ -148,12 +148,17 @@ def test_embed_word_limit_counts_every_word(model_dir: Path) -> None:
 
 
 def test_openai_embeddings_float_and_base64(client: TestClient, model_dir: Path) -> None:
-    body = {"input": TEXTS[:2], "model": "anything"}
+    model = client.get("/info").json()["model"]["name"]
+    body = {"input": TEXTS[:2], "model": model}
     floats = client.post("/v1/embeddings", json=body).json()
     b64 = client.post("/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
     assert floats.keys() == {"object", "data", "model", "usage"}
     assert floats["object"] == "list"
-    assert floats["model"] == client.get("/info").json()["model"]["name"]
+    assert floats["model"] == model
+    unknown = client.post("/v1/embeddings", json={**body, "model": "text-embedding-3-small"})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "model_not_found"
+    assert model in unknown.json()["error"]["message"]  # it lists the names
     assert [d["index"] for d in floats["data"]] == [0, 1]
     assert floats["data"][0]["object"] == "embedding"
     # the same float32 values as /embed's, in the same digits
@@ -395,13 +400,14 @@ def test_info(client: TestClient, model_dir: Path, spec: dict) -> None:
 
 def test_metrics(client: TestClient) -> None:
     client.post("/tag", json={"inputs": "Hello there."})
+    model = client.get("/info").json()["model"]["name"]
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     for name in (
-        'bigru_requests_total{route="/tag",status="200"}',
-        'bigru_request_seconds_bucket{le="0.005",route="/tag"}',
-        'bigru_ort_runs_total{task="tag"}',
-        'bigru_ort_runs_total{task="embed"}',
+        f'bigru_requests_total{{model="{model}",route="/tag",status="200"}}',
+        f'bigru_request_seconds_bucket{{le="0.005",model="{model}",route="/tag"}}',
+        f'bigru_ort_runs_total{{model="{model}",task="tag"}}',
+        f'bigru_ort_runs_total{{model="{model}",task="embed"}}',
         "bigru_queue_size ",
         "bigru_batch_size_bucket",
         "bigru_batch_tokens_bucket",

@@ -81,3 +81,14 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     for name, field in Settings.model_fields.items():
         env = field.validation_alias or f"BIGRU_{name.upper()}"
         assert f"| `{env}` |" in readme, f"{env} is not in the README's configuration table"
+
+
+def test_a_model_repository_and_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (Settings().models_dir, Settings().default_model) == (None, None)
+    monkeypatch.setenv("BIGRU_MODELS_DIR", "/srv/models")
+    monkeypatch.setenv("BIGRU_DEFAULT_MODEL", "drugs")
+    s = Settings()
+    assert (s.models_dir, s.default_model) == (Path("/srv/models"), "drugs")
+    monkeypatch.setenv("BIGRU_MODELS_DIR", "")  # compose's `${MODELS_DIR:-}`, unset
+    monkeypatch.setenv("BIGRU_DEFAULT_MODEL", "")
+    assert (Settings().models_dir, Settings().default_model) == (None, None)

@@ -105,7 +105,7 @@ async def test_an_ort_error_fails_only_its_batch_and_is_logged_with_the_request_
 ) -> None:
     real = OnnxBackend(model_dir, ["cpu"], 1)
     bad_run = OneBadRun(real)
-    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), Hooked(real, bad_run))
+    app = create_app(Settings(model_dir=model_dir, max_batch_size=1), {"m": Hooked(real, bad_run)})
     texts = ["Alice lives in Paris.", "Bob works for Acme.", "It rained."]
     lines = io.StringIO()
     handler = logs.log_handler(json_lines=True, stream=lines)

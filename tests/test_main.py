@@ -36,19 +36,34 @@ async def test_the_app_is_ready_once_warm_with_its_memory_budget_and_stops_its_w
         max_batch_tokens=256,
         max_tokens_per_input=16,
     )
-    app = main.create_app(settings, OnnxBackend(model_dir, ["cpu"], 1))
-    assert app.state.engine is None
+    app = main.create_app(settings, {"bigru-en": OnnxBackend(model_dir, ["cpu"], 1)})
+    assert app.state.models is None
     async with serve(app) as client:
         assert (await client.get("/health")).status_code == 200
-        engine = app.state.engine
+        engine = app.state.models.default
         assert engine.batcher.workers == 1
         sizing = app.state.memory_sizing
         assert (sizing.limit, sizing.processes, sizing.target) == (4096 * MiB, 1, 0.5)
         assert sizing.supervisor == 0 and sizing.idle > 0  # the peak held, warmed up
         assert sizing.budget is not None and app.state.memory_budget.budget == sizing.budget
-    assert app.state.engine is None
+    assert app.state.models is None
     with pytest.raises(NotReadyError):  # the batcher has stopped
         engine.batcher.submit("tag", [])
+
+
+def test_a_model_folder_that_fails_stops_the_server_with_one_line(
+    model_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repository = tmp_path / "models"
+    repository.mkdir()
+    (repository / "good").symlink_to(model_copy)
+    (repository / "broken").mkdir()  # no model in it
+    monkeypatch.setenv("BIGRU_MODELS_DIR", str(repository))
+    with pytest.raises(SystemExit) as stopped:
+        main.run()
+    message = str(stopped.value.code)
+    assert message.startswith("bigru-serve: cannot load the model: ") and "\n" not in message
+    assert f"model folder {repository / 'broken'}: " in message and "not found" in message
 
 
 def test_bad_settings_exit_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

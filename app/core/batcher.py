@@ -1,7 +1,11 @@
 """Dynamic batching: sentences from concurrent requests share model runs.
 
-The backend offers tasks (tag, embed, segment a batch); the batcher decides which sentences run
-together. Its queues (app.core.queue) are shared under one lock by `workers` threads. A free
+Each model's backend offers tasks (tag, embed, segment a batch); the batcher decides which
+sentences run together. One batcher serves every model of the server: its queues
+(app.core.queue) are shared under one lock by `workers` threads, a batch is one model's and one
+task's, and the models take turns, so the queue limit, the workers and the drain are the
+server's, whatever the number of models (a limit per model would let each hold a full queue's
+memory). A model's engine sees its own tasks only (`ModelBatcher`). A free
 worker takes the next batch itself, at once: whatever is queued, up to `max_batch_size`
 sentences or `max_batch_tokens` padded pieces. Batches grow by themselves while the previous
 ones run, so light load pays no wait and heavy load gets full batches (as TEI's queue does);
@@ -12,7 +16,7 @@ threads, never on the event loop, so a busy loop (parsing, tokenizing, JSON) doe
 next batch.
 
 Each `submit` (one request) gets one future for all its sentences. `workers` batches run at once
-on the one session (ORT's `Run` is thread-safe and releases the GIL): ORT's GRU hardly gains
+on a model's one session (ORT's `Run` is thread-safe and releases the GIL): ORT's GRU hardly gains
 from a second intra-op thread, while two runs side by side use two cores. While all workers are
 busy, the queue grows and the next batch is fuller. The model is length-exact: a sentence gets
 the same results in any batch.
@@ -25,11 +29,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from app.core.errors import BackendError, InputTooLargeError, NotReadyError, OverloadedError
-from app.core.queue import BatchLimits, Item, Lane, Queues, Request
+from app.core.queue import BatchLimits, Item, Job, Lane, Queues, Request
 from app.metrics import Metrics
 from app.model.backend import Backend
 from app.model.errors import RunError
@@ -43,16 +47,22 @@ _BULK_SHARE = 16
 
 class Batcher:
     def __init__(
-        self, backend: Backend, limits: BatchLimits, metrics: Metrics, workers: int = 1
+        self,
+        backends: Mapping[str, Backend],
+        limits: BatchLimits,
+        metrics: Metrics,
+        workers: int = 1,
     ) -> None:
-        tasks = {"tag": backend.tag, "embed": backend.embed, "segment": backend.segment}
-        self._tasks: dict[str, Callable[[list[Features]], list[Any]]] = {
-            task: tasks[task] for task in backend.spec.tasks
+        """`backends`: each model's, by the name requests give it."""
+        self._jobs: dict[Job, Callable[[list[Features]], list[Any]]] = {
+            (name, task): _task(backend, task)
+            for name, backend in backends.items()
+            for task in backend.spec.tasks
         }
         self.limits = limits
         self.metrics = metrics
         self.workers = workers
-        self._queues = Queues(self._tasks, limits)
+        self._queues = Queues(self._jobs, limits)
         self._changed = threading.Condition()  # guards the queues and `_closing`
         self._closing = False
         self._threads: list[threading.Thread] = []
@@ -81,8 +91,11 @@ class Batcher:
         for thread in self._threads:
             await asyncio.to_thread(thread.join)
 
+    def for_model(self, name: str) -> ModelBatcher:
+        return ModelBatcher(self, name)
+
     def submit(
-        self, task: str, sentences: Sequence[Features], bulk: bool = False
+        self, job: Job, sentences: Sequence[Features], bulk: bool = False
     ) -> asyncio.Future[list[Any]]:
         """Queue all `sentences` of one request, or none of them (OverloadedError). The future
         gives their results in order, or the error of the first batch of theirs that failed.
@@ -102,12 +115,12 @@ class Batcher:
         with self._changed:
             if self.queued + len(items) > self.limits.max_queue:
                 raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
-            self._queues.add((task, bulk), items)
+            self._queues.add((job, bulk), items)
             self.metrics.queue_size.set(self.queued)
             self._changed.notify()
         return request.future
 
-    async def feed(self, task: str, sentences: Sequence[Features]) -> list[Any]:
+    async def feed(self, job: Job, sentences: Sequence[Features]) -> list[Any]:
         """Every result of `sentences`, in order, however many: more than a batch holds go in
         the bulk lane, in parts of at most a sixteenth of the queue, two at a time. So a
         document is never refused for its size alone, while a full queue still refuses new
@@ -115,14 +128,14 @@ class Batcher:
         bulk = len(sentences) > self.limits.max_batch_size
         part = max(1, self.limits.max_queue // _BULK_SHARE)
         if len(sentences) <= part:
-            return await self.submit(task, sentences, bulk)
+            return await self.submit(job, sentences, bulk)
         results: list[Any] = []
         pending: deque[asyncio.Future[list[Any]]] = deque()
         try:
             for i in range(0, len(sentences), part):
                 while True:
                     try:
-                        pending.append(self.submit(task, sentences[i : i + part], bulk))
+                        pending.append(self.submit(job, sentences[i : i + part], bulk))
                         break
                     except OverloadedError:
                         if not pending:  # nothing of ours to wait for: the service is full
@@ -155,7 +168,7 @@ class Batcher:
         while (batch := self._next_batch()) is not None:
             self._run(*batch)
 
-    def _next_batch(self) -> tuple[str, list[Item]] | None:
+    def _next_batch(self) -> tuple[Job, list[Item]] | None:
         """Wait for the oldest live sentence and its company, then take a batch. None when
         closing and nothing is left."""
         queues = self._queues
@@ -185,25 +198,26 @@ class Batcher:
                 return
             self._changed.wait(remaining)
 
-    def _run(self, task: str, batch: list[Item]) -> None:
-        """On a worker thread: run the task on the batch; the results (or the batch's error) go
-        to the event loop in one call, after the run is counted (a client that reads /metrics
-        once answered sees its run)."""
+    def _run(self, job: Job, batch: list[Item]) -> None:
+        """On a worker thread: run the job's task on the batch; the results (or the batch's
+        error) go to the event loop in one call, after the run is counted (a client that reads
+        /metrics once answered sees its run)."""
         features = [item.features for item in batch]
         B, T = len(batch), max(item.length for item in batch)
+        model, task = job
         try:  # anything that escapes would end this worker and leave the batch's requests hanging
             start = time.perf_counter()
-            results = self._tasks[task](features)
-            self.metrics.inference_seconds.observe(time.perf_counter() - start)
+            results = self._jobs[job](features)
+            self.metrics.inference_seconds.labels(model).observe(time.perf_counter() - start)
         except Exception as e:  # fails this batch only; the workers go on
-            log.error("%s batch of %d failed: %s", task, B, e)
+            log.error("%s batch of %d for %s failed: %s", task, B, model, e)
             message = str(e) if isinstance(e, RunError) else f"inference failed: {e}"
             deliver, what = self._fail, BackendError(message)
         else:
             deliver, what = self._deliver, results
-        self.metrics.ort_runs.labels(task).inc()
-        self.metrics.batch_size.observe(B)
-        self.metrics.batch_tokens.observe(B * T)
+        self.metrics.ort_runs.labels(task, model).inc()
+        self.metrics.batch_size.labels(model).observe(B)
+        self.metrics.batch_tokens.labels(model).observe(B * T)
         self._hand_over(deliver, batch, what)
 
     def _hand_over(
@@ -229,3 +243,32 @@ class Batcher:
         for item in batch:
             if not item.request.future.done():
                 item.request.future.set_exception(error)
+
+
+class ModelBatcher:
+    """One model's way into the shared batcher: what its engine submits names a task only."""
+
+    def __init__(self, batcher: Batcher, model: str) -> None:
+        self.batcher = batcher
+        self.model = model
+        self.limits = batcher.limits
+        self.workers = batcher.workers
+
+    def submit(
+        self, task: str, sentences: Sequence[Features], bulk: bool = False
+    ) -> asyncio.Future[list[Any]]:
+        return self.batcher.submit((self.model, task), sentences, bulk)
+
+    async def feed(self, task: str, sentences: Sequence[Features]) -> list[Any]:
+        return await self.batcher.feed((self.model, task), sentences)
+
+    def check_room(self, n: int) -> None:
+        self.batcher.check_room(n)
+
+    async def room(self) -> None:
+        await self.batcher.room()
+
+
+def _task(backend: Backend, task: str) -> Callable[[list[Features]], list[Any]]:
+    tasks = {"tag": backend.tag, "embed": backend.embed, "segment": backend.segment}
+    return tasks[task]

@@ -21,7 +21,7 @@ import numpy as np
 
 from app.config import Settings
 from app.core.answers import Assembler, TaggedText
-from app.core.batcher import Batcher
+from app.core.batcher import ModelBatcher
 from app.core.errors import (
     EmptyInputError,
     InputTooLargeError,
@@ -55,15 +55,24 @@ class Embeddings:
 
 
 class Engine:
+    """One model's work: `name` is the model's as requests give it."""
+
     def __init__(
-        self, spec: ModelSpec, batcher: Batcher, settings: Settings, providers: list[str]
+        self,
+        name: str,
+        spec: ModelSpec,
+        batcher: ModelBatcher,
+        settings: Settings,
+        providers: list[str],
+        off_loop: OffLoop,
     ) -> None:
+        self.name = name
         self.spec = spec
         self.providers = providers  # active in the ORT session, for /info
         self.batcher = batcher
         self.settings = settings
         self.wordpiece = WordPiece(spec.vocab)
-        self.off_loop = OffLoop()
+        self.off_loop = off_loop  # shared by the models of the process
         self.splitter = Splitter(
             batcher, self.wordpiece, settings, spec.segmenter_threshold, self.off_loop
         )
@@ -180,7 +189,7 @@ class Engine:
         the model orders most telling first."""
         if "embed" not in self.spec.tasks:
             raise NoSentenceEncoderError(
-                f"model {self.spec.name} has no sentence encoder: it tags only (see /info)"
+                f"model {self.name} has no sentence encoder: it tags only (see /info)"
             )
         size = self.spec.embedding_dim
         if dimensions is not None and not 1 <= dimensions <= (size or 0):

@@ -38,3 +38,9 @@ class BackendError(ServiceError):
     """A batch failed in the backend or in its decoding; only that batch's requests see it."""
 
     error_type = "backend"
+
+
+class ModelNotFoundError(ServiceError):
+    """A request names a model the server does not hold."""
+
+    error_type = "model_not_found"

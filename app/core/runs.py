@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.core.answers import Assembler, Entity, Sentence, TaggedText, TaggedToken
-from app.core.batcher import Batcher
+from app.core.batcher import ModelBatcher
 from app.core.errors import OverloadedError
 from app.model.decode import WordTags
 from app.model.featurize import WordPiece, featurize
@@ -103,7 +103,7 @@ def _sizes(item: Input, chunk: int = 4096) -> Iterator[int]:
 async def tag_runs(
     inputs: Sequence[Input],
     heads: list[str] | None,
-    batcher: Batcher,
+    batcher: ModelBatcher,
     wordpiece: WordPiece,
     assembler: Assembler,
     off_loop: OffLoopRun,

@@ -16,7 +16,7 @@ from typing import TypeVar
 import numpy as np
 
 from app.config import Settings
-from app.core.batcher import Batcher
+from app.core.batcher import ModelBatcher
 from app.core.errors import InputTooLargeError
 from app.core.off_loop import OffLoop
 from app.model.featurize import Features, WordPiece
@@ -41,7 +41,7 @@ class Splitter:
 
     def __init__(
         self,
-        batcher: Batcher,
+        batcher: ModelBatcher,
         wordpiece: WordPiece,
         settings: Settings,
         threshold: float | None,

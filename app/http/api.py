@@ -26,14 +26,14 @@ def documented_app(
     metrics: Metrics,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
 ) -> FastAPI:
-    """The FastAPI app; `app.state.engine` is None until `lifespan` sets it."""
+    """The FastAPI app; `app.state.models` is None until `lifespan` sets it."""
     # /docs and /openapi.json are routes of the table, behind the API key like the rest
     app = FastAPI(
         title="bigru-serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.state.engine = None
+    app.state.models = None
     for route in ROUTES:
         app.add_api_route(
             route.path,

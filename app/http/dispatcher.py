@@ -10,6 +10,10 @@ that is not a route (404) and a method a path does not take (405).
 
 A path with one trailing slash is the route without it (`POST /tag/` is /tag): a redirect would
 answer a POST with no body, and some clients would not follow it.
+
+A request names its model in its body's `model`, or in its URL: every POST route is also served
+under `/models/{name}`, so that a client that takes a base URL (Hugging Face's InferenceClient)
+reaches each model by its own. A request that names none gets the default model.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.core.engine import Engine
-from app.core.errors import ServiceError
+from app.core.errors import InvalidInputError, ServiceError
+from app.core.models import Models
 from app.http.connection import Stream
 from app.http.errors import (
     NOT_AN_OBJECT,
@@ -33,6 +38,8 @@ from app.http.guards import authorize, ready
 from app.http.routes import ROUTES, Route
 
 _JSON = b"application/json"
+_MODELS_PREFIX = "/models/"
+MODEL_KEY = "bigru.model"  # in the scope: the name of the model that answered, for the edge
 
 
 class _Post:
@@ -49,32 +56,41 @@ class _Post:
 _POSTS = {route.path: _Post(route) for route in ROUTES if route.method == "POST"}
 
 
-def _post(scope: Scope) -> _Post | None:
-    """The route of a POST request; None for any other request."""
+def model_path(path: str) -> tuple[str | None, str]:
+    """The model a path names (`/models/{name}/...`), if any, and the route's path under it."""
+    if not path.startswith(_MODELS_PREFIX):
+        return None, path
+    name, _, rest = path[len(_MODELS_PREFIX) :].partition("/")
+    return (name, f"/{rest}") if name else (None, path)
+
+
+def _post(scope: Scope) -> tuple[_Post, str | None] | None:
+    """The route of a POST request and the model its URL names; None for any other request."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    path: str = scope["path"]
+    model, path = model_path(scope["path"])
     post = _POSTS.get(path)
     if post is None and len(path) > 1 and path.endswith("/"):
-        return _POSTS.get(path[:-1])
-    return post
+        post = _POSTS.get(path[:-1])
+    return None if post is None else (post, model)
 
 
 class Dispatcher:
     """ASGI: the table's POST routes; every other request goes to `app`."""
 
-    def __init__(self, app: ASGIApp, get_engine: Callable[[], Engine | None], api_key: str | None):
+    def __init__(self, app: ASGIApp, get_models: Callable[[], Models | None], api_key: str | None):
         self.app = app
-        self.get_engine = get_engine
+        self.get_models = get_models
         self.api_key = api_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        post = _post(scope)
-        if post is None:
+        found = _post(scope)
+        if found is None:
             await self.app(scope, receive, send)
             return
+        post, model = found
         try:
-            answer = await self._answer(post, scope, receive)
+            answer = await self._answer(post, model, scope, receive)
             if isinstance(answer, Stream):
                 await answer.send(send)  # an error before its first byte is answered below
                 return
@@ -85,11 +101,14 @@ class Dispatcher:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
 
-    async def _answer(self, post: _Post, scope: Scope, receive: Receive) -> bytes | Stream:
-        """The key, readiness, then the body: its model, then its handler."""
+    async def _answer(
+        self, post: _Post, model: str | None, scope: Scope, receive: Receive
+    ) -> bytes | Stream:
+        """The key, readiness, then the body: its pydantic model, the model it names (or the
+        URL does), then its handler."""
         if post.guarded and self.api_key is not None:
             authorize(self.api_key, _header(scope, b"authorization"))
-        engine = ready(self.get_engine())
+        models = ready(self.get_models())
         raw = await _read_body(receive)
         if not raw or not _json_content(scope):  # pydantic would say "EOF while parsing"
             raise MalformedBodyError(NOT_AN_OBJECT)
@@ -97,7 +116,16 @@ class Dispatcher:
             body: Any = post.body.model_validate_json(raw)
         except ValidationError as e:
             raise MalformedBodyError(validation_message(e.errors(), post.fields)) from None
+        engine = _engine(models, model, getattr(body, "model", None))
+        scope[MODEL_KEY] = engine.name
         return await post.handler(body, engine, receive)
+
+
+def _engine(models: Models, in_url: str | None, in_body: str | None) -> Engine:
+    """The engine of the model the URL or the body names; both may, if they agree."""
+    if in_url is not None and in_body is not None and in_url != in_body:
+        raise InvalidInputError(f"the URL names model {in_url!r} and the body {in_body!r}")
+    return models.get(in_url or in_body)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -25,7 +25,7 @@ from app import logs
 from app.config import Settings
 from app.core.admission import MemoryBudget, request_cost
 from app.core.errors import InputTooLargeError, ServiceError
-from app.http.dispatcher import Dispatcher
+from app.http.dispatcher import MODEL_KEY, Dispatcher, model_path
 from app.http.errors import error_response, service_error_response
 from app.http.routes import ROUTES
 from app.metrics import Metrics
@@ -67,8 +67,8 @@ class Edge:
         self.max_body_bytes = max_body_bytes
         self.memory = memory
         self.ids = RequestIds()
-        self._count: dict[tuple[str, int], Counter] = {}
-        self._seconds: dict[str, Histogram] = {}
+        self._count: dict[tuple[str, int, str], Counter] = {}
+        self._seconds: dict[tuple[str, str], Histogram] = {}
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -161,14 +161,18 @@ class Edge:
             raise InputTooLargeError(f"request body larger than {self.max_body_bytes} bytes")
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
-        route = scope["path"] if scope["path"] in _LABELS else "other"
-        count = self._count.get((route, status))
+        path = model_path(scope["path"])[1]
+        route = path if path in _LABELS else "other"
+        model = scope.get(MODEL_KEY, "")  # "" until a model is chosen: GETs, early errors
+        count = self._count.get((route, status, model))
         if count is None:
-            count = self._count[route, status] = self.metrics.requests.labels(route, str(status))
+            count = self.metrics.requests.labels(route, str(status), model)
+            self._count[route, status, model] = count
         count.inc()
-        histogram = self._seconds.get(route)
+        histogram = self._seconds.get((route, model))
         if histogram is None:
-            histogram = self._seconds[route] = self.metrics.request_seconds.labels(route)
+            histogram = self.metrics.request_seconds.labels(route, model)
+            self._seconds[route, model] = histogram
         histogram.observe(seconds)
         log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, seconds * 1000)
 
@@ -188,7 +192,7 @@ def _content_length(scope: Scope) -> int | None:
 
 def build(fastapi_app: FastAPI, settings: Settings, metrics: Metrics, memory: MemoryBudget) -> Edge:
     """Edge -> CORS (when origins are set) -> dispatcher -> the FastAPI app."""
-    inner: ASGIApp = Dispatcher(fastapi_app, lambda: fastapi_app.state.engine, settings.api_key)
+    inner: ASGIApp = Dispatcher(fastapi_app, lambda: fastapi_app.state.models, settings.api_key)
     if settings.cors_origins:
         inner = CORSMiddleware(
             inner,

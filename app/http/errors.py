@@ -36,6 +36,7 @@ STATUS = {
     "no_sentence_encoder": 400,
     "unauthorized": 401,
     "not_found": 404,
+    "model_not_found": 404,
     "method_not_allowed": 405,
     "http": 400,
     "overloaded": 429,
@@ -61,6 +62,7 @@ _DOCS: dict[int, dict[str, Any]] = {
         "description": "missing or wrong API key (only when the server has one)",
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
+    404: {"description": "no model of that name (`model_not_found`); the message lists them"},
     413: {
         "description": "over a limit: inputs, characters, words or pieces, body size, or more "
         "sentences than the queue holds"

@@ -23,6 +23,13 @@ Text = Annotated[str, AfterValidator(_encodable)]
 Texts = Annotated[list[Text], Field(min_length=1)]
 
 
+# The model a body names (GET /v1/models, or /info `models`); absent or null: the default.
+ModelName = Annotated[
+    str | None,
+    Field(description="the model to answer with; default: the server's", examples=["bigru-en"]),
+]
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 

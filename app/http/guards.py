@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from app.core.engine import Engine
 from app.core.errors import NotReadyError
+from app.core.models import Models
 from app.http.errors import UnauthorizedError
 
 _UNAUTHORIZED = "missing or wrong API key (Authorization: Bearer <key>)"
@@ -28,11 +28,11 @@ def authorize(api_key: str | None, authorization: str | None) -> None:
         raise UnauthorizedError(_UNAUTHORIZED)
 
 
-def ready(engine: Engine | None) -> Engine:
-    """The readiness check: the engine once the model is loaded and warmed up."""
-    if engine is None:
+def ready(models: Models | None) -> Models:
+    """The readiness check: the models once every one is loaded and warmed up."""
+    if models is None:
         raise NotReadyError("the model is not loaded yet")
-    return engine
+    return models
 
 
 # Read by the OpenAPI document for its security scheme; `authorize` checks the header.
@@ -45,8 +45,8 @@ async def authorized(request: Request, _: Annotated[object, Depends(_bearer)]) -
 
 
 # Async: FastAPI runs a sync dependency on a worker thread, a thread hop per request.
-async def _engine(request: Request) -> Engine:
-    return ready(request.app.state.engine)
+async def _models(request: Request) -> Models:
+    return ready(request.app.state.models)
 
 
-EngineDep = Annotated[Engine, Depends(_engine)]
+ModelsDep = Annotated[Models, Depends(_models)]

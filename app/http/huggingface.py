@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from app.http.fields import Body, Text, Texts
+from app.http.fields import Body, ModelName, Text, Texts
 
 
 class TokenClassificationParameters(Body):
@@ -29,6 +29,7 @@ class TokenClassificationRequest(Body):
 
     inputs: Text | Texts = Field(examples=["Alice moved to Paris."])
     parameters: TokenClassificationParameters = Field(default_factory=TokenClassificationParameters)
+    model: ModelName = None
 
 
 class EntityGroupOut(BaseModel):

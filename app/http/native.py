@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.http.fields import Body, Text, Texts
+from app.http.fields import Body, ModelName, Text, Texts
 
 
 def _word(word: str) -> str:
@@ -60,6 +60,7 @@ class TagRequest(Body):
         "block per sentence; spacy: per input, JSON that spacy.tokens.Doc.from_json reads. "
         "conllu and spacy answer every head.",
     )
+    model: ModelName = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TagRequest:
@@ -182,6 +183,7 @@ class EmbedRequest(_Truncation, Body):
         "asked): the model orders them most telling first. null: all of them (GET /info "
         "`embedding_dim`)",
     )
+    model: ModelName = None
 
 
 EmbedResponse = list[list[float]]
@@ -207,13 +209,14 @@ class SimilarityRequest(_Truncation, Body):
     parameters: dict[str, Any] | None = Field(
         None, description="what Hugging Face clients send beside `inputs`; none are read"
     )
+    model: ModelName = None
 
 
 SimilarityResponse = list[float]
 
 
 class ModelOut(BaseModel):
-    name: str
+    name: str = Field(description="as requests name it: its folder's name")
     version: str
     sha256: str
     languages: list[str] | None = Field(
@@ -263,8 +266,17 @@ class HeadOut(BaseModel):
     labels: list[str]
 
 
+class ServedModelOut(ModelOut):
+    """One model the server holds, as requests name it."""
+
+    tasks: list[Literal["tag", "embed", "segment"]]
+    heads: list[str]
+    embedding_dim: int | None
+    default: bool = Field(description="whether it answers the requests that name no model")
+
+
 class InfoResponse(BaseModel):
-    model: ModelOut
+    model: ModelOut = Field(description="the model described here: the default, or `?model=`")
     tasks: list[Literal["tag", "embed", "segment"]] = Field(
         description="what the model does: /tag, /embed only with a sentence encoder, and "
         "segment when it splits raw text into sentences"
@@ -280,6 +292,7 @@ class InfoResponse(BaseModel):
     limits: LimitsOut
     memory: MemoryOut
     package_version: str
+    models: list[ServedModelOut] = Field(description="every model this server holds")
 
 
 class HealthResponse(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field, field_validator
 
-from app.http.fields import Body, Text, Texts
+from app.http.fields import Body, ModelName, Text, Texts
 
 
 def _token_id(value: Any) -> bool:
@@ -26,10 +26,10 @@ def _token_ids(value: Any) -> bool:
 
 
 class EmbeddingsRequest(Body):
-    """OpenAI-compatible; `model` is accepted and ignored (this server has one model)."""
+    """OpenAI-compatible; `model` names one of GET /v1/models (absent or null: the default)."""
 
     input: Text | Texts
-    model: str | None = None
+    model: ModelName = None
     encoding_format: Literal["float", "base64"] = "float"
     user: str | None = None
     dimensions: int | None = Field(
@@ -67,6 +67,20 @@ class EmbeddingsResponse(BaseModel):
     data: list[EmbeddingOut]
     model: str
     usage: Usage
+
+
+class ModelObject(BaseModel):
+    """A model as OpenAI's `GET /v1/models` lists it."""
+
+    id: str = Field(description="the name requests give it")
+    object: Literal["model"] = "model"
+    created: int = Field(description="when this server loaded it (Unix seconds)")
+    owned_by: str = "bigru-serve"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
 
 
 class OpenAIError(BaseModel):

@@ -26,10 +26,10 @@ from app.http.native import (
     SimilarityResponse,
     TagResponse,
 )
-from app.http.openai import EmbeddingsResponse, openai_errors
+from app.http.openai import EmbeddingsResponse, ModelList, ModelObject, openai_errors
 
-INFERENCE_ERRORS = error_docs(401, 413, 422, 429, 500, 503)
-EMBED_ERRORS = error_docs(400, 401, 413, 422, 429, 500, 503)
+INFERENCE_ERRORS = error_docs(401, 404, 413, 422, 429, 500, 503)
+EMBED_ERRORS = error_docs(400, 401, 404, 413, 422, 429, 500, 503)
 _TEXT = {200: {"content": {"text/plain": {"schema": {"type": "string"}}}}}
 _CONLLU = {
     200: {
@@ -72,7 +72,15 @@ ROUTES = (
         EmbeddingsResponse,
         openai_errors(EMBED_ERRORS),
     ),
-    Route("GET", "/info", native.info, InfoResponse, error_docs(401, 503)),
+    Route("GET", "/v1/models", openai.list_models, ModelList, openai_errors(error_docs(401, 503))),
+    Route(
+        "GET",
+        "/v1/models/{model}",
+        openai.retrieve_model,
+        ModelObject,
+        openai_errors(error_docs(401, 404, 503)),
+    ),
+    Route("GET", "/info", native.info, InfoResponse, error_docs(401, 404, 503)),
     Route(
         "GET",
         "/metrics",

@@ -5,6 +5,7 @@ a graph output. `OnnxBackend` loads and checks a model directory and picks provi
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -36,6 +37,11 @@ Outputs = dict[str, np.ndarray]  # output name -> (B, T, n) per piece, or (B, D)
 _PROVIDERS = {"cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
 _CPU = _PROVIDERS["cpu"]
 _Run = Callable[[list[str], dict[str, np.ndarray]], list[np.ndarray]]  # a session's run
+_CPU_ARENA = ort.OrtMemoryInfo(
+    "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+)
+_arena_lock = threading.Lock()
+_arena_made = False
 
 
 class Backend(Protocol):
@@ -101,7 +107,10 @@ class OnnxBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # ORT's CPU arena stays on (without it /tag lists ran at 0.85x): it keeps the most its
         # runs took, so the engine's warm-up runs the longest sentences before the process's
-        # memory is measured for its budget (app.core.admission).
+        # memory is measured for its budget (app.core.admission). It is one arena for every
+        # session of the process, so that a server of several models holds the most one run
+        # took, not that much per model.
+        _share_one_cpu_arena(opts)
         # errors only: the graph optimizer's notices about names inside the gated branches are
         # not faults, and would print at every start
         opts.log_severity_level = 3
@@ -178,6 +187,17 @@ def _guarded(run: _Run, outputs: list[str], feeds: dict[str, np.ndarray]) -> lis
         return run(outputs, feeds)
     except Exception as e:  # ORT raises its own types; the batcher knows this one
         raise RunError(f"inference failed: {e}") from e
+
+
+def _share_one_cpu_arena(opts: ort.SessionOptions) -> None:
+    """Sessions made with `opts` take their CPU memory from the process's one arena, made the
+    first time (ORT's environment allocators)."""
+    global _arena_made
+    with _arena_lock:
+        if not _arena_made:
+            ort.create_and_register_allocator(_CPU_ARENA, None)
+            _arena_made = True
+    opts.add_session_config_entry("session.use_env_allocators", "1")
 
 
 def _session(path: Path, opts: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 import numpy as np
 import pytest
 
-from app.core.batcher import Batcher
+from app.core.batcher import Batcher, ModelBatcher
 from app.core.errors import BackendError, InputTooLargeError, OverloadedError
 from app.core.queue import BatchLimits
 from app.metrics import Metrics
@@ -30,14 +30,15 @@ def sentence(n: int, first: int = 1000) -> Features:
 @asynccontextmanager
 async def running(
     backend: FakeBackend, workers: int = 1, **limits: float
-) -> AsyncIterator[Batcher]:
-    """A started batcher. Unless a test sets `max_wait_ms`, the first sentence waits 200 ms for
-    company, so sentences submitted together are batched together whatever the threads do."""
+) -> AsyncIterator[ModelBatcher]:
+    """A started batcher of one model, "m", as its engine sees it. Unless a test sets
+    `max_wait_ms`, the first sentence waits 200 ms for company, so sentences submitted together
+    are batched together whatever the threads do."""
     limits = {"max_wait_ms": 200, **limits}
-    batcher = Batcher(backend, BatchLimits(**limits), Metrics(), workers)
+    batcher = Batcher({"m": backend}, BatchLimits(**limits), Metrics(), workers)
     batcher.start()
     try:
-        yield batcher
+        yield batcher.for_model("m")
     finally:
         await batcher.stop()
 
@@ -50,7 +51,7 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
         await asyncio.sleep(0.001)
 
 
-def submit_each(batcher: Batcher, sentences: list[Features], task: str = "tag") -> list:
+def submit_each(batcher: ModelBatcher, sentences: list[Features], task: str = "tag") -> list:
     """One submit per sentence, as concurrent requests would: a future of a one-item list
     each."""
     return [batcher.submit(task, [s]) for s in sentences]
@@ -64,7 +65,10 @@ async def test_concurrent_submissions_share_a_run() -> None:
     assert len(backend.batches) == 1
     for s, (out,) in zip(sentences, results, strict=True):
         assert (out == s.input_ids).all()  # its own result, in its request's order
-    assert batcher.metrics.registry.get_sample_value("bigru_ort_runs_total", {"task": "tag"}) == 1
+    runs = batcher.batcher.metrics.registry.get_sample_value(
+        "bigru_ort_runs_total", {"task": "tag", "model": "m"}
+    )
+    assert runs == 1
 
 
 async def test_tasks_run_separately_each_with_its_results() -> None:
@@ -172,13 +176,13 @@ async def test_queue_size_forgets_cancelled_items() -> None:
         busy = batcher.submit("tag", [sentence(1)])
         await until(backend.entered.is_set)  # the first run is now blocked in the worker thread
         gone = submit_each(batcher, [sentence(2), sentence(3)])
-        gauge = batcher.metrics.registry.get_sample_value
+        gauge = batcher.batcher.metrics.registry.get_sample_value
         assert gauge("bigru_queue_size") == 2
         for future in gone:
             future.cancel()
         backend.gate.set()
         await busy
-        await until(lambda: batcher.queued == 0 and gauge("bigru_queue_size") == 0)
+        await until(lambda: batcher.batcher.queued == 0 and gauge("bigru_queue_size") == 0)
     assert backend.batches == [[1]]
 
 
@@ -186,7 +190,7 @@ async def test_a_request_larger_than_the_queue_is_413_not_429() -> None:
     async with running(FakeBackend(), max_queue=4) as batcher:
         with pytest.raises(InputTooLargeError):  # 413: a retry could never fit
             batcher.submit("tag", [sentence(2)] * 5)
-        assert batcher.queued == 0
+        assert batcher.batcher.queued == 0
         (out, *_) = await batcher.submit("tag", [sentence(2)] * 4)
         assert out.tolist() == [1000, 1001]
 
@@ -197,7 +201,7 @@ async def test_overload_refuses_the_whole_request() -> None:
         futures = [batcher.submit("tag", [sentence(2), sentence(2)])]
         with pytest.raises(OverloadedError):
             batcher.submit("embed", [sentence(2), sentence(2)])
-        assert batcher.queued == 2  # nothing of the refused request was queued
+        assert batcher.batcher.queued == 2  # nothing of the refused request was queued
         futures.append(batcher.submit("embed", [sentence(2)]))
         await asyncio.gather(*futures)
 
@@ -220,9 +224,9 @@ async def test_an_exception_fails_only_its_batch(
 
 async def test_stop_drains_the_queue() -> None:
     backend = FakeBackend()
-    batcher = Batcher(backend, BatchLimits(max_wait_ms=1000), Metrics())
+    batcher = Batcher({"m": backend}, BatchLimits(max_wait_ms=1000), Metrics())
     batcher.start()
-    futures = submit_each(batcher, [sentence(2), sentence(3)])
+    futures = submit_each(batcher.for_model("m"), [sentence(2), sentence(3)])
     await batcher.stop()
     assert all(f.done() and not f.cancelled() for f in futures)
 
@@ -296,7 +300,7 @@ async def test_feed_puts_more_sentences_than_a_batch_in_the_bulk_lane_behind_oth
         document = asyncio.ensure_future(
             batcher.feed("tag", [sentence(3, first=100 * k) for k in range(1, 7)])
         )
-        await until(lambda: batcher.queued == 6)
+        await until(lambda: batcher.batcher.queued == 6)
         single = batcher.submit("tag", [sentence(4, first=7)])
         backend.gate.set()
         results = await document

@@ -24,6 +24,7 @@ from app.core.errors import (
     NoSentenceEncoderError,
     OverloadedError,
 )
+from app.core.off_loop import OffLoop
 from app.core.queue import BatchLimits
 from app.metrics import Metrics
 from app.model.backend import Backend, OnnxBackend
@@ -52,17 +53,22 @@ async def engine(
 async def running(backend: Backend, settings: Settings) -> AsyncIterator[Engine]:
     """An engine on a started batcher of one worker."""
     limits = BatchLimits.from_settings(settings)
-    batcher = Batcher(backend, limits, Metrics(), 1)
+    batcher = Batcher({"m": backend}, limits, Metrics(), 1)
     batcher.start()
+    off_loop = OffLoop()
     try:
-        yield Engine(backend.spec, batcher, settings, backend.providers)
+        yield Engine(
+            "m", backend.spec, batcher.for_model("m"), settings, backend.providers, off_loop
+        )
     finally:
         await batcher.stop()
+        off_loop.close()
 
 
 def runs(engine: Engine) -> float:
-    sample = engine.batcher.metrics.registry.get_sample_value
-    return sum(sample("bigru_ort_runs_total", {"task": t}) or 0 for t in ("tag", "embed"))
+    sample = engine.batcher.batcher.metrics.registry.get_sample_value
+    labels = ({"task": task, "model": "m"} for task in ("tag", "embed"))
+    return sum(sample("bigru_ort_runs_total", each) or 0 for each in labels)
 
 
 async def test_raw_text_has_offsets_into_it_and_entities_are_its_slices(engine: Engine) -> None:
@@ -197,7 +203,7 @@ async def test_a_full_queue_refuses_text_at_once_without_waiting_for_the_model(
         await asyncio.to_thread(gate.entered.wait, 10)  # the one worker is held in its run
         queued = asyncio.ensure_future(engine.tag_tokens([["Two", "."], ["Three", "."]]))
         deadline = time.monotonic() + 10
-        while engine.batcher.queued < 2:
+        while engine.batcher.batcher.queued < 2:
             assert time.monotonic() < deadline, "the second request never queued"
             await asyncio.sleep(0.001)
         # the model is held, so an answer within the timeout can only be a refusal made first

@@ -16,7 +16,8 @@ from app.config import Settings
 from app.core.queue import BatchLimits, Item, Queues, Request
 from app.model.featurize import Features
 
-TAG, BULK, EMBED = ("tag", False), ("tag", True), ("embed", False)
+JOBS = [("m", "tag"), ("m", "embed")]  # one model's tasks
+TAG, BULK, EMBED = (JOBS[0], False), (JOBS[0], True), (JOBS[1], False)
 PADDING_FREE = 4  # a batch this small takes sentences whatever their padding
 
 
@@ -47,7 +48,7 @@ def queues_of(
     **limits: float,
 ) -> tuple[Queues, list[Item]]:
     """Queues holding one sentence of each length in `lane`, in that order of arrival."""
-    queues = Queues(["tag", "embed"], BatchLimits(**limits))
+    queues = Queues(JOBS, BatchLimits(**limits))
     items = [item(loop, n, float(i)) for i, n in enumerate(lengths)]
     queues.add(lane, items)
     return queues, items
@@ -114,7 +115,7 @@ def test_padding_counts_beyond_the_first_few_sentences(loop: asyncio.AbstractEve
 def test_gone_sentences_are_never_taken_and_take_forgets_them(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    queues = Queues(["tag"], BatchLimits())
+    queues = Queues(JOBS[:1], BatchLimits())
     gone = [item(loop, 5, 0.0, gone=True), item(loop, 5, 2.0, gone=True)]
     live = [item(loop, 5, 1.0), item(loop, 5, 3.0)]
     queues.add(TAG, [gone[0], live[0], gone[1], live[1]])
@@ -123,7 +124,7 @@ def test_gone_sentences_are_never_taken_and_take_forgets_them(
 
 
 def test_drop_gone_forgets_the_gone_at_the_head_only(loop: asyncio.AbstractEventLoop) -> None:
-    queues = Queues(["tag"], BatchLimits())
+    queues = Queues(JOBS[:1], BatchLimits())
     head = [item(loop, 5, 0.0, gone=True), item(loop, 5, 1.0, gone=True)]
     rest = [item(loop, 5, 2.0), item(loop, 5, 3.0, gone=True)]
     queues.add(TAG, head + rest)
@@ -134,7 +135,7 @@ def test_drop_gone_forgets_the_gone_at_the_head_only(loop: asyncio.AbstractEvent
 def test_every_gone_sentence_of_a_lane_leaves_it_to_the_others(
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    queues = Queues(["tag", "embed"], BatchLimits())
+    queues = Queues(JOBS, BatchLimits())
     queues.add(TAG, [item(loop, 5, 0.0, gone=True)])
     queues.add(EMBED, [item(loop, 5, 1.0)])
     assert queues.leading() == TAG
@@ -143,7 +144,7 @@ def test_every_gone_sentence_of_a_lane_leaves_it_to_the_others(
 
 
 def test_the_bulk_lane_yields_to_any_other_sentence(loop: asyncio.AbstractEventLoop) -> None:
-    queues = Queues(["tag", "embed"], BatchLimits())
+    queues = Queues(JOBS, BatchLimits())
     queues.add(BULK, [item(loop, 5, 0.0)])
     assert queues.leading() == BULK  # alone, it leads
     queues.add(TAG, [item(loop, 5, 5.0)])
@@ -151,6 +152,33 @@ def test_the_bulk_lane_yields_to_any_other_sentence(loop: asyncio.AbstractEventL
     queues.add(EMBED, [item(loop, 5, 3.0)])
     assert queues.leading() == EMBED  # outside the bulk lane, the oldest leads
     assert queues.oldest_arrival(BULK) == 0.0
+
+
+def test_models_take_turns_whatever_the_age_of_their_sentences(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    a, b, c = ((model, "tag") for model in "abc")
+    queues = Queues([a, b, c], BatchLimits(max_batch_size=2))
+    queues.add((a, False), [item(loop, 5, float(t)) for t in range(8)])  # a flood, oldest first
+    queues.add((c, False), [item(loop, 5, 20.0)])
+    queues.add((b, False), [item(loop, 5, 10.0)])
+    served = []
+    while (lane := queues.leading()) is not None:
+        served.append(lane[0][0])
+        queues.take(lane)
+    assert served == ["a", "b", "c", "a", "a", "a"]  # each model with work gets the next batch
+
+
+def test_the_bulk_lane_of_one_model_yields_to_another_models_sentences(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    a, b = ("a", "tag"), ("b", "embed")
+    queues = Queues([a, b], BatchLimits())
+    queues.add((a, True), [item(loop, 5, 0.0)])
+    queues.add((b, False), [item(loop, 5, 1.0)])
+    assert queues.leading() == (b, False)
+    queues.take((b, False))
+    assert queues.leading() == (a, True)
 
 
 def test_a_lane_is_full_by_count_or_by_pieces(loop: asyncio.AbstractEventLoop) -> None:
@@ -196,7 +224,7 @@ def test_batches_keep_the_limits_hold_the_oldest_and_take_each_live_sentence_onc
     max_padding: float,
 ) -> None:
     limits = BatchLimits(max_batch_size, max_batch_tokens, max_padding=max_padding)
-    queues = Queues(["tag"], limits)
+    queues = Queues(JOBS[:1], limits)
     items = [item(loop, n, float(i), gone) for i, (n, gone) in enumerate(sentences)]
     queues.add(TAG, items)
     waiting = [x for x in items if not x.gone]
@@ -220,6 +248,6 @@ def test_without_token_or_padding_limits_a_batch_is_as_large_as_allowed(
     loop: asyncio.AbstractEventLoop, sentences: list[int], max_batch_size: int
 ) -> None:
     limits = BatchLimits(max_batch_size, max_batch_tokens=10**9, max_padding=10**9)
-    queues = Queues(["tag"], limits)
+    queues = Queues(JOBS[:1], limits)
     queues.add(TAG, [item(loop, n, float(i)) for i, n in enumerate(sentences)])
     assert len(queues.take(TAG)) == min(max_batch_size, len(sentences))

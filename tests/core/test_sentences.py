@@ -50,13 +50,15 @@ async def splitting(
     """A splitter on a started batcher over `backend`, each run recorded; without `segmenter`,
     as for a model that has none."""
     runs = Runs()
-    batcher = Batcher(Hooked(backend, runs), BatchLimits.from_settings(settings), Metrics(), 1)
+    backends = {"m": Hooked(backend, runs)}
+    batcher = Batcher(backends, BatchLimits.from_settings(settings), Metrics(), 1)
     batcher.start()
     off_loop = OffLoop()
     spec = backend.spec
     threshold = spec.segmenter_threshold if segmenter else None
     try:
-        yield Splitter(batcher, WordPiece(spec.vocab), settings, threshold, off_loop), runs
+        model = batcher.for_model("m")
+        yield Splitter(model, WordPiece(spec.vocab), settings, threshold, off_loop), runs
     finally:
         await batcher.stop()
         off_loop.close()

@@ -79,9 +79,10 @@ async def test_metrics_and_one_log_line_per_request(
             await c.post("/tag", content=b"{}")
         await c.get("/elsewhere")
     sample = edge.metrics.registry.get_sample_value
-    assert sample("bigru_requests_total", {"route": "/tag", "status": "200"}) == 3
-    assert sample("bigru_requests_total", {"route": "other", "status": "200"}) == 1
-    assert sample("bigru_request_seconds_count", {"route": "/tag"}) == 3
+    tag, other = {"route": "/tag", "model": ""}, {"route": "other", "model": ""}
+    assert sample("bigru_requests_total", {**tag, "status": "200"}) == 3
+    assert sample("bigru_requests_total", {**other, "status": "200"}) == 1
+    assert sample("bigru_request_seconds_count", tag) == 3
     lines = [r.getMessage() for r in caplog.records if r.name == "app.http.edge"]
     assert [line.split()[:3] for line in lines] == [["POST", "/tag", "200"]] * 3 + [
         ["GET", "/elsewhere", "200"]

@@ -58,7 +58,7 @@ def test_a_field_the_body_lacks_is_named_with_the_ones_it_has() -> None:
     said = message(errors(TagRequest, b'{"text": "a"}'), TagRequest.model_fields)
     assert said == (
         "text: Extra inputs are not permitted; this body's fields are `inputs`, `tokens`, "
-        "`heads` and `format`"
+        "`heads`, `format` and `model`"
     )
     assert message(errors(TagRequest, b'{"inputs": "a", "x": 1}'), ["inputs"]).endswith(
         "this body's fields are `inputs`"

@@ -28,5 +28,5 @@ def test_body_limit_and_unknown_paths_under_v1(make_settings: Callable[..., Sett
     client = TestClient(create_app(make_settings(max_body_bytes=10)))
     big = client.post("/v1/embeddings", content=json.dumps({"input": "x" * 20}))
     assert big.status_code == 413 and error_of(big)[1] == "too_large"
-    missing = client.get("/v1/models")
+    missing = client.get("/v1/completions")
     assert missing.status_code == 404 and error_of(missing)[1] == "not_found"

@@ -24,7 +24,7 @@ from app.core.runs import TaggedPart
 from app.http.connection import Stream, while_connected
 from app.http.fields import as_list
 from app.http.formats import WRITERS, Writer
-from app.http.guards import EngineDep
+from app.http.guards import ModelsDep
 from app.http.native import (
     EmbedRequest,
     HeadOut,
@@ -33,6 +33,7 @@ from app.http.native import (
     LimitsOut,
     MemoryOut,
     ModelOut,
+    ServedModelOut,
     SimilarityRequest,
     TagRequest,
 )
@@ -89,23 +90,19 @@ async def similarity(body: SimilarityRequest, engine: Engine, receive: Receive) 
     return orjson.dumps(vectors[1:] @ vectors[0], option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-async def health(engine: EngineDep) -> HealthResponse:
-    """200 once the model is loaded and warmed up; 503 before."""
+async def health(models: ModelsDep) -> HealthResponse:
+    """200 once every model is loaded and warmed up; 503 before."""
     return HealthResponse()
 
 
-async def info(engine: EngineDep, request: Request) -> InfoResponse:
+async def info(models: ModelsDep, request: Request, model: str | None = None) -> InfoResponse:
+    """The default model (or `model`'s), the server's settings, and every model it holds."""
     s: Settings = request.app.state.settings
+    engine = models.get(model)
     spec = engine.spec
     labels = {h.name: h.labels for h in spec.heads}
     return InfoResponse(
-        model=ModelOut(
-            name=spec.name,
-            version=spec.version,
-            sha256=spec.sha256,
-            languages=spec.languages,
-            license=spec.license,
-        ),
+        model=_model(engine),
         tasks=spec.tasks,
         heads=[HeadOut(name=h.name, decoder=h.decoder, labels=h.labels) for h in spec.heads],
         upos_labels=labels.get("upos"),
@@ -118,6 +115,27 @@ async def info(engine: EngineDep, request: Request) -> InfoResponse:
         limits=LimitsOut.model_validate(s.model_dump(include=set(LimitsOut.model_fields))),
         memory=_memory(request.app.state.memory_sizing, request.app.state.memory_budget),
         package_version=_package_version(),
+        models=[
+            ServedModelOut(
+                **_model(e).model_dump(),
+                tasks=e.spec.tasks,
+                heads=[h.name for h in e.spec.heads],
+                embedding_dim=e.spec.embedding_dim,
+                default=e is models.default,
+            )
+            for e in models.engines.values()
+        ],
+    )
+
+
+def _model(engine: Engine) -> ModelOut:
+    spec = engine.spec
+    return ModelOut(
+        name=engine.name,
+        version=spec.version,
+        sha256=spec.sha256,
+        languages=spec.languages,
+        license=spec.license,
     )
 
 

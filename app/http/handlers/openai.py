@@ -1,4 +1,4 @@
-"""OpenAI's embeddings API: POST /v1/embeddings."""
+"""OpenAI's embeddings API: POST /v1/embeddings, and the models: GET /v1/models."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from starlette.types import Receive
 from app.core.engine import Engine
 from app.http.connection import while_connected
 from app.http.fields import as_list
-from app.http.openai import EmbeddingsRequest, Usage
+from app.http.guards import ModelsDep
+from app.http.openai import EmbeddingsRequest, ModelList, ModelObject, Usage
 
 
 async def openai_embeddings(body: EmbeddingsRequest, engine: Engine, receive: Receive) -> bytes:
@@ -29,7 +30,7 @@ async def openai_embeddings(body: EmbeddingsRequest, engine: Engine, receive: Re
     answer = {
         "object": "list",
         "data": data,
-        "model": engine.spec.name,
+        "model": engine.name,
         "usage": usage.model_dump(),
     }
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -37,3 +38,15 @@ async def openai_embeddings(body: EmbeddingsRequest, engine: Engine, receive: Re
 
 def _base64(vector: np.ndarray) -> str:
     return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+
+
+async def list_models(models: ModelsDep) -> ModelList:
+    """Every model this server holds, as OpenAI lists models (what the SDK's
+    `client.models.list()` reads)."""
+    return ModelList(data=[ModelObject(id=name, created=models.loaded_at) for name in models.names])
+
+
+async def retrieve_model(model: str, models: ModelsDep) -> ModelObject:
+    """One model, as OpenAI describes it; a 404 `model_not_found` if the server has none of
+    that name."""
+    return ModelObject(id=models.get(model).name, created=models.loaded_at)
