@@ -1,5 +1,6 @@
 """The page at GET /: served with nothing from other hosts, and in a real headless Chromium it shows
-exactly what /tag and /embed answer for the same text (whatever model is in use)."""
+exactly what /tag and /embed answer for the same text (whatever model is in use), from the model
+picked when the server holds several."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import struct
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.helpers import Server
+from tests.helpers import Server, metric, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, from `make .venv/.system`; no `playwright install`
 CHROMIUM_ARGS = [
@@ -79,6 +81,12 @@ def _check_dependencies(page: Any, expect: Any, tagged: dict[str, Any]) -> None:
     assert drawn == want
     page.get_by_text("Dependencies", exact=True).click()
     assert not page.locator("#deps-output svg").first.is_visible()
+
+
+def _keep_post(request: Any, posted: list[tuple[str, Any]]) -> None:
+    """A POST the page sends, as (path, JSON body)."""
+    if request.method == "POST":
+        posted.append((urlsplit(request.url).path, request.post_data_json))
 
 
 def test_page_is_html_with_no_outside_urls() -> None:
@@ -236,6 +244,9 @@ def test_page_screenshot(sync_api: Any, server: Server, repo_root: Path) -> None
             page.get_by_label("Second sentence").fill(SENTENCES[1])
             page.get_by_role("button", name="Compare").click()
             expect(page.locator("#sim-reading")).to_contain_text(" of 5)")
+            # one model: /info read (the key is sent), and the picker stays hidden
+            expect(page.locator("#model option")).to_have_count(1)
+            expect(page.locator("#model-picker")).to_be_hidden()
             word = page.locator("#tag-output .tok").filter(has_text="visited")
             word.hover()
             expect(page.locator("#tip")).to_contain_text("lemma visit")
@@ -252,6 +263,78 @@ def test_page_screenshot(sync_api: Any, server: Server, repo_root: Path) -> None
     assert width == 960 and height >= 720, (width, height)
     if os.environ.get("BIGRU_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(out, repo_root / "docs" / "page.png")
+
+
+@pytest.mark.slow  # Chromium, and `python -m app` in a subprocess
+def test_page_names_the_model_picked(sync_api: Any, model_dir: Path, tmp_path: Path) -> None:
+    """Two models (the test model twice): the picker lists both, the default chosen; a model
+    picked is named by every POST and answers what the page shows, and the similarity part
+    shows only for a model that embeds."""
+    expect = sync_api.expect
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("bigru-en", "second"):
+        (models / name).symlink_to(model_dir.resolve(), target_is_directory=True)
+    env = {"BIGRU_MODELS_DIR": str(models), "BIGRU_DEFAULT_MODEL": "bigru-en"}
+    server = start_server(model_dir, tmp_path / "server.log", BIGRU_PROCESSES="1", **env)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 960, "height": 720})
+                posted: list[tuple[str, Any]] = []
+                problems: list[str] = []
+                page.on("request", lambda r: _keep_post(r, posted))
+                page.on("pageerror", lambda e: problems.append(str(e)))
+
+                # `second` as a tagger only: the server's own /info for it, less the embed task
+                def tagger_only(route: Any) -> None:
+                    response = route.fetch()
+                    info = response.json()
+                    info["tasks"] = [t for t in info["tasks"] if t != "embed"]
+                    route.fulfill(response=response, json=info)
+
+                page.route("**/info?model=second", tagger_only)
+                page.goto(f"{server.base}/")
+
+                picker = page.get_by_label("Model", exact=True)
+                expect(picker).to_be_visible()
+                expect(picker.locator("option")).to_have_text(["bigru-en", "second"])
+                expect(picker).to_have_value("bigru-en")
+                similarity = page.locator('section[data-task="embed"]')
+                expect(similarity).to_be_visible()
+
+                picker.select_option("second")
+                expect(similarity).to_be_hidden()
+                page.get_by_label("Text", exact=True).fill(TEXT)
+                page.get_by_role("button", name="Tag").click()
+                expect(page.locator("#tag-status")).to_contain_text("word")
+                expect(page.locator("#tag-error")).to_be_hidden()
+                shown = page.evaluate(READ_PAGE)
+
+                picker.select_option("bigru-en")
+                expect(similarity).to_be_visible()
+                page.get_by_role("button", name="Compare").click()
+                expect(page.locator("#sim-reading")).to_contain_text(" of 5)")
+            finally:
+                browser.close()
+
+        assert not problems, problems
+        assert [(path, body["model"]) for path, body in posted] == [
+            ("/tag", "second"),
+            ("/embed", "bigru-en"),
+        ]
+        tagged = 'bigru_requests_total{model="second",route="/tag",status="200"}'
+        assert metric(server.base, tagged) == 1
+        api = httpx.post(f"{server.base}/tag", json={"inputs": TEXT, "model": "second"}, timeout=30)
+        [answer] = api.raise_for_status().json()
+        assert shown["tokens"] == [
+            {"i": i, "text": t["text"], "upos": t["upos"]} for i, t in enumerate(answer["tokens"])
+        ]
+        assert [e["label"] for e in shown["entities"]] == [e["label"] for e in answer["entities"]]
+    finally:
+        status = server.stop()
+    assert status == 0, server.log.read_text()[-3000:]
 
 
 @pytest.mark.slow  # Chromium, and `python -m app` in a subprocess

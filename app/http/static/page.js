@@ -1,5 +1,6 @@
 // The page at GET /: one POST /tag per submit, rendered off-document into a DocumentFragment and
-// inserted once; one POST /embed for the two sentences. Plain DOM, nothing loaded from elsewhere.
+// inserted once; one POST /embed for the two sentences; each names the model chosen from GET
+// /info's list. Plain DOM, nothing loaded from elsewhere.
 // Server text is only ever set with textContent, never parsed as HTML.
 "use strict";
 
@@ -18,11 +19,9 @@ const score = (x) => x.toFixed(2);
 
 class RequestError extends Error {}
 
-function requestHeaders() {
-  const headers = { "Content-Type": "application/json" };
+function keyHeaders() {
   const key = $("api-key").value.trim();
-  if (key) headers.Authorization = `Bearer ${key}`;
-  return headers;
+  return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
 // The API names inputs by position ("input 1 is empty…"); the page names what was typed.
@@ -34,12 +33,17 @@ function inOurWords(message, names) {
 }
 
 // Relative paths, so the page also works behind a proxy that mounts the service under a prefix.
-// `names`: what the person calls each input, for error messages.
+// `names`: what the person calls each input, for error messages. The body names the chosen model;
+// none is chosen while /info is unread, and the server's default answers.
 async function post(path, body, signal, names) {
+  const model = $("model").value;
   let response;
   try {
     response = await fetch(path, {
-      method: "POST", headers: requestHeaders(), body: JSON.stringify(body), signal,
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...keyHeaders() },
+      body: JSON.stringify(model ? { ...body, model } : body),
+      signal,
     });
   } catch (e) {
     if (e.name === "AbortError") throw e;
@@ -63,6 +67,57 @@ async function post(path, body, signal, names) {
 function showError(box, error) {
   box.hidden = false;
   box.textContent = error instanceof RequestError ? error.message : `Unexpected error: ${error}`;
+}
+
+// ---- the model: which one the requests name, and what the page offers for it -------------------
+
+// GET /info (`name`'s, else the default's), or null when it cannot be read: no key yet, say.
+async function readInfo(name) {
+  const query = name ? `?model=${encodeURIComponent(name)}` : "";
+  try {
+    const response = await fetch(`info${query}`, { headers: keyHeaders() });
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+// A section marked data-task shows only when the model does that task (embed: it has a sentence
+// encoder); with no /info to go by, everything shows and the server's errors say what is missing.
+function offer(info) {
+  for (const section of document.querySelectorAll("[data-task]")) {
+    section.hidden = info !== null && !info.tasks.includes(section.dataset.task);
+  }
+  const m = info?.model;
+  const languages = m?.languages?.length ? `, ${m.languages.join(", ")}` : "";
+  $("model-about").textContent = m ? `version ${m.version}${languages}` : "";
+}
+
+let modelsRead = false;
+let choice = 0; // counts model choices: only the latest one's /info is applied
+
+// The picker lists every model, the default chosen; with one model it stays hidden.
+async function readModels() {
+  const info = await readInfo(null);
+  if (info === null || modelsRead) return;
+  modelsRead = true;
+  const options = info.models.map((m) => new Option(m.name, m.name, m.default, m.default));
+  $("model").replaceChildren(...options);
+  $("model-picker").hidden = options.length < 2;
+  offer(info);
+}
+
+async function onModel() {
+  const mine = ++choice;
+  const info = await readInfo($("model").value);
+  if (mine === choice) offer(info);
+}
+
+function wireModels() {
+  $("model").addEventListener("change", onModel);
+  // a server with a key answers /info only once the key is typed in
+  $("api-key").addEventListener("change", () => modelsRead || readModels());
+  readModels();
 }
 
 // ---- tagging -----------------------------------------------------------------------------------
@@ -294,5 +349,6 @@ async function onCompare(event) {
   }
 }
 
+wireModels();
 wireTagging();
 $("sim-form").addEventListener("submit", onCompare);
