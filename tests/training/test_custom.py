@@ -3,7 +3,6 @@ on a made-up drug/dose fixture; and the one-line refusals of files that cannot b
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -18,52 +17,20 @@ from fastapi.testclient import TestClient  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
 from tests.helpers import error_of, find_model_dir  # noqa: E402
+from tests.trained import TEXT, train_drug_model, write_fixture  # noqa: E402
 from training.cli import main  # noqa: E402
 
 POS = {"DET", "NOUN", "VERB", "ADP", "NUM", "ADV", "PUNCT"}
 SPANS = {"O", "B-DRUG", "I-DRUG", "B-DOSE", "I-DOSE"}
-TEXT = "The patient got aspirin at 10 mg daily."
-
-
-def _sentence(rng: random.Random) -> list[tuple[str, str, str]]:
-    drug = rng.choice(["aspirin", "ibuprofen", "metformin", "insulin", "warfarin"])
-    amount, unit = rng.choice([("10", "mg"), ("5", "ml"), ("200", "mg"), ("two", "tablets")])
-    head = [("Take", "VERB", "O")]
-    if rng.random() < 0.5:
-        head = [("The", "DET", "O"), ("patient", "NOUN", "O"), ("got", "VERB", "O")]
-    return [
-        *head,
-        (drug, "NOUN", "B-DRUG"),
-        ("at", "ADP", "O"),
-        (amount, "NUM", "B-DOSE"),
-        (unit, "NOUN", "I-DOSE"),
-        ("daily", "ADV", "O"),
-        (".", "PUNCT", "O"),
-    ]
-
-
-def _write(path: Path, n: int, seed: int) -> Path:
-    rng = random.Random(seed)
-    blocks = ["\n".join("\t".join(row) for row in _sentence(rng)) for _ in range(n)]
-    path.write_text("# word, POS, drug/dose spans\n" + "\n\n".join(blocks) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
 def mine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model trained for a few seconds on the fixture and exported tagger-only."""
-    root = tmp_path_factory.mktemp("mine")
-    train, dev = _write(root / "train.conll", 40, 0), _write(root / "dev.conll", 10, 1)
-    main(
-        ["train", "--train", str(train), "--dev", str(dev), "--task", "pos:2", "--task", "ner:3",
-         "--out", str(root / "run"), "--epochs", "12", "--hidden", "16", "--layers", "1",
-         "--lr", "0.02", "--threads", "1"]
-    )  # fmt: skip
-    run = root / "run"
+    root = train_drug_model(tmp_path_factory.mktemp("mine"))
     assert {"tagger.pt", "curves.png", "history.json", "README.md"} <= {
-        p.name for p in run.iterdir()
+        p.name for p in (root / "run").iterdir()
     }
-    main(["export", "--tagger", str(run / "tagger.pt"), "--out", str(root / "model")])
     return root
 
 
@@ -120,7 +87,7 @@ def test_a_bad_file_is_one_line_and_exit_2(
     content, expected = BAD[case]
     bad = tmp_path / "bad.conll"
     bad.write_text(content)
-    dev = _write(tmp_path / "dev.conll", 2, 0)
+    dev = write_fixture(tmp_path / "dev.conll", 2, 0)
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--train", str(bad), "--dev", str(dev), "--out", str(tmp_path / "run")])
     assert exit_.value.code == 2
