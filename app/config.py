@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Server processes, each with its own model and workers; "auto" (the default): one per
     # usable CPU, since one process's event loop does at most one core of HTTP and tokenizing.
     processes: int = Field(default_factory=usable_cores, ge=1)
-    workers: int = Field(0, ge=0)  # ORT runs at once per process; 0: usable cores / processes
+    # ORT runs at once per model in each process; 0: usable cores / processes
+    workers: int = Field(0, ge=0)
 
     max_batch_size: int = Field(32, ge=1)  # sentences per ORT run; 1 turns batching off
     max_batch_tokens: int = Field(4096, ge=1)  # padded pieces per run, B * T

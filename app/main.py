@@ -66,8 +66,8 @@ def create_app(
             default,
         )
         try:
-            for engine in models.engines.values():
-                await engine.warm_up()
+            # at once: the arena they share then holds what their runs side by side take
+            await asyncio.gather(*(engine.warm_up() for engine in models.engines.values()))
             app.state.memory_sizing = _size(memory, settings)
             app.state.models = models  # from here /health is 200
             log.info("ready: models %s, %s by default", models.names, default)

@@ -29,6 +29,8 @@ FAIRNESS_LIMIT = 3.0  # B's p99 under a flood on A, over its p99 alone
 def repository(root: Path, model: Path, count: int) -> Path:
     """A models folder of `count` models: `model` under its own name, then copies by link."""
     folder = root / f"models-{count}"
+    if folder.exists():
+        return folder
     folder.mkdir()
     for i in range(count):
         (folder / (model.name if i == 0 else f"{model.name}-{i + 1}")).symlink_to(model.resolve())

@@ -2,10 +2,12 @@
 
 Each model's backend offers tasks (tag, embed, segment a batch); the batcher decides which
 sentences run together. One batcher serves every model of the server: its queues
-(app.core.queue) are shared under one lock by `workers` threads, a batch is one model's and one
-task's, and the models take turns, so the queue limit, the workers and the drain are the
-server's, whatever the number of models (a limit per model would let each hold a full queue's
-memory). A model's engine sees its own tasks only (`ModelBatcher`). A free
+(app.core.queue) are shared under one lock, so the queue limit and the drain are the server's
+whatever the number of models (a limit per model would let each hold a full queue's memory).
+Each model has `workers` threads of its own (as Triton gives each model its instances): a batch
+is one model's and one task's, and a model's sentences never wait for another model's batch to
+finish, so a flood of requests to one model shares the cores with another's rather than queueing
+it. A model's engine sees its own tasks only (`ModelBatcher`). A free
 worker takes the next batch itself, at once: whatever is queued, up to `max_batch_size`
 sentences or `max_batch_tokens` padded pieces. Batches grow by themselves while the previous
 ones run, so light load pays no wait and heavy load gets full batches (as TEI's queue does);
@@ -63,7 +65,10 @@ class Batcher:
         self.metrics = metrics
         self.workers = workers
         self._queues = Queues(self._jobs, limits)
-        self._changed = threading.Condition()  # guards the queues and `_closing`
+        lock = threading.Lock()  # guards the queues and `_closing`
+        # each model's threads wait on its own condition, so a submit wakes one of them
+        self._changed = {name: threading.Condition(lock) for name in backends}
+        self._lock = lock
         self._closing = False
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,7 +82,8 @@ class Batcher:
         """Start the worker threads; results go to the running event loop."""
         self._loop = asyncio.get_running_loop()
         self._threads = [
-            threading.Thread(target=self._work, name=f"bigru-ort-{i}", daemon=True)
+            threading.Thread(target=self._work, args=(model,), name=f"bigru-ort-{i}", daemon=True)
+            for model in self._changed
             for i in range(self.workers)
         ]
         for thread in self._threads:
@@ -85,9 +91,10 @@ class Batcher:
 
     async def stop(self) -> None:
         """Refuse new sentences, finish the queued ones, then stop the threads."""
-        with self._changed:
+        with self._lock:
             self._closing = True
-            self._changed.notify_all()
+            for changed in self._changed.values():
+                changed.notify_all()
         for thread in self._threads:
             await asyncio.to_thread(thread.join)
 
@@ -112,12 +119,12 @@ class Batcher:
             return request.future
         now = time.monotonic()
         items = [Item(f, request, i, now) for i, f in enumerate(sentences)]
-        with self._changed:
+        with self._lock:
             if self.queued + len(items) > self.limits.max_queue:
                 raise OverloadedError(f"more than {self.limits.max_queue} sentences queued; retry")
             self._queues.add((job, bulk), items)
             self.metrics.queue_size.set(self.queued)
-            self._changed.notify()
+            self._changed[job[0]].notify()
         return request.future
 
     async def feed(self, job: Job, sentences: Sequence[Features]) -> list[Any]:
@@ -162,33 +169,33 @@ class Batcher:
         self._handed_over.clear()
         await self._handed_over.wait()
 
-    def _work(self) -> None:
-        """A worker thread: take a batch, run it, hand its results over; until stopped and
-        the queues are empty."""
-        while (batch := self._next_batch()) is not None:
+    def _work(self, model: str) -> None:
+        """A worker thread of `model`: take a batch, run it, hand its results over; until
+        stopped and the model's queues are empty."""
+        while (batch := self._next_batch(model)) is not None:
             self._run(*batch)
 
-    def _next_batch(self) -> tuple[Job, list[Item]] | None:
-        """Wait for the oldest live sentence and its company, then take a batch. None when
-        closing and nothing is left."""
-        queues = self._queues
-        with self._changed:
+    def _next_batch(self, model: str) -> tuple[Job, list[Item]] | None:
+        """Wait for the model's oldest live sentence and its company, then take a batch. None
+        when closing and nothing of the model's is left."""
+        queues, changed = self._queues, self._changed[model]
+        with changed:
             while True:
                 queues.drop_gone()
                 self.metrics.queue_size.set(self.queued)  # else the gauge counts the gone
-                lane = queues.leading()
+                lane = queues.leading(model)
                 if lane is None:
                     if self._closing:
                         return None
-                    self._changed.wait()
+                    changed.wait()
                     continue
-                self._wait_for_company(lane)
+                self._wait_for_company(lane, changed)
                 batch = queues.take(lane)
                 self.metrics.queue_size.set(self.queued)
                 if batch:
                     return lane[0], batch
 
-    def _wait_for_company(self, lane: Lane) -> None:
+    def _wait_for_company(self, lane: Lane, changed: threading.Condition) -> None:
         """Up to `max_wait_ms` after the lane's oldest sentence arrived, while the batch is not
         full (the lock is held, and released while waiting)."""
         deadline = self._queues.oldest_arrival(lane) + self.limits.max_wait_ms / 1000
@@ -196,7 +203,7 @@ class Batcher:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            self._changed.wait(remaining)
+            changed.wait(remaining)
 
     def _run(self, job: Job, batch: list[Item]) -> None:
         """On a worker thread: run the job's task on the batch; the results (or the batch's

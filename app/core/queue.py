@@ -2,13 +2,11 @@
 and which of them make the next batch.
 
 A job's sentences queue in one of two lanes: a bulk request's (more sentences than a batch
-holds) wait in the lane that yields to every other sentence, so a document does not hold up the
-one-sentence requests behind it. Models take turns: the next batch is the next model's in
-rotation among those with sentences waiting outside the bulk lanes (or, if none has, inside
-them), so a flood of requests to one model delays another's by one batch per worker at most.
-Within a model, the batch grows around its oldest live sentence by neighbours of similar length:
-ORT's GRU pays for every padded step. A batch never mixes models or tasks. Not thread-safe: the
-batcher holds its lock around every call.
+holds) wait in the lane that yields to every other sentence of its model, so a document does not
+hold up the one-sentence requests behind it. A model's next batch grows around its oldest live
+sentence outside the bulk lanes (or, if there is none, inside them) by neighbours of similar
+length: ORT's GRU pays for every padded step. A batch never mixes models or tasks. Not
+thread-safe: the batcher holds its lock around every call.
 """
 
 from __future__ import annotations
@@ -85,8 +83,6 @@ class Queues:
         self._lanes: dict[Lane, list[Item]] = {
             (job, bulk): [] for job in jobs for bulk in (False, True)
         }
-        self._models = list(dict.fromkeys(job[0] for job, _ in self._lanes))  # turn order
-        self._served = len(self._models) - 1  # the model whose batch was taken last
 
     @property
     def queued(self) -> int:
@@ -109,21 +105,15 @@ class Queues:
                 gone += 1
             del queue[:gone]
 
-    def leading(self) -> Lane | None:
-        """The lane whose head leads: of the lanes outside bulk if any have sentences (else of
-        the bulk lanes), those of the next model in turn, and of these the oldest head."""
-        heads = [(lane[1], q[0].arrived, lane) for lane, q in self._lanes.items() if q]
-        if not heads:
-            return None
-        bulk = min(head[0] for head in heads)
-        waiting = {lane[0][0] for is_bulk, _, lane in heads if is_bulk == bulk}
-        count = len(self._models)
-        model = next(
-            m
-            for step in range(1, count + 1)
-            if (m := self._models[(self._served + step) % count]) in waiting
-        )
-        return min(head for head in heads if head[0] == bulk and head[2][0][0] == model)[2]
+    def leading(self, model: str) -> Lane | None:
+        """The model's lane whose head leads: the oldest sentence outside the bulk lanes, if
+        any."""
+        heads = [
+            (lane[1], q[0].arrived, lane)
+            for lane, q in self._lanes.items()
+            if q and lane[0][0] == model
+        ]
+        return min(heads)[2] if heads else None
 
     def full(self, lane: Lane) -> bool:
         queue = self._lanes[lane]
@@ -141,7 +131,6 @@ class Queues:
         a batch's cost follows its padded size). A sentence over the token limit on its own
         still runs, alone.
         """
-        self._served = self._models.index(lane[0][0])
         queue = [item for item in self._lanes[lane] if not item.gone]
         if not queue:
             self._lanes[lane] = []

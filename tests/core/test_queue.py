@@ -60,7 +60,7 @@ def lengths(batch: list[Item]) -> list[int]:
 
 def test_an_empty_lane_gives_no_batch(loop: asyncio.AbstractEventLoop) -> None:
     queues, _ = queues_of(loop, [])
-    assert queues.take(TAG) == [] and queues.leading() is None
+    assert queues.take(TAG) == [] and queues.leading("m") is None
 
 
 def test_the_batch_grows_around_the_oldest_by_similar_length(
@@ -138,47 +138,30 @@ def test_every_gone_sentence_of_a_lane_leaves_it_to_the_others(
     queues = Queues(JOBS, BatchLimits())
     queues.add(TAG, [item(loop, 5, 0.0, gone=True)])
     queues.add(EMBED, [item(loop, 5, 1.0)])
-    assert queues.leading() == TAG
+    assert queues.leading("m") == TAG
     queues.drop_gone()
-    assert queues.leading() == EMBED and queues.queued == 1
+    assert queues.leading("m") == EMBED and queues.queued == 1
 
 
 def test_the_bulk_lane_yields_to_any_other_sentence(loop: asyncio.AbstractEventLoop) -> None:
     queues = Queues(JOBS, BatchLimits())
     queues.add(BULK, [item(loop, 5, 0.0)])
-    assert queues.leading() == BULK  # alone, it leads
+    assert queues.leading("m") == BULK  # alone, it leads
     queues.add(TAG, [item(loop, 5, 5.0)])
-    assert queues.leading() == TAG  # though it arrived later
+    assert queues.leading("m") == TAG  # though it arrived later
     queues.add(EMBED, [item(loop, 5, 3.0)])
-    assert queues.leading() == EMBED  # outside the bulk lane, the oldest leads
+    assert queues.leading("m") == EMBED  # outside the bulk lane, the oldest leads
     assert queues.oldest_arrival(BULK) == 0.0
 
 
-def test_models_take_turns_whatever_the_age_of_their_sentences(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
-    a, b, c = ((model, "tag") for model in "abc")
-    queues = Queues([a, b, c], BatchLimits(max_batch_size=2))
-    queues.add((a, False), [item(loop, 5, float(t)) for t in range(8)])  # a flood, oldest first
-    queues.add((c, False), [item(loop, 5, 20.0)])
-    queues.add((b, False), [item(loop, 5, 10.0)])
-    served = []
-    while (lane := queues.leading()) is not None:
-        served.append(lane[0][0])
-        queues.take(lane)
-    assert served == ["a", "b", "c", "a", "a", "a"]  # each model with work gets the next batch
-
-
-def test_the_bulk_lane_of_one_model_yields_to_another_models_sentences(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
+def test_a_model_leads_its_own_lanes_only(loop: asyncio.AbstractEventLoop) -> None:
     a, b = ("a", "tag"), ("b", "embed")
     queues = Queues([a, b], BatchLimits())
-    queues.add((a, True), [item(loop, 5, 0.0)])
-    queues.add((b, False), [item(loop, 5, 1.0)])
-    assert queues.leading() == (b, False)
-    queues.take((b, False))
-    assert queues.leading() == (a, True)
+    queues.add((a, False), [item(loop, 5, 0.0)])
+    queues.add((b, True), [item(loop, 5, 1.0)])
+    assert queues.leading("a") == (a, False) and queues.leading("b") == (b, True)
+    queues.take((b, True))
+    assert queues.leading("b") is None and queues.queued == 1
 
 
 def test_a_lane_is_full_by_count_or_by_pieces(loop: asyncio.AbstractEventLoop) -> None:
