@@ -12,8 +12,10 @@ from tests.container.stack import (
     IMAGE,
     PROJECT,
     REPLICAS,
+    ROOT,
     Load,
     Stack,
+    free_port,
     wait_until,
 )
 
@@ -48,6 +50,31 @@ def test_the_image_alone_turns_healthy_and_exits_0_on_sigterm(stack: Stack) -> N
         wait_until(lambda: stack.healthy(name), 60, f"{name} healthy")
         stack.cli("stop", "-t", str(DRAIN_SECONDS), name, timeout=DRAIN_SECONDS * 3)
         assert stack.inspect(name, "{{.State.ExitCode}}") == "0", stack.ended(name)
+    finally:
+        stack.cli("rm", "-f", name)
+
+
+def test_the_image_serves_a_folder_of_models(stack: Stack) -> None:
+    """BIGRU_MODELS_DIR, as compose's MODELS_DIR sets it: every folder under the mount is a model,
+    chosen per request, within the replica's memory limit."""
+    name, port = f"{PROJECT}-models", free_port()
+    shipped = ROOT / "models" / "bigru-en"
+    mounts = [f"{shipped}:/models/{model}:ro" for model in ("bigru-en", "second")]
+    stack.cli(
+        "run", "-d", "--name", name, "--memory", "1536m", "-p", f"127.0.0.1:{port}:8000",
+        *(arg for mount in mounts for arg in ("-v", mount)), "-e", "BIGRU_MODELS_DIR=/models",
+        IMAGE,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: stack.healthy(name), 90, f"{name} healthy")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, trust_env=False) as c:
+            assert [m["id"] for m in c.get("/v1/models").json()["data"]] == ["bigru-en", "second"]
+            body = {"inputs": "Alice moved to Paris.", "heads": ["ner"]}
+            answers = [c.post("/tag", json={**body, "model": m}) for m in ("second", None)]
+            assert [r.status_code for r in answers] == [200, 200]
+            assert answers[0].json() == answers[1].json()
+            unknown = c.post("/tag", json={**body, "model": "third"})
+            assert unknown.status_code == 404 and "'second'" in unknown.json()["error"]
     finally:
         stack.cli("rm", "-f", name)
 
