@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from app.model.decode import HeadTags, Span, WordTags, iob2_spans
+from app.model.decode import SCORE_DIGITS, HeadTags, Span, WordTags, iob2_spans
 from app.model.spec import ModelSpec
 from app.model.text import Token
 
@@ -134,5 +134,5 @@ def _entity(
         end=end,
         token_start=first + span.start,
         token_end=first + span.end,
-        score=float(np.mean(scores[span.start : span.end])),
+        score=round(float(np.mean(scores[span.start : span.end])), SCORE_DIGITS),
     )
