@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,9 +128,23 @@ def wait_healthy(proc: subprocess.Popen[Any], base: str, log: Path) -> None:
         time.sleep(0.2)
 
 
+_SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})? (\S+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
 def metric(base: str, name: str) -> float:
+    """The sum of a metric's samples whose labels include those `name` gives:
+    `bigru_queue_size`, `bigru_requests_total{route="/tag",status="200"}` (any model)."""
+    wanted = _SAMPLE.match(f"{name} 0")
+    assert wanted is not None, name
+    labels = set(_LABEL.findall(wanted.group(2) or ""))
     text = httpx.get(f"{base}/metrics", timeout=5).text
-    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
+    found = (_SAMPLE.match(line) for line in text.splitlines())
+    return sum(
+        float(m.group(3))
+        for m in found
+        if m and m.group(1) == wanted.group(1) and labels <= set(_LABEL.findall(m.group(2) or ""))
+    )
 
 
 def cgroup(tmp_path: Path, files: dict[str, str | bytes], own: str = "0::/\n") -> tuple[Path, Path]:
