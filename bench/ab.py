@@ -48,7 +48,7 @@ def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], t
         report.log("ab", f"round {i + 1}/{args.rounds}: {side}")
         model_dir, log = args.model_dir or tree / MODEL.relative_to(ROOT), tmp / f"{side}.log"
         heads = getattr(args, f"heads_{side}")
-        extra = None if heads is None else {"heads": heads.split(",")}
+        extra = None if heads is None else {"heads": [h for h in heads.split(",") if h]}
         with service.server(model_dir, args.env, log, cwd=tree) as srv:
             window = (args.warmup, args.seconds)
             run = srv.load(args.route, args.clients, sent, window, args.per_request, extra)
@@ -69,7 +69,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     for side in ("base", "head"):  # with --base HEAD: one checkout, two sets of heads
-        p.add_argument(f"--heads-{side}", help=f"/tag's heads on the {side} side: upos,ner")
+        p.add_argument(f"--heads-{side}", help=f"/tag's heads on the {side} side: upos,ner ('' for none)")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip

@@ -109,7 +109,12 @@ async def tag_runs(
     off_loop: OffLoopRun,
 ) -> AsyncIterator[list[TaggedPart]]:
     """Each run's parts, in order; every sentence is within the size limits already. A large
-    run is assembled by `off_loop`, so the event loop goes on serving others."""
+    run is assembled by `off_loop`, so the event loop goes on serving others. No heads (`[]`):
+    tokens and sentences only, and the tagger does not run."""
+    if heads == []:
+        for run in _runs(inputs, RUN_WORDS):
+            yield _untagged(inputs, assembler, run)
+        return
     wanted = None if heads is None else frozenset(heads)
     bulk = sum(item.sentences for item in inputs) > batcher.limits.max_batch_size
     pending: deque[tuple[list[_Piece], int, asyncio.Future[list[WordTags]]]] = deque()
@@ -141,6 +146,12 @@ async def tag_runs(
     finally:
         for _, _, future in pending:  # the answer was dropped: its queued runs are skipped
             future.cancel()
+
+
+def _untagged(inputs: Sequence[Input], assembler: Assembler, run: list[_Piece]) -> list[TaggedPart]:
+    """A run's parts with no head's tags: each sentence's tags are empty."""
+    count = sum(len(inputs[i].bounds(first, end)) for i, first, end in run)
+    return _assemble(inputs, [], assembler, run, [{}] * count)
 
 
 def _words(tokens: Tokens | list[Token], a: int, b: int) -> list[str]:

@@ -49,9 +49,9 @@ class TagRequest(Body):
     tokens: list[list[Word]] | None = Field(None, min_length=1, examples=[[["Alice", "moved"]]])
     heads: list[str] | None = Field(
         None,
-        min_length=1,
         description='the heads to answer (GET /info `heads`), e.g. ["ner"]; default: all. '
-        "Entities come with the span head (`ner`).",
+        "Entities come with the span head (`ner`). `[]`: tokens and sentences only, at the "
+        "cost of splitting the text (the tagger does not run).",
         examples=[["ner"]],
     )
     format: Literal["json", "conllu", "spacy"] = Field(

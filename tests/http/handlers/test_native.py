@@ -33,3 +33,31 @@ def test_json_answers_the_heads_asked_for(client: TestClient) -> None:
     assert tagged["tokens"][0].keys() == {"text", "start", "end", "upos", "upos_score"}
     r = client.post("/tag", json={"tokens": [["Alice"]], "heads": ["dep"]})
     assert r.status_code == 422 and error_of(r)[1] == "invalid_input"
+
+
+def test_no_heads_answers_tokens_and_sentences_without_running_the_tagger(
+    client: TestClient,
+) -> None:
+    text = "Alice moved to Paris. She likes it there.\n\nBob stayed."
+    model = client.get("/info").json()["model"]["name"]
+
+    def tag_runs() -> float:
+        lines = client.get("/metrics").text.splitlines()
+        prefix = f'bigru_ort_runs_total{{model="{model}",task="tag"}} '
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
+
+    before = tag_runs()
+    [split] = client.post("/tag", json={"inputs": text, "heads": []}).json()
+    assert tag_runs() == before  # the segmenter ran, the tagger did not
+    [tagged] = client.post("/tag", json={"inputs": text}).json()
+    assert tag_runs() > before
+    assert split["sentences"] == tagged["sentences"] and len(split["sentences"]) == 3
+    assert split["tokens"] == [
+        {k: t[k] for k in ("text", "start", "end")} for t in tagged["tokens"]
+    ]
+    assert split["entities"] == []
+    [words] = client.post("/tag", json={"tokens": [["Hi", "there"]], "heads": []}).json()
+    assert words["tokens"] == [
+        {"text": "Hi", "start": None, "end": None},
+        {"text": "there", "start": None, "end": None},
+    ]
