@@ -69,7 +69,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--texts", type=Path, help="JSON list of sentences instead of EWT dev")
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     for side in ("base", "head"):  # with --base HEAD: one checkout, two sets of heads
-        p.add_argument(f"--heads-{side}", help=f"/tag's heads on the {side} side: upos,ner ('' for none)")
+        p.add_argument(f"--heads-{side}", help=f"/tag's heads on {side}: upos,ner ('' for none)")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip
