@@ -91,6 +91,9 @@ def configure_logging(json_lines: bool, level: str) -> None:
 
 
 def _stop_writer() -> None:
-    """Write what is still queued, then end the writer thread."""
+    """Write what is still queued, then end the writer thread (once: a listener stopped twice
+    raises)."""
+    global _listener
     if _listener is not None:
         _listener.stop()
+        _listener = None
