@@ -34,7 +34,9 @@ HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 HOST_BUILD = ROOT / "tests" / "container" / "compose.host-build.yml"
 TAG_BODY = {"inputs": "Barack Obama visited Berlin and met Angela Merkel."}
 _CGROUPS: dict[str, Path] = {}  # container id -> its memory cgroup on the host
-_TAG_200 = re.compile(r'^bigru_requests_total\{route="/tag",status="200"\} (\S+)$', re.M)
+_TAG_200 = re.compile(
+    r'^bigru_requests_total\{model="[^"]*",route="/tag",status="200"\} (\S+)$', re.M
+)
 
 
 def run(argv: list[str], timeout: float = 60, env: dict[str, str] | None = None) -> str:
@@ -334,8 +336,7 @@ class Stack:
             "import urllib.request as u;"
             "print(u.urlopen('http://127.0.0.1:8000/metrics', timeout=5).read().decode())",
         )
-        found = _TAG_200.search(text)
-        return int(float(found.group(1))) if found else 0
+        return sum(int(float(count)) for count in _TAG_200.findall(text))  # over its models
 
     def wait_serving(self, name: str, seconds: float = 90) -> None:
         """Until the replica is running, healthy and handed requests by the load balancer."""
