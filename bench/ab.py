@@ -49,7 +49,8 @@ def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], t
         model_dir, log = args.model_dir or tree / MODEL.relative_to(ROOT), tmp / f"{side}.log"
         heads = getattr(args, f"heads_{side}")
         extra = None if heads is None else {"heads": [h for h in heads.split(",") if h]}
-        with service.server(model_dir, args.env, log, cwd=tree) as srv:
+        module = getattr(args, f"module_{side}")
+        with service.server(model_dir, args.env, log, module, cwd=tree) as srv:
             window = (args.warmup, args.seconds)
             run = srv.load(args.route, args.clients, sent, window, args.per_request, extra)
             rounds[side].append(run)
@@ -70,6 +71,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model-dir", type=Path, help="one model for both sides")
     for side in ("base", "head"):  # with --base HEAD: one checkout, two sets of heads
         p.add_argument(f"--heads-{side}", help=f"/tag's heads on {side}: upos,ner ('' for none)")
+    for side in ("base", "head"):  # e.g. --base HEAD --module-head bench.granian_app
+        p.add_argument(f"--module-{side}", default="app", help=f"`python -m` this on {side}")
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip

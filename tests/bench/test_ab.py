@@ -1,4 +1,5 @@
-"""bench.ab: medians over rounds, and one tiny A/B run of two real servers."""
+"""bench.ab: medians over rounds, and one tiny A/B run of two real servers (the head's on
+granian, bench/granian_app.py)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ def test_ab_runs_both_sides_in_turn(
     ab.main(["--base", "HEAD", "--rounds", "1", "--seconds", "0.5", "--warmup", "0.2",
              "--clients", "2", "--per-request", "2", "--texts", str(texts),
              "--model-dir", str(model_dir), "--out", str(out),
-             "--env", "BIGRU_MAX_WAIT_MS=1"])  # fmt: skip
+             "--env", "BIGRU_MAX_WAIT_MS=1", "--module-head", "bench.granian_app"])  # fmt: skip
     result = json.loads(out.read_text())
     for side in ("base", "head"):
         assert result[side]["rounds"] == 1 and result[side]["sentences_per_s"] > 0
     assert result["setup"]["env"] == {"BIGRU_MAX_WAIT_MS": "1"}
+    assert result["setup"]["module_head"] == "bench.granian_app"  # the app served by granian
     listed = subprocess.run(["git", "-C", str(ab.ROOT), "worktree", "list"], capture_output=True,
                             text=True, check=True).stdout  # fmt: skip
     assert len(trees) == 1 and str(trees[0]) not in listed and not trees[0].exists()
