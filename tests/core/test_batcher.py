@@ -330,3 +330,50 @@ async def test_feed_refuses_when_the_queue_is_full_of_others() -> None:
             await batcher.feed("tag", [sentence(2)] * 8)
         backend.gate.set()
         await asyncio.gather(held, others)
+
+
+async def test_models_share_the_queue_limit_and_never_share_a_batch() -> None:
+    a, b = FakeBackend(), FakeBackend()
+    a.gate = threading.Event()  # a's one worker holds its first run
+    batcher = Batcher({"a": a, "b": b}, BatchLimits(max_queue=4), Metrics())
+    batcher.start()
+    try:
+        on_a, on_b = batcher.for_model("a"), batcher.for_model("b")
+        held = on_a.submit("tag", [sentence(2)])
+        await asyncio.to_thread(a.entered.wait, 5)
+        queued = on_a.submit("tag", [sentence(2)] * 3)
+        with pytest.raises(OverloadedError):  # the queue is the server's: 3 of a's + 2 > 4
+            on_b.submit("tag", [sentence(2)] * 2)
+        a.gate.set()
+        await asyncio.gather(held, queued)
+        (alone,) = await on_b.submit("tag", [sentence(3, first=7)])
+    finally:
+        await batcher.stop()
+    assert alone.tolist() == [7, 8, 9] and b.batches == [[3]]  # b ran its sentence only
+    assert sorted(map(len, a.batches)) == [1, 3]
+
+
+async def test_a_model_runs_while_another_models_batch_is_held() -> None:
+    a, b = FakeBackend(), FakeBackend()
+    a.gate = threading.Event()
+    batcher = Batcher({"a": a, "b": b}, BatchLimits(), Metrics())
+    batcher.start()
+    try:
+        held = batcher.for_model("a").submit("tag", [sentence(2)])
+        await asyncio.to_thread(a.entered.wait, 5)
+        (result,) = await asyncio.wait_for(batcher.for_model("b").submit("tag", [sentence(1)]), 5)
+        assert not held.done()  # b was answered while a's run was still held
+        a.gate.set()
+        await held
+    finally:
+        await batcher.stop()
+    assert result.tolist() == [1000]
+
+
+async def test_stop_drains_every_models_queue() -> None:
+    backends = {name: FakeBackend() for name in "ab"}
+    batcher = Batcher(backends, BatchLimits(max_wait_ms=1000), Metrics())
+    batcher.start()
+    futures = [batcher.for_model(name).submit("tag", [sentence(2)]) for name in "ab"]
+    await batcher.stop()
+    assert all(f.done() and not f.cancelled() for f in futures)
