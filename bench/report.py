@@ -174,12 +174,14 @@ def _costs(results: Results) -> list[str]:
 
 
 def _peers(results: Results) -> list[str]:
-    """/embed lists against the teacher, /tag lists against the spaCy stand-in (peers.py)."""
+    """/embed lists against the teacher, /tag lists against en_core_web_sm and its stand-in
+    (peers.py)."""
     teacher, spacy = dig(results, "peer", "teacher"), results.get("spacy") or {}
-    embed, stand_in = dig(results, "service", "lists"), spacy.get("stand_in")
+    embed, stand_in, sm = dig(results, "service", "lists"), spacy.get("stand_in"), spacy.get("sm")
     tag = targets.single_row(results, "tag", "lists", "repeated")
     x_teacher = ratio(dig(embed, "sentences_per_s"), dig(teacher, "sentences_per_s"))
     x_spacy = ratio(dig(tag, "words_per_s"), dig(stand_in, "words_per_s"))
+    x_sm = ratio(dig(tag, "words_per_s"), dig(sm, "words_per_s"))
     rows = [[what, fmt(dig(r, "sentences_per_s")), fmt(dig(r, "words_per_s")), fmt(cores, 2),
              fmt(x, 2)] for what, r, cores, x in (
         ("all-MiniLM-L6-v2 on ORT, batch 32 (mean of the runs either side of /embed's)", teacher,
@@ -189,6 +191,10 @@ def _peers(results: Results) -> list[str]:
          dig(stand_in, "cores"), 1.0),
         (f"/tag, lists of {targets.PER_REQUEST}", tag if stand_in else None,
          dig(tag, "server", "cpu"), x_spacy),
+        (f"spaCy en_core_web_sm {dig(sm, 'version')}, raw text, its whole pipeline", sm,
+         dig(sm, "cores"), 1.0),
+        (f"/tag, lists of {targets.PER_REQUEST}, every head", tag if sm else None,
+         dig(tag, "server", "cpu"), x_sm),
     ) if r]  # fmt: skip
     intro = f"The stand-in: {'; '.join(spacy.get('sm_overrides', []))}; untrained." * bool(spacy)
     return _section("Peers: what users would run instead", intro,

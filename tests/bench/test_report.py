@@ -157,6 +157,7 @@ def issue_results() -> dict[str, Any]:
         "config": '[nlp]\nlang = "en"',
         "stand_in": {"batch_size": 256, "words_per_s": 4000.0, "sentences_per_s": 300.0,
                      "cores": 1.0},
+        "sm": {"version": "3.8.0", "words_per_s": 1500.0, "cores": 1.0},
     }  # fmt: skip
     rows = results["service"]["rows"]
     next(r for r in rows if (r["task"], r["batching"], r["clients"]) == ("tag", "off", 8))[
@@ -187,6 +188,7 @@ def test_issue_targets_and_verdicts() -> None:
     assert got["front_ort_tag"] == (0.5, "PASS")  # (1.5 - 1.0) / 1.0: one core busy, 1000/s
     assert got["front_ort_embed"] == (0.6, "PASS")  # (0.8 - 0.5) / 0.5
     assert got["tag_vs_spacy"] == (3.0, "FAIL")
+    assert got["tag_vs_sm"] == (8.0, "PASS")  # 12,000 words/s against sm's 1,500
     b = {label: by["embed"] for label, by in summary["bounds"].items()}
     assert b["server CPU-ms per sentence, lists"] == pytest.approx(1000 * 1.2 / 4000)
     assert b["so single / lists at most"] == pytest.approx((1.2 / 4000) / (1.2 / 1600))
@@ -198,7 +200,7 @@ def test_issue_targets_without_their_phases() -> None:
     results = issue_results()
     del results["single"], results["spacy"]
     t = {x["key"]: x for x in summarize(results)["targets"]}
-    for key in ("single_lists_tag", "single_lists_embed_novel", "tag_vs_spacy"):
+    for key in ("single_lists_tag", "single_lists_embed_novel", "tag_vs_spacy", "tag_vs_sm"):
         assert t[key]["value"] is None and t[key]["verdict"] in ("n/a", "info")
     assert t["batching_embed_32_rps"]["pass"] is True
     results["service"] = {}
