@@ -12,6 +12,7 @@ import numpy as np
 from app.model.featurize import Features
 from app.model.lemma import apply_script
 from app.model.parse import TreeDecoder
+from app.model.symbols import RULE, pictographs
 
 _FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
 # A score's decimals in the answer: 0.9983 tells what 0.9982736901698096 does, in a third of the
@@ -250,7 +251,9 @@ class TagDecoder:
             if head.name == "upos":
                 upos_ids = ids
         lemma_heads = [h.name for h in self.heads if h.lemma and h.name in needed]
-        words = [w for f in features for w in f.words] if refiner or lemma_heads else []
+        ruled = {h.name: RULE[h.name] for h in self.heads if RULE.get(h.name) in h.labels}
+        by_words = refiner or lemma_heads or not needed.isdisjoint(ruled)
+        words = [w for f in features for w in f.words] if by_words else []
         if refiner is not None:
             tags |= refiner.refine(words, upos_ids, word_probs)
         for name in lemma_heads:  # the words' lemmas, made by their scripts
@@ -258,6 +261,8 @@ class TagDecoder:
                 scripts = tags[name]
                 lemmas = [apply_script(w, s) for w, s in zip(words, scripts.labels, strict=True)]
                 tags[name] = HeadTags(lemmas, scripts.scores)
+        if places := pictographs(words):
+            tags = _pictographs(tags, words, places, ruled, lemma_heads)
         order = [h.name for h in self.heads if h.name in tags]
         answered = {name: tags[name].rounded() for name in order}
         return [{name: answered[name].slice(a, b) for name in order} for a, b in pieces.spans()]
@@ -268,6 +273,27 @@ class TagDecoder:
         if any(f.heads is None for f in features):
             return every
         return every & set().union(*(f.heads for f in features if f.heads is not None))
+
+
+def _pictographs(
+    tags: dict[str, HeadTags],
+    words: list[str],
+    places: list[int],
+    ruled: dict[str, str],
+    lemma_heads: list[str],
+) -> dict[str, HeadTags]:
+    """`tags` with the rule's labels (app.model.symbols) at the pictographs' `places`, scored
+    1: a rule's answer, not a probability."""
+    out = dict(tags)
+    for name, head in tags.items():
+        if name not in ruled and name not in lemma_heads:
+            continue
+        labels, scores = list(head.labels), list(head.scores)
+        for i in places:
+            labels[i] = ruled.get(name, words[i])  # a lemma head: the word itself
+            scores[i] = 1.0
+        out[name] = HeadTags(labels, scores, head.heads)
+    return out
 
 
 @dataclass(frozen=True)

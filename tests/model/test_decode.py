@@ -211,3 +211,26 @@ def test_a_batch_decodes_the_heads_its_sentences_ask_for(
     every = TagDecoder([*heads, HeadDecoder("xpos", ["X0", "X1"])], Counting())
     alone = every.decode({k: v[0] for k, v in logits.items()}, _sentence([0, 1], 2))
     assert all(together[0][name] == alone[name] for name in decoded)  # the same answers
+
+
+def test_pictographs_are_sym_nfp_no_features_their_own_lemma_by_rule() -> None:
+    heads = [
+        HeadDecoder("upos", ["NOUN", "SYM", "NUM"]),
+        HeadDecoder("xpos", ["NN", "NFP", "CD"]),
+        HeadDecoder("feats", ["_", "Number=Sing"]),
+        HeadDecoder("ner", ["O", "B-PER"]),
+    ]
+    f = Features(np.arange(3), np.arange(3), np.array([0, 1, 2]), words=("Party", "🎉", "👍🏽"))
+    logits = {  # the model says NUM, CD, Number=Sing for all three
+        "upos_logits": np.tile([0.0, 0.0, 5.0], (3, 1)),
+        "xpos_logits": np.tile([0.0, 0.0, 5.0], (3, 1)),
+        "feats_logits": np.tile([0.0, 5.0], (3, 1)),
+        "ner_logits": np.tile([5.0, 0.0], (3, 1)),
+    }
+    tags = TagDecoder(heads).decode(logits, f)
+    assert tags["upos"].labels == ["NUM", "SYM", "SYM"] and tags["upos"].scores[1:] == [1.0, 1.0]
+    assert tags["xpos"].labels == ["CD", "NFP", "NFP"]
+    assert tags["feats"].labels == ["Number=Sing", "_", "_"]
+    assert tags["ner"].labels == ["O", "O", "O"]  # not the rule's: the model's
+    only_ner = dataclasses.replace(f, heads=frozenset({"ner"}))
+    assert list(TagDecoder(heads).decode(logits, only_ner)) == ["ner"]
