@@ -96,8 +96,10 @@ def _healthy(base: str) -> bool:
 def scrape(base: str) -> dict[str, float]:
     """The batcher's cumulative counters from /metrics."""
     text = httpx.get(f"{base}/metrics", timeout=10, trust_env=False).text
-    found = {name: re.search(rf"^bigru_{name} (\S+)$", text, re.M) for name in _METRICS}
-    return {name: float(m.group(1)) if m else 0.0 for name, m in found.items()}
+    return {  # summed over the series' labels (model, task)
+        name: sum(float(v) for v in re.findall(rf"^bigru_{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+        for name in _METRICS
+    }
 
 
 def ask(pid: int, out: Path, timeout_s: float = 60) -> bytes:
