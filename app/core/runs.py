@@ -95,6 +95,9 @@ def _runs(inputs: Sequence[Input], most: int) -> Iterator[list[_Piece]]:
 
 def _sizes(item: Input, chunk: int = 4096) -> Iterator[int]:
     """Each sentence's word count, made into Python ints a chunk at a time."""
+    if len(item.starts) == 1:  # most inputs: no array work for one number
+        yield len(item.tokens) - int(item.starts[0])
+        return
     sizes = np.diff(item.starts, append=len(item.tokens))  # (S,)
     for c in range(0, len(sizes), chunk):
         yield from sizes[c : c + chunk].tolist()

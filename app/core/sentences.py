@@ -27,7 +27,7 @@ from app.model.segment import (
     windows,
     word_scores,
 )
-from app.model.text import Token
+from app.model.text import Token, Tokens
 
 _FINAL = re.compile(r"[.!?…]")
 _NO_WORDS = np.zeros(0, dtype=np.int64)
@@ -96,7 +96,9 @@ class Splitter:
 
 def _piece_counts(tokens: Sequence[Token], wordpiece: WordPiece) -> np.ndarray:
     """(W,) int32 pieces per word."""
-    return np.fromiter((len(wordpiece.word_ids(t.text)) for t in tokens), np.int32, len(tokens))
+    words = tokens.words() if isinstance(tokens, Tokens) else [t.text for t in tokens]
+    word_ids = wordpiece.word_ids
+    return np.fromiter((len(word_ids(w)) for w in words), np.int32, len(words))
 
 
 def _may_hold_sentences(text: str, tokens: Sequence[Token]) -> bool:

@@ -64,25 +64,28 @@ class CRFDecoder:
 
     def viterbi_batch(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """Best paths of a padded batch, emissions (B, W, n), sentence b's words [:lengths[b]]
-        -> (B, W) label ids (garbage past each length). One numpy step per word position
-        for the whole batch, not per sentence."""
+        -> (B, W) label ids (0 past each length). One numpy step per word position for the
+        whole batch, not per sentence: the padded steps are computed and ignored, as each
+        sentence's best path is read back from its own last word."""
         B, W, n = emissions.shape
         if W == 0:
             return np.zeros((B, 0), dtype=np.int64)
-        score = self.start + emissions[:, 0]  # (B, n)
-        back = np.zeros((B, W, n), dtype=np.int64)
+        rows = np.arange(B)
+        scores = np.empty((B, W, n))  # best score of a path ending in each label at each word
+        back = np.empty((B, W, n), dtype=np.int64)  # its previous label
+        scores[:, 0] = score = self.start + emissions[:, 0]
         for t in range(1, W):
             cand = score[:, :, None] + self.transitions  # (B, n_from, n_to)
             back[:, t] = cand.argmax(1)
-            step = cand.max(1) + emissions[:, t]
-            score = np.where((t < lengths)[:, None], step, score)  # frozen past the end
-        rows = np.arange(B)
-        path = np.zeros((B, W), dtype=np.int64)
-        current = (score + self.end).argmax(1)  # each sentence's last label
-        for t in range(W - 1, -1, -1):
-            if t + 1 < W:  # step back where the sentence goes on past t
-                current = np.where(t + 1 < lengths, back[rows, t + 1, current], current)
-            path[:, t] = np.where(t < lengths, current, 0)
+            scores[:, t] = score = cand.max(1) + emissions[:, t]
+        last = np.maximum(lengths - 1, 0)
+        current = (scores[rows, last] + self.end).argmax(1)  # each sentence's last label
+        back[np.arange(W)[None, :] >= lengths[:, None]] = np.arange(n)  # past the end: stay
+        path = np.empty((B, W), dtype=np.int64)
+        path[:, W - 1] = current
+        for t in range(W - 2, -1, -1):
+            path[:, t] = current = back[rows, t + 1, current]
+        path[np.arange(W)[None, :] >= lengths[:, None]] = 0
         return path
 
     def marginals(self, emissions: np.ndarray) -> np.ndarray:
@@ -101,19 +104,20 @@ class CRFDecoder:
         with np.errstate(all="ignore"):  # an underflowed step shows as a non-finite result
             E = np.exp(emissions - emissions.max(2, keepdims=True))  # (B, W, n), row max 1
             M = np.exp(self.transitions - self.transitions.max())  # barred moves -> 0
+            MT = np.ascontiguousarray(M.T)
             alpha, beta = np.empty_like(E), np.empty_like(E)
             a = np.exp(self.start - self.start.max()) * E[:, 0]
-            alpha[:, 0] = a / a.sum(1, keepdims=True)
+            alpha[:, 0] = a = a / a.sum(1, keepdims=True)
             for t in range(1, W):
-                a = _times(alpha[:, t - 1], M) * E[:, t]
-                alpha[:, t] = a / a.sum(1, keepdims=True)
+                a = _times(a, M) * E[:, t]
+                alpha[:, t] = a = a / a.sum(1, keepdims=True)
             end = np.exp(self.end - self.end.max())
             end = end / end.sum()
-            beta[:, W - 1] = end
+            ends = (np.arange(W)[None, :] >= lengths[:, None] - 1)[:, :, None]  # (B, W, 1)
+            beta[:, W - 1] = b = end
             for t in range(W - 2, -1, -1):
-                b = _times(E[:, t + 1] * beta[:, t + 1], M.T)
-                b = b / b.sum(1, keepdims=True)
-                beta[:, t] = np.where((t >= lengths - 1)[:, None], end, b)
+                b = _times(E[:, t + 1] * b, MT)
+                beta[:, t] = b = np.where(ends[:, t], end, b / b.sum(1, keepdims=True))
             m = alpha * beta
             m = m / m.sum(2, keepdims=True)
         for i in range(B):

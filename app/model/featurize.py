@@ -30,6 +30,7 @@ CASE_LOWER, CASE_TITLE, CASE_UPPER, CASE_MIXED, CASE_NONE = 1, 2, 3, 4, 5
 NUM_CASE_CLASSES = 6
 
 
+@lru_cache(maxsize=65_536)  # words repeat: a request's sentences share most of theirs
 def case_class(word: str) -> int:
     letters = [c for c in word if c.isalpha()]
     if not letters:
