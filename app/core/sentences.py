@@ -23,6 +23,7 @@ from app.model.featurize import Features, WordPiece
 from app.model.segment import (
     cut_long,
     sentence_starts,
+    short_line_starts,
     text_features,
     windows,
     word_scores,
@@ -91,7 +92,11 @@ class Splitter:
         ]
         logits = await self.batcher.feed("segment", parts)
         assert self.threshold is not None
-        return sentence_starts(word_scores(f, wins, logits), self.threshold)
+        starts = sentence_starts(word_scores(f, wins, logits), self.threshold)
+        if isinstance(tokens, Tokens):  # raw text, whose lines the rule reads
+            word_starts = np.frombuffer(tokens.starts, np.int32)
+            starts = await self._work(len(tokens), short_line_starts, text, word_starts, starts)
+        return starts
 
 
 def _piece_counts(tokens: Sequence[Token], wordpiece: WordPiece) -> np.ndarray:

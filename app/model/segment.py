@@ -9,6 +9,7 @@ scored by the window in which it sits furthest from an edge.
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,10 @@ SPACE_START, SPACE_NONE, SPACE_SPACE, SPACE_LINE, SPACE_PARAGRAPH, SPACE_INSIDE 
 NUM_SPACE_CLASSES = 7
 WINDOW = 256  # pieces per segmenter run
 MARGIN = 32  # context on each side of the scored part of a window
+# A line of at most this many characters is a signature's, an address's or a heading's, not a
+# line of wrapped prose (mail clients wrap at 70-80)
+SHORT_LINE = 40
+_LINE_BREAKS = re.compile(r"[ \t\r\f\v]*\n\s*")
 
 
 def space_class(text: str, prev_end: int, start: int) -> int:
@@ -112,6 +117,34 @@ def sentence_starts(scores: np.ndarray, threshold: float = 0.0) -> np.ndarray:
     if len(scores) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.concatenate([[0], np.flatnonzero(scores[1:] > threshold) + 1]).astype(np.int64)
+
+
+def short_line_starts(text: str, token_starts: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """`starts` with more: each line of at most SHORT_LINE characters that follows another such
+    line and does not begin in lower case starts a sentence. The segmenter, trained on running
+    text, reads a signature block (`Michael Chen` / `Senior Analyst | Globex Inc.`) as one
+    sentence; wrapped prose has long lines, and a wrapped line goes on in lower case.
+    `token_starts` (W,): each word's first character."""
+    more = array("i")  # int32, no object per line: a 2 MB text may have a million lines
+    line_start = 0  # the current line's (a break's spaces and blank lines are the break's)
+    for m in _LINE_BREAKS.finditer(text):
+        before = len(text[line_start : m.start()].strip())
+        line_start = m.end()
+        after = _next_line(text, line_start)
+        if 0 < before <= SHORT_LINE and 0 < len(after) <= SHORT_LINE and not after[0].islower():
+            more.append(line_start)
+    if not more:
+        return starts
+    words = np.searchsorted(token_starts, np.frombuffer(more, np.int32), side="left")
+    words = words[(words > 0) & (words < len(token_starts))]
+    return np.union1d(starts, words).astype(np.int64)
+
+
+def _next_line(text: str, start: int) -> str:
+    """The line that begins at `start`, stripped; of a long one only its first characters,
+    as only whether it is short matters."""
+    end = text.find("\n", start, start + SHORT_LINE + 64)
+    return text[start : end if end >= 0 else start + SHORT_LINE + 64].strip()
 
 
 def cut_long(

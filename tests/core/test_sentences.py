@@ -96,6 +96,15 @@ async def test_a_line_break_before_the_last_word_asks_the_segmenter(
     assert runs.tasks == ["segment"] and starts[0] == 0
 
 
+async def test_a_signatures_lines_are_sentences_of_their_own(
+    backend: OnnxBackend, make_settings: Callable[..., Settings]
+) -> None:
+    text = "Thanks, see you.\n\nBest regards,\nMichael Chen\nSenior Analyst | Globex Inc."
+    async with splitting(backend, make_settings()) as (splitter, _):
+        starts = await split(splitter, text)
+    assert [tokenize(text)[i].text for i in starts] == ["Thanks", "Best", "Michael", "Senior"]
+
+
 async def test_a_long_text_is_split_in_windows_of_the_segmenter(
     backend: OnnxBackend, make_settings: Callable[..., Settings]
 ) -> None:

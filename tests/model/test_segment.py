@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from app.model.featurize import WordPiece
 from app.model.segment import (
+    SHORT_LINE,
     SPACE_INSIDE,
     SPACE_LINE,
     SPACE_NONE,
@@ -14,6 +15,7 @@ from app.model.segment import (
     SPACE_START,
     cut_long,
     sentence_starts,
+    short_line_starts,
     text_features,
     windows,
 )
@@ -47,6 +49,48 @@ def test_windows_keep_every_piece_once_within_their_size(n, size, margin):
 def test_the_first_word_always_starts_a_sentence():
     assert sentence_starts(np.array([-9.0, 3.0, -1.0, 0.5])).tolist() == [0, 1, 3]
     assert sentence_starts(np.zeros(0)).tolist() == []
+
+
+def _short_lines(text: str, starts: list[int]) -> list[str]:
+    tokens = tokenize(text)
+    found = short_line_starts(text, np.frombuffer(tokens.starts, np.int32), np.array(starts))
+    return [tokens[i].text for i in found.tolist()]
+
+
+def test_short_lines_after_short_lines_start_sentences():
+    signature = "Best regards,\nMichael Chen\nSenior Analyst | Globex Inc.\r\nPhone: 555-1234"
+    assert _short_lines(signature, [0, 3]) == ["Best", "Michael", "Senior", "Phone"]
+    assert _short_lines("Jane Doe\n\n  Acme Corp", [0]) == ["Jane", "Acme"]  # blank line, spaces
+
+
+def test_wrapped_prose_and_lines_going_on_in_lower_case_stay_whole():
+    wrapped = (
+        "A sentence wrapped by a mail client at seventy characters, so that its\nbreaks fall in it."
+    )
+    assert _short_lines(wrapped, [0]) == ["A"]
+    assert _short_lines("Please call me\nwhen you land", [0]) == ["Please"]
+    long_after = "See you\nTomorrow morning at the station near the old bridge, as we said."
+    assert _short_lines(long_after, [0]) == ["See"]
+    assert _short_lines("x" * SHORT_LINE + "\nBob", [0]) == ["x" * SHORT_LINE, "Bob"]
+    assert _short_lines("x" * (SHORT_LINE + 1) + "\nBob", [0]) == ["x" * (SHORT_LINE + 1)]
+    assert _short_lines("No breaks at all. None.", [0, 5]) == ["No", "None"]
+
+
+@given(
+    st.lists(
+        st.sampled_from(["Bob", "ann", "Acme Corp", "x.", "\n", "\n\n", " ", "  \n "]), max_size=30
+    )
+)
+def test_short_line_starts_keep_the_segmenters_and_stay_words(parts):
+    text = "".join(parts)
+    tokens = tokenize(text)
+    given_starts = np.array([0] if len(tokens) else [], dtype=np.int64)
+    found = short_line_starts(text, np.frombuffer(tokens.starts, np.int32), given_starts)
+    assert set(given_starts.tolist()) <= set(found.tolist())
+    assert found.tolist() == sorted(set(found.tolist()))
+    assert all(0 <= i < len(tokens) for i in found.tolist())
+    for i in found.tolist()[len(given_starts) :]:  # each new one begins a line
+        assert "\n" in text[tokens[i - 1].end : tokens[i].start]
 
 
 def test_a_long_run_is_cut_into_windows_of_whole_words():
