@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from app.model.decode import CRFDecoder
+from app.model.crf import CRFDecoder
 from app.model.featurize import NUM_CASE_CLASSES, Features, WordPiece, length_batches
 from training import teacher
 from training.context import wrap_pieces

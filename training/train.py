@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from app.model.decode import CRFDecoder
+from app.model.crf import CRFDecoder
 from app.model.featurize import WordPiece, length_batches
 from training import teacher
 from training.card import run_card

@@ -1,5 +1,5 @@
-"""Model scores -> labels: softmax, IOB2-constrained CRF Viterbi and marginals, entity spans,
-and lemmas made from the edit scripts a lemma head classifies."""
+"""Model scores -> labels: softmax, the CRF (app.model.crf), entity spans, and lemmas made
+from the edit scripts a lemma head classifies."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Protocol
 
 import numpy as np
 
+from app.model.crf import CRFDecoder
 from app.model.featurize import Features
 from app.model.lemma import apply_script
 from app.model.parse import TreeDecoder
 from app.model.symbols import RULE, pictographs
 
-_FORBIDDEN = -1e4  # added to impossible IOB2 moves; finite so logsumexp stays finite
 # A score's decimals in the answer: 0.9983 tells what 0.9982736901698096 does, in a third of the
 # bytes, and the digits past the fourth differ between batches (sums in another order).
 SCORE_DIGITS = 4
@@ -23,121 +23,6 @@ SCORE_DIGITS = 4
 def softmax(x: np.ndarray) -> np.ndarray:
     z = np.exp(x - x.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
-
-
-def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
-    m = x.max(axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.exp(x - m).sum(axis=axis))
-
-
-def _times(x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """x @ m for x (B, n), summed in the same order whatever B is: a BLAS matmul rounds
-    differently for one row than for many, and a sentence must score the same in any batch."""
-    return (x[:, :, None] * m).sum(1)
-
-
-@dataclass(frozen=True)
-class CRFDecoder:
-    """A linear-chain CRF over IOB2 labels; impossible moves (O -> I-X, B-X -> I-Y) are barred."""
-
-    labels: list[str]
-    transitions: np.ndarray  # (n, n) [from, to]
-    start: np.ndarray  # (n,)
-    end: np.ndarray  # (n,)
-
-    @classmethod
-    def build(cls, labels: list[str], transitions, start, end) -> CRFDecoder:
-        trans = np.asarray(transitions, dtype=np.float64).copy()
-        first = np.asarray(start, dtype=np.float64).copy()
-        for j, to in enumerate(labels):
-            if to.startswith("I-"):
-                first[j] += _FORBIDDEN
-                for i, frm in enumerate(labels):
-                    if frm[2:] != to[2:] or frm == "O":
-                        trans[i, j] += _FORBIDDEN
-        return cls(labels, trans, first, np.asarray(end, dtype=np.float64))
-
-    def viterbi(self, emissions: np.ndarray) -> list[int]:
-        """Best label path for one sentence; emissions (W, n)."""
-        W = emissions.shape[0]
-        return [int(i) for i in self.viterbi_batch(emissions[None], np.array([W]))[0, :W]]
-
-    def viterbi_batch(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Best paths of a padded batch, emissions (B, W, n), sentence b's words [:lengths[b]]
-        -> (B, W) label ids (0 past each length). One numpy step per word position for the
-        whole batch, not per sentence: the padded steps are computed and ignored, as each
-        sentence's best path is read back from its own last word."""
-        B, W, n = emissions.shape
-        if W == 0:
-            return np.zeros((B, 0), dtype=np.int64)
-        rows = np.arange(B)
-        scores = np.empty((B, W, n))  # best score of a path ending in each label at each word
-        back = np.empty((B, W, n), dtype=np.int64)  # its previous label
-        scores[:, 0] = score = self.start + emissions[:, 0]
-        for t in range(1, W):
-            cand = score[:, :, None] + self.transitions  # (B, n_from, n_to)
-            back[:, t] = cand.argmax(1)
-            scores[:, t] = score = cand.max(1) + emissions[:, t]
-        last = np.maximum(lengths - 1, 0)
-        current = (scores[rows, last] + self.end).argmax(1)  # each sentence's last label
-        back[np.arange(W)[None, :] >= lengths[:, None]] = np.arange(n)  # past the end: stay
-        path = np.empty((B, W), dtype=np.int64)
-        path[:, W - 1] = current
-        for t in range(W - 2, -1, -1):
-            path[:, t] = current = back[rows, t + 1, current]
-        path[np.arange(W)[None, :] >= lengths[:, None]] = 0
-        return path
-
-    def marginals(self, emissions: np.ndarray) -> np.ndarray:
-        """P(label at word t | sentence), (W, n), by forward-backward."""
-        W = emissions.shape[0]
-        return self.marginals_batch(emissions[None], np.array([W]))[0, :W]
-
-    def marginals_batch(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Marginals of a padded batch (B, W, n) -> (B, W, n), rows past a length undefined.
-        In probability space, each step rescaled to sum 1, batched over sentences; a sentence
-        whose scores are so far apart that a step underflows to all zeros is redone in log
-        space."""
-        B, W, n = emissions.shape
-        if W == 0:
-            return np.zeros((B, 0, n))
-        with np.errstate(all="ignore"):  # an underflowed step shows as a non-finite result
-            E = np.exp(emissions - emissions.max(2, keepdims=True))  # (B, W, n), row max 1
-            M = np.exp(self.transitions - self.transitions.max())  # barred moves -> 0
-            MT = np.ascontiguousarray(M.T)
-            alpha, beta = np.empty_like(E), np.empty_like(E)
-            a = np.exp(self.start - self.start.max()) * E[:, 0]
-            alpha[:, 0] = a = a / a.sum(1, keepdims=True)
-            for t in range(1, W):
-                a = _times(a, M) * E[:, t]
-                alpha[:, t] = a = a / a.sum(1, keepdims=True)
-            end = np.exp(self.end - self.end.max())
-            end = end / end.sum()
-            ends = (np.arange(W)[None, :] >= lengths[:, None] - 1)[:, :, None]  # (B, W, 1)
-            beta[:, W - 1] = b = end
-            for t in range(W - 2, -1, -1):
-                b = _times(E[:, t + 1] * b, MT)
-                beta[:, t] = b = np.where(ends[:, t], end, b / b.sum(1, keepdims=True))
-            m = alpha * beta
-            m = m / m.sum(2, keepdims=True)
-        for i in range(B):
-            k = int(lengths[i])
-            if not np.isfinite(m[i, :k]).all():
-                m[i, :k] = self._log_marginals(emissions[i, :k])
-        return m
-
-    def _log_marginals(self, emissions: np.ndarray) -> np.ndarray:
-        W, n = emissions.shape
-        alpha = np.zeros((W, n))
-        beta = np.zeros((W, n))
-        alpha[0] = self.start + emissions[0]
-        for t in range(1, W):
-            alpha[t] = _logsumexp(alpha[t - 1][:, None] + self.transitions, 0) + emissions[t]
-        beta[W - 1] = self.end
-        for t in range(W - 2, -1, -1):
-            beta[t] = _logsumexp(self.transitions + (emissions[t + 1] + beta[t + 1])[None, :], 1)
-        logz = _logsumexp(alpha[W - 1] + self.end, 0)
-        return np.exp(alpha + beta - logz)
 
 
 @dataclass(frozen=True)
@@ -336,8 +221,8 @@ class _WordPieces:
         if head.crf is None:  # softmax over the real words only
             probs = softmax(scores[valid])  # (N, n)
             return probs.argmax(-1), probs
-        ids = head.crf.viterbi_batch(scores, self.lengths)[valid]
-        return ids, head.crf.marginals_batch(scores, self.lengths)[valid]
+        paths, marginals = head.crf.decode_batch(scores, self.lengths)
+        return paths[valid], marginals[valid]
 
     def parse(self, head: HeadDecoder, tree: TreeDecoder, features: np.ndarray) -> HeadTags:
         """Every real word's head and relation, in order, from the parsing layer's per-piece

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from app.model.decode import CRFDecoder, HeadDecoder, TagDecoder
+from app.model.crf import CRFDecoder
+from app.model.decode import HeadDecoder, TagDecoder
 from app.model.errors import ModelLoadError
 from app.model.lexicon import LEXICON_FILE, NEEDED, Lexicon
 from app.model.parse import TreeDecoder

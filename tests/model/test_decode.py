@@ -1,18 +1,16 @@
-"""The CRF decoder against brute force: every label path of short sentences enumerated."""
+"""The tag decoder: each head's labels and scores of a padded batch, sentence by sentence as
+alone, in the model's head order, with the refiner's and the rules' answers."""
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
-from app.model.decode import CRFDecoder, HeadDecoder, HeadTags, TagDecoder, iob2_spans
+from app.model.crf import CRFDecoder
+from app.model.decode import HeadDecoder, HeadTags, TagDecoder
 from app.model.featurize import Features
 
 LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
@@ -24,79 +22,6 @@ def _decoder(seed: int) -> CRFDecoder:
     return CRFDecoder.build(
         LABELS, rng.normal(0, 2, (N, N)), rng.normal(0, 1, N), rng.normal(0, 1, N)
     )
-
-
-def _path_scores(crf: CRFDecoder, emissions: np.ndarray) -> dict[tuple[int, ...], float]:
-    W = len(emissions)
-    scores = {}
-    for path in itertools.product(range(N), repeat=W):
-        s = crf.start[path[0]] + emissions[0, path[0]] + crf.end[path[-1]]
-        s += sum(
-            crf.transitions[a, b] + emissions[t + 1, b]
-            for t, (a, b) in enumerate(itertools.pairwise(path))
-        )
-        scores[path] = s
-    return scores
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    emissions=st.integers(1, 4).flatmap(
-        lambda w: arrays(np.float64, (w, N), elements=st.floats(-8, 8))
-    ),
-    seed=st.integers(0, 1000),
-)
-def test_viterbi_and_marginals_match_brute_force(emissions: np.ndarray, seed: int) -> None:
-    crf = _decoder(seed)
-    scores = _path_scores(crf, emissions)
-    best = max(scores, key=scores.__getitem__)
-    got = crf.viterbi(emissions)
-    assert scores[tuple(got)] == pytest.approx(scores[best], abs=1e-9)
-    values = np.array(list(scores.values()))
-    probs = np.exp(values - values.max())
-    probs /= probs.sum()
-    expected = np.zeros((len(emissions), N))
-    for p, path in zip(probs, scores, strict=True):
-        expected[np.arange(len(path)), path] += p
-    np.testing.assert_allclose(crf.marginals(emissions), expected, atol=1e-9)
-
-
-def test_decoded_paths_are_valid_iob2() -> None:
-    crf = CRFDecoder.build(LABELS, np.zeros((N, N)), np.zeros(N), np.zeros(N))
-    emissions = np.full((3, N), -5.0)
-    emissions[:, LABELS.index("I-PER")] = 5.0  # I-PER everywhere is what the scores want
-    path = [LABELS[i] for i in crf.viterbi(emissions)]
-    assert path == ["B-PER", "I-PER", "I-PER"]
-    assert iob2_spans(path)[0].label == "PER"
-
-
-def test_marginals_survive_scores_too_far_apart_for_probability_space() -> None:
-    crf = _decoder(3)
-    emissions = np.zeros((5, N))
-    emissions[:, 0] = 2000.0  # every other label underflows to exactly 0 in probability space
-    emissions[2] = -2000.0
-    emissions[2, LABELS.index("I-PER")] = 2000.0  # and the best label here is barred after O
-    m = crf.marginals(emissions)
-    assert np.isfinite(m).all()
-    np.testing.assert_allclose(m.sum(1), 1.0)
-
-
-@settings(max_examples=40, deadline=None)
-@given(
-    lengths=st.lists(st.integers(1, 9), min_size=1, max_size=6),
-    seed=st.integers(0, 1000),
-)
-def test_a_padded_batch_decodes_each_sentence_as_alone(lengths: list[int], seed: int) -> None:
-    """Batched Viterbi and marginals ignore the garbage past each sentence's end, and give
-    bit-identical scores (the service promises a sentence the same answer in any batch)."""
-    rng = np.random.default_rng(seed)
-    crf = _decoder(seed)
-    batch = rng.normal(0, 4, (len(lengths), max(lengths), N)) * 3  # pads hold garbage too
-    paths = crf.viterbi_batch(batch, np.array(lengths))
-    marg = crf.marginals_batch(batch, np.array(lengths))
-    for i, w in enumerate(lengths):
-        assert paths[i, :w].tolist() == crf.viterbi(batch[i, :w])
-        np.testing.assert_array_equal(marg[i, :w], crf.marginals(batch[i, :w]))
 
 
 def _sentence(starts: list[int], length: int) -> Features:
