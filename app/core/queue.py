@@ -5,7 +5,8 @@ A job's sentences queue in one of two lanes: a bulk request's (more sentences th
 holds) wait in the lane that yields to every other sentence of its model, so a document does not
 hold up the one-sentence requests behind it. A model's next batch grows around its oldest live
 sentence outside the bulk lanes (or, if there is none, inside them) by neighbours of similar
-length: ORT's GRU pays for every padded step. A batch never mixes models or tasks. Not
+length: ORT's GRU pays for every padded step. Room left in a batch is filled from its job's bulk
+lane with sentences no longer than its longest. A batch never mixes models or tasks. Not
 thread-safe: the batcher holds its lock around every call.
 """
 
@@ -159,4 +160,36 @@ class Queues:
         batch = order[lo : hi + 1]
         taken = set(batch)
         self._lanes[lane] = [item for item in queue if item not in taken]
+        job, bulk = lane
+        if not bulk and len(batch) < limits.max_batch_size:
+            return self._fill(batch, (job, True))
         return batch
+
+    def _fill(self, batch: list[Item], lane: Lane) -> list[Item]:
+        """`batch` and the sentences of the bulk `lane` that fit in it at no longer padded
+        length, the longest first, while it keeps within the limits; sorted by length. A bulk
+        sentence waits behind every other, but a batch that runs anyway has room for it, and
+        bigger batches cost less per sentence."""
+        longest, limits = batch[-1].length, self.limits
+        spare = sorted(
+            (item for item in self._lanes[lane] if not item.gone and item.length <= longest),
+            key=_LENGTH,
+            reverse=True,
+        )
+        real = sum(item.length for item in batch)
+        extra: list[Item] = []
+        for item in spare:  # longest first: once one does not fit, no shorter one does
+            size = len(batch) + len(extra) + 1
+            padded_ok = size <= _PADDING_FREE or size * longest <= limits.max_padding * (
+                real + item.length
+            )
+            fits = size <= limits.max_batch_size and size * longest <= limits.max_batch_tokens
+            if not (fits and padded_ok):
+                break
+            extra.append(item)
+            real += item.length
+        if not extra:
+            return batch
+        taken = set(extra)
+        self._lanes[lane] = [item for item in self._lanes[lane] if item not in taken]
+        return sorted(batch + extra, key=_LENGTH)

@@ -154,6 +154,25 @@ def test_the_bulk_lane_yields_to_any_other_sentence(loop: asyncio.AbstractEventL
     assert queues.oldest_arrival(BULK) == 0.0
 
 
+def test_room_left_in_a_batch_fills_from_the_bulk_lane_no_longer_than_its_longest(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    queues, lead = queues_of(loop, [10, 12])
+    queues.add(BULK, [item(loop, n, 5.0 + n / 100) for n in (3, 11, 12, 13, 40)])
+    batch = queues.take(TAG)
+    assert lengths(batch) == [3, 10, 11, 12, 12] and set(lead) <= set(batch)
+    assert queues.leading("m") == BULK and lengths(queues.take(BULK)) == [13, 40]
+    queues, _ = queues_of(loop, [10], max_batch_size=2)
+    queues.add(BULK, [item(loop, n, 5.0) for n in (9, 10)])
+    assert lengths(queues.take(TAG)) == [10, 10]  # the longest first, up to the batch size
+
+
+def test_a_bulk_batch_takes_from_its_own_lane_only(loop: asyncio.AbstractEventLoop) -> None:
+    queues, _ = queues_of(loop, [10, 10], lane=BULK)
+    queues.add(EMBED, [item(loop, 10, 0.5)])
+    assert queues.take(BULK) and queues.queued == 1 and queues.leading("m") == EMBED
+
+
 def test_a_model_leads_its_own_lanes_only(loop: asyncio.AbstractEventLoop) -> None:
     a, b = ("a", "tag"), ("b", "embed")
     queues = Queues([a, b], BatchLimits())
@@ -223,6 +242,44 @@ def test_batches_keep_the_limits_hold_the_oldest_and_take_each_live_sentence_onc
         waiting = left
         assert queues.queued == len(waiting)
     assert queues.take(TAG) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    sentences=st.lists(st.tuples(st.integers(1, 300), st.booleans(), st.booleans()), max_size=60),
+    max_batch_size=st.integers(1, 40),
+    max_batch_tokens=st.integers(1, 4096),
+    max_padding=st.floats(1.0, 3.0),
+)
+def test_with_both_lanes_the_oldest_outside_the_bulk_lane_leads_every_batch(
+    loop: asyncio.AbstractEventLoop,
+    sentences: list[tuple[int, bool, bool]],  # length, gone, bulk
+    max_batch_size: int,
+    max_batch_tokens: int,
+    max_padding: float,
+) -> None:
+    limits = BatchLimits(max_batch_size, max_batch_tokens, max_padding=max_padding)
+    queues = Queues(JOBS[:1], limits)
+    items = [item(loop, n, float(i), gone) for i, (n, gone, _) in enumerate(sentences)]
+    for x, (_, _, bulk) in zip(items, sentences, strict=True):
+        queues.add(BULK if bulk else TAG, [x])
+    waiting = [x for x in items if not x.gone]
+    in_bulk = {x for x, (_, _, bulk) in zip(items, sentences, strict=True) if bulk}
+    while waiting:
+        queues.drop_gone()  # as the batcher does before it looks for the leading lane
+        lane = queues.leading("m")
+        assert lane is not None
+        outside = [x for x in waiting if x not in in_bulk]
+        oldest = outside[0] if outside else waiting[0]
+        assert lane == (TAG if outside else BULK)
+        batch = queues.take(lane)
+        assert_within_limits(batch, oldest, limits)
+        if lane == TAG:  # what rides along from the bulk lane is no longer than the rest
+            own = [x for x in batch if x not in in_bulk]
+            assert all(x.length <= max(lengths(own)) for x in batch if x in in_bulk)
+        left = [x for x in waiting if x not in set(batch)]
+        assert len(left) == len(waiting) - len(batch)
+        waiting = left
 
 
 @settings(max_examples=100, deadline=None)
