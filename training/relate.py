@@ -49,6 +49,7 @@ class RelateConfig:
     lr: float = 3e-4
     max_minutes: float = 40.0
     threads: int = 1
+    pair_weight: float = 1.0  # the weight of a batch's STS-B pairs' own cells in the loss
 
 
 def cosines(v: Tensor) -> Tensor:
@@ -56,11 +57,23 @@ def cosines(v: Tensor) -> Tensor:
     return u @ u.T
 
 
-def relational_loss(v: Tensor, teacher: Tensor, sizes: tuple[int, ...]) -> Tensor:
+def relational_loss(
+    v: Tensor, teacher: Tensor, sizes: tuple[int, ...], weights: Tensor | None = None
+) -> Tensor:
     """Mean squared gap between the batch's cosine matrices, ours at each prefix size and the
-    teacher's."""
+    teacher's; each cell by its weight (B, B), if given."""
     target = cosines(teacher)
-    return sum((((cosines(v[:, :d]) - target) ** 2).mean() for d in sizes), torch.zeros(()))
+    w = torch.ones_like(target) if weights is None else weights
+    return sum(((w * (cosines(v[:, :d]) - target) ** 2).mean() for d in sizes), torch.zeros(()))
+
+
+def pair_weights(size: int, pairs: int, weight: float) -> Tensor:
+    """(size, size) ones, but `weight` in the cells of the batch's last `pairs` pairs of rows
+    (a, b, a, b, ...): a pair people rated, where the gap is measured."""
+    w = torch.ones(size, size)
+    a = torch.arange(size - 2 * pairs, size, 2)
+    w[a, a + 1] = w[a + 1, a] = weight
+    return w
 
 
 def rotate_to_principal_axes(model: BiGRUModel, vectors: np.ndarray) -> None:
@@ -131,7 +144,8 @@ def relate(
     def step(idx: list[int]) -> dict[str, float]:
         b = pad_batch([feats[i] for i in idx])
         v = model.sentence(torch.from_numpy(b["input_ids"]), torch.from_numpy(b["lengths"]))
-        loss = relational_loss(v, targets[idx], (*PREFIXES, size))
+        weights = pair_weights(len(idx), cfg.pairs, cfg.pair_weight)
+        loss = relational_loss(v, targets[idx], (*PREFIXES, size), weights)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(params, 5.0)

@@ -62,6 +62,7 @@ def add_relate(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--lr", type=float)
     r.add_argument("--max-minutes", type=float)
     r.add_argument("--threads", type=int)
+    r.add_argument("--pair-weight", type=float, help="the STS-B train pairs' cells' weight")
     r.set_defaults(run=_relate)
 
 
@@ -70,7 +71,11 @@ def _relate(args: argparse.Namespace) -> None:
     from training.relate import RelateConfig, relate
 
     cfg = RelateConfig()
-    override(cfg, args, ("epochs", "corpus_size", "lr", "max_minutes", "threads"))
+    override(
+        cfg,
+        args,
+        ("epochs", "corpus_size", "lr", "max_minutes", "threads", "pair_weight"),
+    )
     model, card = recover(args.model)
     meta = {**card["training"], "recovered_from": card["sha256"]}
     print(json.dumps(relate(model, meta, args.data, args.out, cfg, args.cache)["best"]))
