@@ -5,7 +5,10 @@ several processes share a port and their metrics."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -167,6 +170,25 @@ def test_sigterm_lets_in_flight_requests_finish_then_exits_0(
         assert len(body) == inputs and all(len(s["tokens"]) == 14 * 14 for s in body)
         finished_after_sigterm += finished_at > sigterm_at
     assert finished_after_sigterm, "every request had finished before SIGTERM: nothing drained"
+
+
+def test_the_server_runs_numpys_blas_on_one_thread() -> None:
+    """OpenBLAS's thread per core would spin beside the workers after every small product the
+    parser makes; `python -m app` starts it with one (here up to its settings check, which
+    stops it before it serves)."""
+    probe = (
+        "import ctypes, runpy\n"
+        "try:\n    runpy.run_module('app', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "lib = next(l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l.lower())\n"
+        "blas = ctypes.CDLL(lib)\n"
+        "names = ('scipy_openblas_get_num_threads64_', 'openblas_get_num_threads')\n"
+        "print(next(getattr(blas, n)() for n in names if hasattr(blas, n)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["BIGRU_MAX_BATCH_SIZE"] = "0"  # a bad setting: run() exits before it loads a model
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == "1", done.stderr
 
 
 def test_uvicorn_runs_on_its_c_parser_and_libuv_loop() -> None:
