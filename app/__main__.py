@@ -7,6 +7,6 @@ import os
 # for the worker threads beside them. A deployer's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from app.main import run  # noqa: E402  (after the setting above)
+from app.main import run
 
 run()

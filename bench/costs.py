@@ -1,10 +1,14 @@
 """The service instrumented (`python -m bench.costs`): its CPU per request layer by layer, with
 the 1-client p50 and idle RSS, and its ceiling, raw ORT on its own batches (bench/README.md)."""
 
+import os
+
+# as `python -m app` does (app/__main__.py), before numpy loads: the service as it runs
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import functools
 import itertools
 import json
-import os
 import pickle
 import runpy
 import signal
