@@ -200,9 +200,16 @@ class _WordPieces:
         W = int(lengths.max()) if len(features) else 0
         first = np.zeros((len(features), W), dtype=np.int64)
         last = np.zeros((len(features), W), dtype=np.int64)
-        for i, f in enumerate(features):
-            first[i, : lengths[i]] = f.word_starts
-            last[i, : lengths[i]] = np.append(f.word_starts[1:], f.length) - 1
+        if features:
+            real = np.arange(W)[None, :] < lengths[:, None]  # (B, W), row by row
+            starts = np.concatenate([f.word_starts for f in features])  # (N,)
+            # a word's last piece: the next word's first less one, or its sentence's last
+            ends = np.empty_like(starts)
+            ends[:-1] = starts[1:]
+            pieces = np.array([f.length for f in features], dtype=np.int64)
+            has = lengths > 0
+            ends[np.cumsum(lengths)[has] - 1] = pieces[has]
+            first[real], last[real] = starts, ends - 1
         return cls(lengths, first, last)
 
     def spans(self) -> list[tuple[int, int]]:

@@ -210,16 +210,16 @@ def pad_batch(batch: list[Features]) -> dict[str, np.ndarray]:
     """Right-pad to the longest sentence; these are the ONNX graph's inputs."""
     lengths = np.asarray([f.length for f in batch], dtype=np.int64)  # (B,)
     T = int(lengths.max()) if len(batch) else 0
+    real = np.arange(T)[None, :] < lengths[:, None]  # (B, T), row by row as the pieces go
     input_ids = np.full((len(batch), T), PAD_ID, dtype=np.int64)  # (B, T)
     case_ids = np.zeros((len(batch), T), dtype=np.int64)  # (B, T)
-    for i, f in enumerate(batch):
-        input_ids[i, : f.length] = f.input_ids
-        case_ids[i, : f.length] = f.case_ids
+    if batch:
+        input_ids[real] = np.concatenate([f.input_ids for f in batch])
+        case_ids[real] = np.concatenate([f.case_ids for f in batch])
     feeds = {"input_ids": input_ids, "case_ids": case_ids, "lengths": lengths}
     if batch and batch[0].space_ids is not None:  # the segmenter's windows
         space_ids = np.zeros((len(batch), T), dtype=np.int64)  # (B, T)
-        for i, f in enumerate(batch):
-            space_ids[i, : f.length] = f.space_ids
+        space_ids[real] = np.concatenate([f.space_ids for f in batch])  # type: ignore[misc]
         feeds["space_ids"] = space_ids
     return feeds
 
