@@ -1,5 +1,5 @@
-"""What several test modules use: the model to test with, error bodies, a fake model spec, and
-the real server (`python -m app` over TCP) in a subprocess."""
+"""What several test modules use: the model to test with, error bodies, a fake model spec, a
+random NER CRF, and the real server (`python -m app` over TCP) in a subprocess."""
 
 from __future__ import annotations
 
@@ -16,10 +16,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
+from app.model.crf import CRFDecoder
 from app.model.spec import HeadSpec, ModelSpec
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+
+
+def ner_crf(seed: int) -> CRFDecoder:
+    """A CRF over NER_LABELS with random transitions, start and end scores."""
+    rng = np.random.default_rng(seed)
+    n = len(NER_LABELS)
+    return CRFDecoder.build(
+        NER_LABELS, rng.normal(0, 2, (n, n)), rng.normal(0, 1, n), rng.normal(0, 1, n)
+    )
 
 
 def find_model_dir() -> Path:

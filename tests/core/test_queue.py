@@ -209,23 +209,19 @@ def assert_within_limits(batch: list[Item], oldest: Item, limits: BatchLimits) -
 
 
 SENTENCES = st.lists(st.tuples(st.integers(1, 300), st.booleans()), max_size=60)  # length, gone
+LIMITS = st.builds(
+    lambda size, tokens, padding: BatchLimits(size, tokens, max_padding=padding),
+    st.integers(1, 40),
+    st.integers(1, 4096),
+    st.floats(1.0, 3.0),
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    sentences=SENTENCES,
-    max_batch_size=st.integers(1, 40),
-    max_batch_tokens=st.integers(1, 4096),
-    max_padding=st.floats(1.0, 3.0),
-)
+@given(sentences=SENTENCES, limits=LIMITS)
 def test_batches_keep_the_limits_hold_the_oldest_and_take_each_live_sentence_once(
-    loop: asyncio.AbstractEventLoop,
-    sentences: list[tuple[int, bool]],
-    max_batch_size: int,
-    max_batch_tokens: int,
-    max_padding: float,
+    loop: asyncio.AbstractEventLoop, sentences: list[tuple[int, bool]], limits: BatchLimits
 ) -> None:
-    limits = BatchLimits(max_batch_size, max_batch_tokens, max_padding=max_padding)
     queues = Queues(JOBS[:1], limits)
     items = [item(loop, n, float(i), gone) for i, (n, gone) in enumerate(sentences)]
     queues.add(TAG, items)
@@ -247,18 +243,13 @@ def test_batches_keep_the_limits_hold_the_oldest_and_take_each_live_sentence_onc
 @settings(max_examples=300, deadline=None)
 @given(
     sentences=st.lists(st.tuples(st.integers(1, 300), st.booleans(), st.booleans()), max_size=60),
-    max_batch_size=st.integers(1, 40),
-    max_batch_tokens=st.integers(1, 4096),
-    max_padding=st.floats(1.0, 3.0),
+    limits=LIMITS,
 )
 def test_with_both_lanes_the_oldest_outside_the_bulk_lane_leads_every_batch(
     loop: asyncio.AbstractEventLoop,
     sentences: list[tuple[int, bool, bool]],  # length, gone, bulk
-    max_batch_size: int,
-    max_batch_tokens: int,
-    max_padding: float,
+    limits: BatchLimits,
 ) -> None:
-    limits = BatchLimits(max_batch_size, max_batch_tokens, max_padding=max_padding)
     queues = Queues(JOBS[:1], limits)
     items = [item(loop, n, float(i), gone) for i, (n, gone, _) in enumerate(sentences)]
     for x, (_, _, bulk) in zip(items, sentences, strict=True):

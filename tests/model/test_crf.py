@@ -14,17 +14,10 @@ from hypothesis.extra.numpy import arrays
 
 from app.model.crf import CRFDecoder
 from app.model.decode import iob2_spans
+from tests.helpers import NER_LABELS, ner_crf
 from training import crf_graphs
 
-LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
-N = len(LABELS)
-
-
-def _decoder(seed: int) -> CRFDecoder:
-    rng = np.random.default_rng(seed)
-    return CRFDecoder.build(
-        LABELS, rng.normal(0, 2, (N, N)), rng.normal(0, 1, N), rng.normal(0, 1, N)
-    )
+N = len(NER_LABELS)
 
 
 def _path_scores(crf: CRFDecoder, emissions: np.ndarray) -> dict[tuple[int, ...], float]:
@@ -48,7 +41,7 @@ def _path_scores(crf: CRFDecoder, emissions: np.ndarray) -> dict[tuple[int, ...]
     seed=st.integers(0, 1000),
 )
 def test_viterbi_and_marginals_match_brute_force(emissions: np.ndarray, seed: int) -> None:
-    crf = _decoder(seed)
+    crf = ner_crf(seed)
     scores = _path_scores(crf, emissions)
     best = max(scores, key=scores.__getitem__)
     got = crf.viterbi(emissions)
@@ -63,20 +56,20 @@ def test_viterbi_and_marginals_match_brute_force(emissions: np.ndarray, seed: in
 
 
 def test_decoded_paths_are_valid_iob2() -> None:
-    crf = CRFDecoder.build(LABELS, np.zeros((N, N)), np.zeros(N), np.zeros(N))
+    crf = CRFDecoder.build(NER_LABELS, np.zeros((N, N)), np.zeros(N), np.zeros(N))
     emissions = np.full((3, N), -5.0)
-    emissions[:, LABELS.index("I-PER")] = 5.0  # I-PER everywhere is what the scores want
-    path = [LABELS[i] for i in crf.viterbi(emissions)]
+    emissions[:, NER_LABELS.index("I-PER")] = 5.0  # I-PER everywhere is what the scores want
+    path = [NER_LABELS[i] for i in crf.viterbi(emissions)]
     assert path == ["B-PER", "I-PER", "I-PER"]
     assert iob2_spans(path)[0].label == "PER"
 
 
 def test_marginals_survive_scores_too_far_apart_for_probability_space() -> None:
-    crf = _decoder(3)
+    crf = ner_crf(3)
     emissions = np.zeros((5, N))
     emissions[:, 0] = 2000.0  # every other label underflows to exactly 0 in probability space
     emissions[2] = -2000.0
-    emissions[2, LABELS.index("I-PER")] = 2000.0  # and the best label here is barred after O
+    emissions[2, NER_LABELS.index("I-PER")] = 2000.0  # and the best label here is barred after O
     m = crf.marginals(emissions)
     assert np.isfinite(m).all()
     np.testing.assert_allclose(m.sum(1), 1.0)
@@ -91,7 +84,7 @@ def test_a_padded_batch_decodes_each_sentence_as_alone(lengths: list[int], seed:
     """Batched Viterbi and marginals ignore the garbage past each sentence's end, and give
     bit-identical scores (the service promises a sentence the same answer in any batch)."""
     rng = np.random.default_rng(seed)
-    crf = _decoder(seed)
+    crf = ner_crf(seed)
     batch = rng.normal(0, 4, (len(lengths), max(lengths), N)) * 3  # pads hold garbage too
     paths, marg = crf.decode_batch(batch, np.array(lengths))
     for i, w in enumerate(lengths):

@@ -9,19 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from app.model.crf import CRFDecoder
 from app.model.decode import HeadDecoder, HeadTags, TagDecoder
 from app.model.featurize import Features
+from tests.helpers import NER_LABELS, ner_crf
 
-LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
-N = len(LABELS)
-
-
-def _decoder(seed: int) -> CRFDecoder:
-    rng = np.random.default_rng(seed)
-    return CRFDecoder.build(
-        LABELS, rng.normal(0, 2, (N, N)), rng.normal(0, 1, N), rng.normal(0, 1, N)
-    )
+N = len(NER_LABELS)
 
 
 def _sentence(starts: list[int], length: int) -> Features:
@@ -32,7 +24,7 @@ def _sentence(starts: list[int], length: int) -> Features:
 def test_tag_decoder_batch_equals_one_by_one() -> None:
     rng = np.random.default_rng(0)
     upos = [f"U{k}" for k in range(5)]
-    crf = _decoder(1)
+    crf = ner_crf(1)
     heads = [
         HeadDecoder("upos", upos),
         HeadDecoder("ner", crf.labels, crf),
@@ -120,7 +112,7 @@ def test_a_batch_decodes_the_heads_its_sentences_ask_for(
     asked: list[frozenset[str] | None], decoded: list[str], refined: int
 ) -> None:
     rng = np.random.default_rng(0)
-    crf = _decoder(1)
+    crf = ner_crf(1)
     heads = [HeadDecoder("upos", ["U0", "U1"]), HeadDecoder("ner", crf.labels, crf)]
     decoder = TagDecoder([*heads, HeadDecoder("xpos", ["X0", "X1"])], Counting())
     sentences = [dataclasses.replace(_sentence([0, 1], 2), heads=h) for h in asked]
