@@ -22,7 +22,7 @@ COST_LAYERS = {  # bench.costs' stages, in the order a request meets them
     "assemble": "the answer's tokens, entities and sentences",
     "json": "JSON (orjson)",
     "loop_rest": "rest of the event loop (ASGI edge, handler, asyncio, log record, metrics)",
-    "other_threads": "other threads (the log writer)",
+    "other_threads": "other threads (the log writer, the off-loop assembler, native threads)",
 }
 _COLUMNS = {  # a load run's column -> its keys in the run, and digits (None: shown as is)
     "request": ("request", None), "text": ("text", None), "batching": ("batching", None),
