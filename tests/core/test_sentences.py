@@ -105,6 +105,21 @@ async def test_a_signatures_lines_are_sentences_of_their_own(
     assert [tokenize(text)[i].text for i in starts] == ["Thanks", "Best", "Michael", "Senior"]
 
 
+async def test_a_numbered_lists_items_are_sentences_with_their_numbers(
+    backend: OnnxBackend, make_settings: Callable[..., Settings]
+) -> None:
+    texts = {
+        "To install:\n1. Download the file.\n2. Run the installer.\n3. Restart.": [
+            "To", "1", "2", "3"],
+        "We need three things. 1. A plan. 2. A budget. 3. A team.": ["We", "1", "2", "3"],
+        "Things to bring\n1) passport\n2) charger": ["Things", "1", "2"],
+    }  # fmt: skip
+    async with splitting(backend, make_settings()) as (splitter, _):
+        for text, firsts in texts.items():
+            starts = await split(splitter, text)
+            assert [tokenize(text)[i].text for i in starts] == firsts, text
+
+
 async def test_a_long_text_is_split_in_windows_of_the_segmenter(
     backend: OnnxBackend, make_settings: Callable[..., Settings]
 ) -> None:
