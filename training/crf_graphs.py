@@ -46,10 +46,42 @@ def _normalized(x: str, out: str, prefix: str) -> list[onnx.NodeProto]:
 
 
 def forward() -> onnx.ModelProto:
-    """Inputs: score0 and alpha0 (B, n) at the first word; emissions and E, the exponentiated
-    emissions (B, S, n), of the words after it; transitions and MT, the exponentiated
-    transitions transposed (n, n). Outputs per step (B, S, n): back, score, alpha."""
-    body = helper.make_graph(
+    """Inputs: score0 (B, n) and alpha0 (B, k) at the first word; emissions (B, S, n) and E,
+    the exponentiated emissions (B, S, k), of the words after it; transitions (n, n) and MT,
+    the exponentiated transitions transposed (k, k); what is k wide is padded with zeros.
+    Outputs per step: back and score (B, S, n), alpha (B, S, k)."""
+    scan = helper.make_node(
+        "Scan",
+        ["score0", "alpha0", "emissions", "E"],
+        ["score_last", "alpha_last", "back", "score", "alpha"],
+        body=_forward_step(),
+        num_scan_inputs=2,
+        scan_input_axes=[1, 1],
+        scan_output_axes=[1, 1, 1],
+    )
+    graph = helper.make_graph(
+        [_axes("axis1", 1), _axes("axis2", 2), scan],
+        "crf_forward",
+        [
+            _value("score0", _F, ["B", "n"]),
+            _value("alpha0", _F, ["B", "k"]),
+            _value("emissions", _F, ["B", "S", "n"]),
+            _value("E", _F, ["B", "S", "k"]),
+            _value("transitions", _F, ["n", "n"]),
+            _value("MT", _F, ["k", "k"]),
+        ],
+        [
+            _value("back", _I, ["B", "S", "n"]),
+            _value("score", _F, ["B", "S", "n"]),
+            _value("alpha", _F, ["B", "S", "k"]),
+        ],
+    )
+    return _model(graph)
+
+
+def _forward_step() -> onnx.GraphProto:
+    """One word: Viterbi's best scores and back-pointers, and alpha rescaled to sum 1."""
+    return helper.make_graph(
         [
             helper.make_node("Unsqueeze", ["score", "axis2"], ["score3"]),
             helper.make_node("Add", ["score3", "transitions"], ["cand"]),  # (B, from, to)
@@ -70,52 +102,56 @@ def forward() -> onnx.ModelProto:
             _value("alpha", _F, ["B", "k"]),
             _value("em", _F, ["B", "n"]),
             _value("e", _F, ["B", "k"]),
-        ],  # fmt: skip
+        ],
         [
             _value("score_next", _F, ["B", "n"]),
             _value("alpha_next", _F, ["B", "k"]),
             _value("back", _I, ["B", "n"]),
             _value("score_out", _F, ["B", "n"]),
             _value("alpha_out", _F, ["B", "k"]),
-        ],  # fmt: skip
+        ],
     )
+
+
+def backward() -> onnx.ModelProto:
+    """Inputs: current (B,) each sentence's last label; beta0 (B, k) at the last position;
+    back (B, S, n) the back-pointers into each position after the first (a pointer to itself
+    past a sentence's end); E (B, S, k) the exponentiated emissions of the same positions;
+    reset (B, S, 1) whether the position before each is at or past its sentence's last word;
+    M the exponentiated transitions (k, k), ends their end weights (k,). Read from the last
+    position back; outputs per position before it (B, S): label; (B, S, k): beta."""
     scan = helper.make_node(
         "Scan",
-        ["score0", "alpha0", "emissions", "E"],
-        ["score_last", "alpha_last", "back", "score", "alpha"],
-        body=body,
-        num_scan_inputs=2,
-        scan_input_axes=[1, 1],
-        scan_output_axes=[1, 1, 1],
+        ["current", "beta0", "back", "E", "reset"],
+        ["label_first", "beta_first", "labels", "beta"],
+        body=_backward_step(),
+        num_scan_inputs=3,
+        scan_input_axes=[1, 1, 1],
+        scan_input_directions=[1, 1, 1],
+        scan_output_axes=[1, 1],
+        scan_output_directions=[1, 1],
     )
     graph = helper.make_graph(
         [_axes("axis1", 1), _axes("axis2", 2), scan],
-        "crf_forward",
+        "crf_backward",
         [
-            _value("score0", _F, ["B", "n"]),
-            _value("alpha0", _F, ["B", "k"]),
-            _value("emissions", _F, ["B", "S", "n"]),
-            _value("E", _F, ["B", "S", "k"]),
-            _value("transitions", _F, ["n", "n"]),
-            _value("MT", _F, ["k", "k"]),
-        ],  # fmt: skip
-        [
+            _value("current", _I, ["B"]),
+            _value("beta0", _F, ["B", "k"]),
             _value("back", _I, ["B", "S", "n"]),
-            _value("score", _F, ["B", "S", "n"]),
-            _value("alpha", _F, ["B", "S", "k"]),
-        ],  # fmt: skip
+            _value("E", _F, ["B", "S", "k"]),
+            _value("reset", _B, ["B", "S", 1]),
+            _value("M", _F, ["k", "k"]),
+            _value("ends", _F, ["k"]),
+        ],
+        [_value("labels", _I, ["B", "S"]), _value("beta", _F, ["B", "S", "k"])],
     )
     return _model(graph)
 
 
-def backward() -> onnx.ModelProto:
-    """Inputs: current (B,) each sentence's last label; beta0 (B, n) at the last position;
-    back (B, S, n) the back-pointers into each position after the first (a pointer to itself
-    past a sentence's end); E (B, S, n) the exponentiated emissions of the same positions;
-    reset (B, S, 1) whether the position before each is at or past its sentence's last word;
-    M the exponentiated transitions (n, n), ends their end weights (n,). Read from the last
-    position back; outputs per position before it (B, S): label; (B, S, n): beta."""
-    body = helper.make_graph(
+def _backward_step() -> onnx.GraphProto:
+    """One position back: the label before, by its back-pointer, and beta rescaled to sum 1,
+    or the end weights at a sentence's last word."""
+    return helper.make_graph(
         [
             helper.make_node("Unsqueeze", ["label", "axis1"], ["label2"]),
             helper.make_node("GatherElements", ["back_next", "label2"], ["prev2"], axis=1),
@@ -136,40 +172,14 @@ def backward() -> onnx.ModelProto:
             _value("back_next", _I, ["B", "n"]),
             _value("e_next", _F, ["B", "k"]),
             _value("reset_here", _B, ["B", 1]),
-        ],  # fmt: skip
+        ],
         [
             _value("prev", _I, ["B"]),
             _value("beta_prev", _F, ["B", "k"]),
             _value("label_out", _I, ["B"]),
             _value("beta_out", _F, ["B", "k"]),
-        ],  # fmt: skip
+        ],
     )
-    scan = helper.make_node(
-        "Scan",
-        ["current", "beta0", "back", "E", "reset"],
-        ["label_first", "beta_first", "labels", "beta"],
-        body=body,
-        num_scan_inputs=3,
-        scan_input_axes=[1, 1, 1],
-        scan_input_directions=[1, 1, 1],
-        scan_output_axes=[1, 1],
-        scan_output_directions=[1, 1],
-    )
-    graph = helper.make_graph(
-        [_axes("axis1", 1), _axes("axis2", 2), scan],
-        "crf_backward",
-        [
-            _value("current", _I, ["B"]),
-            _value("beta0", _F, ["B", "k"]),
-            _value("back", _I, ["B", "S", "n"]),
-            _value("E", _F, ["B", "S", "k"]),
-            _value("reset", _B, ["B", "S", 1]),
-            _value("M", _F, ["k", "k"]),
-            _value("ends", _F, ["k"]),
-        ],  # fmt: skip
-        [_value("labels", _I, ["B", "S"]), _value("beta", _F, ["B", "S", "k"])],
-    )
-    return _model(graph)
 
 
 def _model(graph: onnx.GraphProto) -> onnx.ModelProto:
