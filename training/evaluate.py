@@ -13,7 +13,7 @@ from app.model.featurize import Features, WordPiece, featurize
 from training.data import Sentence, load_tagging
 from training.distill import student_features, teacher_vectors
 from training.scores import tagging_scores
-from training.sts import stsb_spearman
+from training.sts import scale_figures, stsb_spearman
 
 
 class OnnxModel:
@@ -115,8 +115,10 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool 
     if stsb.exists():
         print("STS-B ...", flush=True)
         result["stsb_spearman"] = stsb_spearman(model.embed, data_dir, split)
-        if teacher:
-            result["teacher_stsb_spearman"] = stsb_spearman(
-                lambda s: teacher_vectors(s, progress=False), data_dir, split
+        if teacher:  # and how near our cosines are to its, at each size
+            figures = scale_figures(
+                model.embed, lambda s: teacher_vectors(s, progress=False), data_dir, split
             )
+            result["teacher_stsb_spearman"] = figures.pop("teacher_stsb")
+            result |= {f"scale_{k}": v for k, v in figures.items()}
     return result

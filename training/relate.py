@@ -34,7 +34,7 @@ from training.distill import (
 )
 from training.loop import Budget, Trainer, run
 from training.model import BiGRUModel
-from training.sts import spearman
+from training.sts import scale_figures
 
 PREFIXES = (64, 128, 256)  # besides the whole vector
 
@@ -50,6 +50,8 @@ class RelateConfig:
     max_minutes: float = 40.0
     threads: int = 1
     pair_weight: float = 1.0  # the weight of a batch's STS-B pairs' own cells in the loss
+    neighbours: int = 0  # each corpus sentence's nearest ones by the teacher, paired with it too
+    sources: tuple[str, ...] = ()  # every line of these corpus sources too (sentences.source.txt)
 
 
 def cosines(v: Tensor) -> Tensor:
@@ -76,6 +78,28 @@ def pair_weights(size: int, pairs: int, weight: float) -> Tensor:
     return w
 
 
+def source_lines(data_dir: Path, sources: tuple[str, ...]) -> list[str]:
+    """Every line of the named sources of the corpus, STS-B dev's sentences left out."""
+    folder = data_dir / "sentences"
+    lines = (folder / "sentences.txt").read_text(encoding="utf-8").splitlines()
+    tags = (folder / "sentences.source.txt").read_text(encoding="utf-8").splitlines()
+    dev = {s for row in read_stsb(data_dir / "stsb" / "sts-dev.csv") for s in row[:2]}
+    picked = (line for line, tag in zip(lines, tags, strict=True) if tag in sources)
+    return [line for line in picked if line not in dev]
+
+
+def neighbour_pairs(vectors: np.ndarray, k: int, chunk: int = 2048) -> list[tuple[int, int]]:
+    """Each row's k nearest other rows by cosine (unit `vectors`), skipping copies (cosine above
+    0.999): related pairs beyond the few people rated, whose target the teacher gives."""
+    out = []
+    for start in range(0, len(vectors), chunk):
+        sims = vectors[start : start + chunk] @ vectors.T  # (chunk, N)
+        sims[sims > 0.999] = -2.0  # itself and exact copies
+        near = np.argpartition(-sims, k, axis=1)[:, :k]
+        out += [(start + i, int(j)) for i, row in enumerate(near) for j in row]
+    return out
+
+
 def rotate_to_principal_axes(model: BiGRUModel, vectors: np.ndarray) -> None:
     """Turn the output projection so that its components run from the most to the least
     variance of the model's own unit vectors (a rotation: no cosine changes)."""
@@ -89,26 +113,6 @@ def rotate_to_principal_axes(model: BiGRUModel, vectors: np.ndarray) -> None:
         proj.bias.copy_(rotation.T @ proj.bias)
 
 
-def scale_figures(encode, data_dir: Path, cache_dir: Path) -> dict[str, float]:
-    """On STS-B dev, per size: Spearman, the mean gap to the teacher's cosine, and the median
-    cosine of pairs people rated 0-1 (unrelated)."""
-    rows = read_stsb(data_dir / "stsb" / "sts-dev.csv")
-    gold = np.array([r[2] for r in rows])
-    left, right = [r[0] for r in rows], [r[1] for r in rows]
-    t = cached_teacher_vectors(left + right, cache_dir)
-    teacher_cos = (t[: len(rows)] * t[len(rows) :]).sum(1)
-    u, v = encode(left), encode(right)
-    out = {"teacher_low_median": float(np.median(teacher_cos[gold <= 1]))}
-    for d in (*PREFIXES, u.shape[1]):
-        a = u[:, :d] / np.linalg.norm(u[:, :d], axis=1, keepdims=True).clip(1e-12)
-        b = v[:, :d] / np.linalg.norm(v[:, :d], axis=1, keepdims=True).clip(1e-12)
-        cos = (a * b).sum(1)
-        out[f"stsb_{d}"] = 100 * spearman(cos, gold)
-        out[f"gap_{d}"] = float(np.abs(cos - teacher_cos).mean())
-        out[f"low_median_{d}"] = float(np.median(cos[gold <= 1]))
-    return out
-
-
 def relate(
     model: BiGRUModel, meta: dict, data_dir: Path, out: Path, cfg: RelateConfig, cache_dir: Path
 ) -> dict:
@@ -120,13 +124,20 @@ def relate(
     out.mkdir(parents=True, exist_ok=True)
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, DistillConfig(seed=cfg.seed, corpus_size=cfg.corpus_size))
+    corpus = list(dict.fromkeys(corpus + source_lines(data_dir, cfg.sources)))
     targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
     feats = student_features(corpus, wp)
     encode = student_encoder(model, wp)
+
+    def teacher_encode(sentences: list[str]) -> np.ndarray:
+        return cached_teacher_vectors(sentences, cache_dir)
+
     rotate_to_principal_axes(model, encode(corpus[:5000]))
     index = {s: i for i, s in enumerate(corpus)}
     pairs = [(index[a], index[b]) for a, b, _ in read_stsb(data_dir / "stsb" / "sts-train.csv")
              if a in index and b in index]  # fmt: skip
+    if cfg.neighbours:
+        pairs += neighbour_pairs(targets.numpy(), cfg.neighbours)
     params = model.sentence_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
     size = model.cfg.sent_dim
@@ -159,7 +170,7 @@ def relate(
     trainer = Trainer(
         batches=batches,
         step=step,
-        evaluate=lambda: scale_figures(encode, data_dir, cache_dir),
+        evaluate=lambda: scale_figures(encode, teacher_encode, data_dir, sizes=PREFIXES),
         select=lambda dev: -dev[f"gap_{size}"],
         keep=keep,
         evaluate_first=True,
