@@ -50,7 +50,8 @@ def compare(args: argparse.Namespace, trees: dict[str, Path], sent: list[str], t
         heads = getattr(args, f"heads_{side}")
         extra = None if heads is None else {"heads": [h for h in heads.split(",") if h]}
         module = getattr(args, f"module_{side}")
-        with service.server(model_dir, args.env, log, module, cwd=tree) as srv:
+        env = args.env | getattr(args, f"env_{side}")
+        with service.server(model_dir, env, log, module, cwd=tree) as srv:
             window = (args.warmup, args.seconds)
             run = srv.load(args.route, args.clients, sent, window, args.per_request, extra)
             rounds[side].append(run)
@@ -76,10 +77,15 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="write the result as JSON here")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="both servers' environment (repeatable): BIGRU_PROCESSES=2")  # fmt: skip
+    for side in ("base", "head"):  # e.g. --base HEAD --env-head BIGRU_MAX_PADDING=1.5
+        p.add_argument(f"--env-{side}", action="append", default=[], metavar="KEY=VALUE",
+                       help=f"{side}'s server only, over --env (repeatable)")  # fmt: skip
     args = p.parse_args(argv)
-    if bad := [e for e in args.env if "=" not in e[1:]]:
-        p.error(f"--env: expected KEY=VALUE, got {bad}")
-    args.env = dict(e.split("=", 1) for e in args.env)
+    for name in ("env", "env_base", "env_head"):
+        pairs = getattr(args, name)
+        if bad := [e for e in pairs if "=" not in e[1:]]:
+            p.error(f"--{name.replace('_', '-')}: expected KEY=VALUE, got {bad}")
+        setattr(args, name, dict(e.split("=", 1) for e in pairs))
     args.model_dir = args.model_dir and args.model_dir.resolve()
     return args
 

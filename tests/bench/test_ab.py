@@ -30,8 +30,9 @@ def test_ab_medians_over_rounds() -> None:
 def test_ab_runs_both_sides_in_turn(
     tmp_path: Path, model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """HEAD in a temporary worktree against this checkout, one short round each; the worktree
-    is gone afterwards (this run's: other checkouts of the repository may run theirs)."""
+    """HEAD in a temporary worktree against this checkout, one short round each, the head's
+    server with an environment of its own; the worktree is gone afterwards (this run's: other
+    checkouts of the repository may run theirs)."""
     trees: list[Path] = []
     real_worktree = ab.worktree
 
@@ -42,17 +43,28 @@ def test_ab_runs_both_sides_in_turn(
             yield tree
 
     monkeypatch.setattr(ab, "worktree", worktree)
+    envs: list[dict[str, str]] = []
+    real_server = ab.service.server
+
+    def server(model_dir: Path, env: dict[str, str], *args: Any, **kwargs: Any) -> Any:
+        envs.append(env)
+        return real_server(model_dir, env, *args, **kwargs)
+
+    monkeypatch.setattr(ab.service, "server", server)
     texts = tmp_path / "texts.json"
     texts.write_text(json.dumps(["Alice moved to Paris.", "It rained.", "Bob left early."]))
     out = tmp_path / "ab.json"
     ab.main(["--base", "HEAD", "--rounds", "1", "--seconds", "0.5", "--warmup", "0.2",
              "--clients", "2", "--per-request", "2", "--texts", str(texts),
              "--model-dir", str(model_dir), "--out", str(out),
-             "--env", "BIGRU_MAX_WAIT_MS=1", "--module-head", "bench.granian_app"])  # fmt: skip
+             "--env", "BIGRU_MAX_WAIT_MS=1", "--env-head", "BIGRU_MAX_PADDING=1.5",
+             "--module-head", "bench.granian_app"])  # fmt: skip
     result = json.loads(out.read_text())
     for side in ("base", "head"):
         assert result[side]["rounds"] == 1 and result[side]["sentences_per_s"] > 0
     assert result["setup"]["env"] == {"BIGRU_MAX_WAIT_MS": "1"}
+    assert envs == [{"BIGRU_MAX_WAIT_MS": "1"},  # base, then head with its own over --env
+                    {"BIGRU_MAX_WAIT_MS": "1", "BIGRU_MAX_PADDING": "1.5"}]  # fmt: skip
     assert result["setup"]["module_head"] == "bench.granian_app"  # the app served by granian
     listed = subprocess.run(["git", "-C", str(ab.ROOT), "worktree", "list"], capture_output=True,
                             text=True, check=True).stdout  # fmt: skip
