@@ -50,8 +50,6 @@ class RelateConfig:
     max_minutes: float = 40.0
     threads: int = 1
     pair_weight: float = 1.0  # the weight of a batch's STS-B pairs' own cells in the loss
-    neighbours: int = 0  # each corpus sentence's nearest ones by the teacher, paired with it too
-    sources: tuple[str, ...] = ()  # every line of these corpus sources too (sentences.source.txt)
 
 
 def cosines(v: Tensor) -> Tensor:
@@ -78,28 +76,6 @@ def pair_weights(size: int, pairs: int, weight: float) -> Tensor:
     return w
 
 
-def source_lines(data_dir: Path, sources: tuple[str, ...]) -> list[str]:
-    """Every line of the named sources of the corpus, STS-B dev's sentences left out."""
-    folder = data_dir / "sentences"
-    lines = (folder / "sentences.txt").read_text(encoding="utf-8").splitlines()
-    tags = (folder / "sentences.source.txt").read_text(encoding="utf-8").splitlines()
-    dev = {s for row in read_stsb(data_dir / "stsb" / "sts-dev.csv") for s in row[:2]}
-    picked = (line for line, tag in zip(lines, tags, strict=True) if tag in sources)
-    return [line for line in picked if line not in dev]
-
-
-def neighbour_pairs(vectors: np.ndarray, k: int, chunk: int = 2048) -> list[tuple[int, int]]:
-    """Each row's k nearest other rows by cosine (unit `vectors`), skipping copies (cosine above
-    0.999): related pairs beyond the few people rated, whose target the teacher gives."""
-    out = []
-    for start in range(0, len(vectors), chunk):
-        sims = vectors[start : start + chunk] @ vectors.T  # (chunk, N)
-        sims[sims > 0.999] = -2.0  # itself and exact copies
-        near = np.argpartition(-sims, k, axis=1)[:, :k]
-        out += [(start + i, int(j)) for i, row in enumerate(near) for j in row]
-    return out
-
-
 def rotate_to_principal_axes(model: BiGRUModel, vectors: np.ndarray) -> None:
     """Turn the output projection so that its components run from the most to the least
     variance of the model's own unit vectors (a rotation: no cosine changes)."""
@@ -124,7 +100,6 @@ def relate(
     out.mkdir(parents=True, exist_ok=True)
     wp = WordPiece.from_file(teacher.vocab_file())
     corpus = build_corpus(data_dir, DistillConfig(seed=cfg.seed, corpus_size=cfg.corpus_size))
-    corpus = list(dict.fromkeys(corpus + source_lines(data_dir, cfg.sources)))
     targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
     feats = student_features(corpus, wp)
     encode = student_encoder(model, wp)
@@ -136,8 +111,6 @@ def relate(
     index = {s: i for i, s in enumerate(corpus)}
     pairs = [(index[a], index[b]) for a, b, _ in read_stsb(data_dir / "stsb" / "sts-train.csv")
              if a in index and b in index]  # fmt: skip
-    if cfg.neighbours:
-        pairs += neighbour_pairs(targets.numpy(), cfg.neighbours)
     params = model.sentence_parameters()
     opt = torch.optim.Adam(params, lr=cfg.lr)
     size = model.cfg.sent_dim

@@ -63,8 +63,6 @@ def add_relate(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--max-minutes", type=float)
     r.add_argument("--threads", type=int)
     r.add_argument("--pair-weight", type=float, help="the STS-B train pairs' cells' weight")
-    r.add_argument("--neighbours", type=int, help="pair each sentence with its k nearest too")
-    r.add_argument("--source", action="append", dest="sources", help="add a corpus source's lines")
     r.set_defaults(run=_relate)
 
 
@@ -76,16 +74,7 @@ def _relate(args: argparse.Namespace) -> None:
     override(
         cfg,
         args,
-        (
-            "epochs",
-            "corpus_size",
-            "lr",
-            "max_minutes",
-            "threads",
-            "pair_weight",
-            "neighbours",
-            "sources",
-        ),  # fmt: skip
+        ("epochs", "corpus_size", "lr", "max_minutes", "threads", "pair_weight"),
     )
     model, card = recover(args.model)
     meta = {**card["training"], "recovered_from": card["sha256"]}
