@@ -12,6 +12,7 @@ from app.model.decode import WordTags
 from app.model.featurize import Features, WordPiece, featurize
 from training.data import Sentence, load_tagging
 from training.distill import student_features, teacher_vectors
+from training.parse_errors import error_table
 from training.scores import tagging_scores
 from training.sts import scale_figures, stsb_spearman
 
@@ -93,6 +94,12 @@ def _is_tree(heads: list[int]) -> bool:
         if node:
             return False
     return True
+
+
+def parse_errors(model_dir: Path, data_dir: Path, split: str = "dev") -> str:
+    """training.parse_errors' table for the model's parse of the split's gold words."""
+    sentences, _ = load_tagging(data_dir, split)
+    return error_table(sentences, OnnxModel(model_dir).tag([s.words for s in sentences]))
 
 
 def evaluate(model_dir: Path, data_dir: Path, split: str = "dev", teacher: bool = False) -> dict:

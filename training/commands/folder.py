@@ -71,6 +71,11 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--split", default="dev")
     v.add_argument("--teacher", action="store_true", help="also score the teacher on STS-B")
     v.add_argument(
+        "--parse-errors",
+        action="store_true",
+        help="instead: where LAS is lost, by relation and sentence length",
+    )
+    v.add_argument(
         "--documents",
         action="store_true",
         help="instead: post EWT + UNER documents as raw text to the service on --model",
@@ -85,6 +90,11 @@ def _eval(args: argparse.Namespace) -> None:
         from training.doceval import main as documents
 
         print(json.dumps(documents(args.model, args.data, args.split), indent=1))
+        return
+    if args.parse_errors:
+        from training.evaluate import parse_errors
+
+        print(parse_errors(args.model, args.data, args.split))
         return
     result = evaluate(args.model, args.data, args.split, teacher=args.teacher)
     result.pop("skipped_sent_ids")
