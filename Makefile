@@ -53,6 +53,7 @@ test-fast: $(VENV)/.dev
 eval: $(VENV)/.dev
 	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --teacher
 	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --documents
+	$(BIN)/bigru eval --model models/bigru-en --data $(DATA) --parse-errors
 
 # Benchmarks (bench/): ORT vs PyTorch, service vs its raw-ORT ceiling, batching on/off, one
 # sentence per request vs lists, server processes, the teacher and a spaCy sm stand-in as
