@@ -87,7 +87,7 @@ def write_card(
         "inputs": INPUTS,
         "training": {
             k: meta[k]
-            for k in ("train", "epoch", "distill", "corpus_size", "sts_finetune")
+            for k in ("train", "epoch", "distill", "corpus_size", "sts_finetune", "relate")
             if k in meta
         },
         "data": DATA,
@@ -97,6 +97,8 @@ def write_card(
     if "files" not in meta:  # trained on English EWT and UNER, both CC BY-SA 4.0
         card["license"], card["languages"] = LICENSE, ["en"]
     card |= _layers(meta)
+    if "relate_dev" in meta:  # the cosines' scale, as bigru relate left it (STS-B dev)
+        card["similarity_scale"] = meta["relate_dev"]
     for part in ("segmenter", "lexicon"):  # each added file's facts (bigru segmenter, lexicon)
         if part in facts:
             card[part] = {k: v for k, v in facts[part].items() if k != "history"}
@@ -200,6 +202,20 @@ def _added_parts(card: dict) -> str:
     return lines
 
 
+def _scale(card: dict) -> str:
+    """What the sentence encoder's cosines mean, if it was put on the teacher's scale."""
+    scale = card.get("similarity_scale")
+    if scale is None:
+        return ""
+    size = card["architecture"]["sent_dim"]
+    return f""", then tuned so that its pairwise cosines match the teacher's (`bigru relate`:
+  relational distillation at 64, 128, 256 and {size} components). The scale is the teacher's:
+  on STS-B dev the mean gap between its cosine and all-MiniLM-L6-v2's is
+  {scale[f"gap_{size}"]:.3f}, and pairs people rate unrelated (0-1 of 5) get a median cosine of
+  {scale[f"low_median_{size}"]:.2f} (the teacher's {scale["teacher_low_median"]:.2f}), so
+  thresholds carried over from the teacher keep their meaning"""
+
+
 def _readme(card: dict) -> str:
     dev = card["dev"]
     rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in dev.items() if not isinstance(v, list))
@@ -216,7 +232,7 @@ and a {arch["sent_dim"]}-d sentence embedding, in one ONNX graph.
   softmax UPOS head, linear-chain CRF NER head (decoded in numpy at serve time, IOB2-constrained).
 - Sentence encoder: {_encoder_input(arch, "sent_input")} -> 1-layer BiGRU,
   {arch["sent_hidden"]} per direction, masked mean+max pooling, linear to {arch["sent_dim"]};
-  distilled from all-MiniLM-L6-v2 (1 - cosine).
+  distilled from all-MiniLM-L6-v2 (1 - cosine){_scale(card)}.
 {_added_parts(card)}- Parameters: {card["parameters"]:,}; file: {card["file_bytes"] / 1e6:.1f} MB;
   sha256 `{card["sha256"]}`.
 - ONNX vs PyTorch (each sentence alone) on a padded batch of lengths 1-60: max abs diff

@@ -10,7 +10,7 @@ from training import teacher
 from training.examples import EWT_LABELS
 from training.model import BiGRUModel, ModelConfig
 
-SENTENCE_META = ("distill", "corpus_size", "sts_finetune", "stsb_dev")
+SENTENCE_META = ("distill", "corpus_size", "sts_finetune", "stsb_dev", "relate", "relate_dev")
 
 
 def save_checkpoint(

@@ -231,10 +231,12 @@ def test_a_sentence_encoder_of_another_shape_merges_into_a_tagger(tmp_path: Path
     tagger = BiGRUModel(ModelConfig(hidden=8, layers=1, sent_hidden=8), table)
     sentence = BiGRUModel(ModelConfig(hidden=4, layers=1, sent_input=6, sent_hidden=5), table)
     save_checkpoint(tagger, tmp_path / "tagger.pt", {"train": "T", "distill": "old", "x": 1})
-    save_checkpoint(sentence, tmp_path / "sentence.pt", {"train": "S", "distill": "new"})
+    meta = {"train": "S", "distill": "new", "relate": "R", "relate_dev": "D"}
+    save_checkpoint(sentence, tmp_path / "sentence.pt", meta)
     model, ckpt = load_checkpoint(tmp_path / "tagger.pt", tmp_path / "sentence.pt")
     assert (model.cfg.hidden, model.cfg.sent_input, model.cfg.sent_hidden) == (8, 6, 5)
-    assert ckpt["meta"] == {"train": "T", "distill": "new", "x": 1}  # the card's facts
+    # the card's facts: how the sentence encoder was made (distilled, tuned) comes with it
+    assert ckpt["meta"] == {"train": "T", "x": 1} | {k: meta[k] for k in meta if k != "train"}
     merged = model.state_dict()
     for source, prefix in ((tagger, "tagger."), (sentence, "sent")):
         weights = {k: v for k, v in source.state_dict().items() if k.startswith(prefix)}

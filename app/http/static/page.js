@@ -305,13 +305,13 @@ function wireTagging() {
 let comparing = null;
 
 // What people said of sentence pairs with about this cosine: STS-B dev pairs grouped by their
-// human rating (0-5), each group's median cosine under the shipped model (0.75, 0.82, 0.87,
-// 0.92, 0.96; docs/similarity_scale.py); a cosine reads as the group whose median is nearest.
+// human rating (0-5), each group's median cosine under the shipped model (0.20, 0.44, 0.59,
+// 0.74, 0.87; docs/similarity_scale.py); a cosine reads as the group whose median is nearest.
 const READINGS = [
-  [0.785, "different meanings (people rate such pairs 0–1 of 5)"],
-  [0.847, "same topic, different meanings (1–2 of 5)"],
-  [0.895, "some details shared (2–3 of 5)"],
-  [0.939, "roughly the same meaning (3–4 of 5)"],
+  [0.318, "different meanings (people rate such pairs 0–1 of 5)"],
+  [0.517, "same topic, different meanings (1–2 of 5)"],
+  [0.664, "some details shared (2–3 of 5)"],
+  [0.805, "roughly the same meaning (3–4 of 5)"],
   [Infinity, "the same meaning (4–5 of 5)"],
 ];
 
