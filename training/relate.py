@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +104,7 @@ def relate(
     targets = torch.from_numpy(cached_teacher_vectors(corpus, cache_dir))
     feats = student_features(corpus, wp)
     encode = student_encoder(model, wp)
-
-    def teacher_encode(sentences: list[str]) -> np.ndarray:
-        return cached_teacher_vectors(sentences, cache_dir)
-
+    teacher_encode = partial(cached_teacher_vectors, cache_dir=cache_dir)
     rotate_to_principal_axes(model, encode(corpus[:5000]))
     index = {s: i for i, s in enumerate(corpus)}
     pairs = [(index[a], index[b]) for a, b, _ in read_stsb(data_dir / "stsb" / "sts-train.csv")
