@@ -21,7 +21,6 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from app.config import Settings
 from app.core.admission import MemoryBudget, MiB, Sizing
@@ -39,6 +38,7 @@ from app.metrics import Metrics
 from app.model.backend import Backend
 from app.model.errors import ModelLoadError
 from app.model.repository import Repository, default_among
+from app.processes import supervisor
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +185,16 @@ def run() -> None:
 
 
 def _run_processes(settings: Settings, options: dict[str, Any]) -> None:
-    """`settings.processes` server processes on one socket (uvicorn's supervisor restarts one
-    that dies), their metrics shared through files in PROMETHEUS_MULTIPROC_DIR: a temporary
-    directory unless it is set. SIGTERM reaches every process, each drains, then this exits 0."""
+    """`settings.processes` server processes on one port, a socket each (app.processes; the
+    supervisor restarts one that dies), their metrics shared through files in
+    PROMETHEUS_MULTIPROC_DIR: a temporary directory unless it is set. SIGTERM reaches every
+    process, each drains, then this exits 0."""
     own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     if own_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bigru-metrics-")
     config = _Config("app.main:app_from_env", factory=True, workers=settings.processes, **options)
     try:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        supervisor(config).run()
     finally:
         if own_dir:
             shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

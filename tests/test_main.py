@@ -6,12 +6,16 @@ several processes share a port and their metrics."""
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -204,10 +208,34 @@ def test_uvicorn_runs_on_its_c_parser_and_libuv_loop() -> None:
     assert importlib.util.find_spec("uvloop"), "loop='auto' would fall back to asyncio"
 
 
+def burst_of_requests(base: str, connections: int) -> list[str]:
+    """The request ids of a GET /health on each of `connections` connections, all opened before
+    any request is sent."""
+    port = int(base.rsplit(":", 1)[1])
+    with ExitStack() as stack:
+        socks = [
+            stack.enter_context(socket.create_connection(("127.0.0.1", port), timeout=10))
+            for _ in range(connections)
+        ]
+        for sock in socks:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n")
+        ids = []
+        for sock in socks:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                assert chunk, "the connection closed before the answer's headers"
+                head += chunk
+            [found] = re.findall(rb"(?im)^x-request-id: *(\S+)", head)
+            ids.append(found.decode())
+    return ids
+
+
 @pytest.mark.slow
 def test_two_processes_share_the_port_and_their_metrics(model_dir: Path, tmp_path: Path) -> None:
-    """BIGRU_PROCESSES=2: both processes answer on one port, /metrics (from either) counts
-    every request of both, and SIGTERM stops them all with exit status 0."""
+    """BIGRU_PROCESSES=2: both processes answer on one port and share new connections,
+    /metrics (from either) counts every request of both, and SIGTERM stops them all with exit
+    status 0."""
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     server = start_server(
@@ -230,6 +258,10 @@ def test_two_processes_share_the_port_and_their_metrics(model_dir: Path, tmp_pat
             sent += 1
         assert metric(base, 'bigru_requests_total{route="/embed",status="200"}') == sent
         assert len(list(metrics_dir.glob("counter_*.db"))) >= 2  # one file per process
+        # 32 connections opened at once, as a pool's: both processes take a share (a socket
+        # each, app.processes); fewer than 4 on one would happen about twice in a million runs
+        shares = Counter(prefix.rsplit("-", 1)[0] for prefix in burst_of_requests(base, 32))
+        assert len(shares) == 2 and min(shares.values()) >= 4, shares
     finally:
         status = server.stop()
     assert status == 0
