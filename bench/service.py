@@ -21,6 +21,7 @@ from bench.report import log
 ROUTES = {"tag": "/tag", "embed": "/embed"}
 _METRICS = ("batch_size_sum", "batch_size_count", "inference_seconds_sum")
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+_READY = re.compile(r" app\.main \[-\] ready\b")  # a server process's line once it serves
 
 
 class Server(NamedTuple):
@@ -61,7 +62,8 @@ def server(
     model_dir: Path, env: dict[str, str], log_path: Path, module: str = "app", cwd: Path = ROOT
 ) -> Iterator[Server]:
     """`python -m <module>` (the service, or `bench.costs`: with instruments) on a free loopback
-    port, from the source tree `cwd` (another revision's, for `bench.ab`); SIGTERM at exit."""
+    port, from the source tree `cwd` (another revision's, for `bench.ab`), once every server
+    process is ready; SIGTERM at exit."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -72,7 +74,7 @@ def server(
                                 stderr=log)  # fmt: skip
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
-        while not _healthy(base):
+        while not (_healthy(base) and _every_process_ready(base, log_path)):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server not up: {log_path.read_text()[-2000:]}")
             time.sleep(0.2)
@@ -91,6 +93,14 @@ def _healthy(base: str) -> bool:
         return httpx.get(f"{base}/health", timeout=2, trust_env=False).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def _every_process_ready(base: str, log_path: Path) -> bool:
+    """Whether each of the server's processes (/info's `processes`) has logged that it is ready.
+    /health is answered by any one that is: a load begun then opens its keep-alive connections
+    to those alone, and they would serve it all the run."""
+    processes = httpx.get(f"{base}/info", timeout=10, trust_env=False).json().get("processes", 1)
+    return len(_READY.findall(log_path.read_text(errors="replace"))) >= processes
 
 
 def scrape(base: str) -> dict[str, float]:
