@@ -23,6 +23,7 @@ RANKS = {
     "app.core": 2,
     "app.http": 3,
     "app.main": 4,
+    "app.processes": 4,  # the server processes' supervisor, which app.main runs
     "app.__main__": 5,
 }
 OUTSIDE = ("training", "bench")  # they may import app.model only
