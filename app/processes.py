@@ -4,10 +4,10 @@ own.
 uvicorn's supervisor hands every process one shared listening socket. Linux then wakes the
 process that waited last for each new connection, so a client that opens its keep-alive
 connections in a burst (a load balancer's pool, a benchmark) can get them all on one process,
-which serves them for as long as they last while the others idle: 32 connections went 32 to 0
-in one run of four. With a socket per process bound with SO_REUSEPORT, the kernel spreads new
-connections over the processes by a hash of each one's addresses, as nginx's `reuseport` does.
-Where the platform has no SO_REUSEPORT, the processes share one socket as uvicorn makes it.
+which serves them for as long as they last while the others idle. With a socket per process
+bound with SO_REUSEPORT, the kernel spreads new connections over the processes by a hash of
+each one's addresses, as nginx's `reuseport` does. Where the platform has no SO_REUSEPORT, the
+processes share one socket as uvicorn makes it.
 """
 
 from __future__ import annotations

@@ -74,10 +74,11 @@ def server(
                                 stderr=log)  # fmt: skip
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 120
     try:
-        while not (_healthy(base) and _every_process_ready(base, log_path)):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server not up: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
+        while not _healthy(base):
+            _next_poll(proc, deadline, log_path)
+        info = httpx.get(f"{base}/info", timeout=10, trust_env=False).json()
+        while not _every_process_ready(info.get("processes", 1), log_path):
+            _next_poll(proc, deadline, log_path)
         yield Server(base, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -95,11 +96,18 @@ def _healthy(base: str) -> bool:
         return False
 
 
-def _every_process_ready(base: str, log_path: Path) -> bool:
-    """Whether each of the server's processes (/info's `processes`) has logged that it is ready.
-    /health is answered by any one that is: a load begun then opens its keep-alive connections
-    to those alone, and they would serve it all the run."""
-    processes = httpx.get(f"{base}/info", timeout=10, trust_env=False).json().get("processes", 1)
+def _next_poll(proc: subprocess.Popen[bytes], deadline: float, log_path: Path) -> None:
+    """A pause before the next poll; RuntimeError, with the log's end, if the server died or
+    the deadline passed."""
+    if proc.poll() is not None or time.monotonic() > deadline:
+        raise RuntimeError(f"server not up: {log_path.read_text()[-2000:]}")
+    time.sleep(0.2)
+
+
+def _every_process_ready(processes: int, log_path: Path) -> bool:
+    """Whether each of the server's `processes` (/info's) has logged that it is ready. /health
+    is answered by any one that is: a load begun then opens its keep-alive connections to those
+    alone, and they would serve it all the run."""
     return len(_READY.findall(log_path.read_text(errors="replace"))) >= processes
 
 
